@@ -1,0 +1,94 @@
+/**
+ * Command-line parsing shared by pmctl and processmaster. citty parses the flags of each
+ * command; this layer adds what citty leaves out: picking the subcommand when global flags come
+ * first, refusing unknown flags, and the usage-error exit code.
+ */
+import { parseArgs, type ArgsDef } from "citty";
+import { PmError } from "../util/errors.ts";
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
+
+export const GLOBAL_ARGS = {
+  config: { type: "string", alias: ["c"], description: "master config file", default: "config.yaml" },
+  json: { type: "boolean", description: "print JSON instead of a table" },
+  help: { type: "boolean", alias: ["h"], description: "show help" },
+} as const satisfies ArgsDef;
+
+export interface CliCommand {
+  name: string;
+  description: string;
+  usage: string;
+  args: ArgsDef;
+  run(args: ParsedCommandArgs): Promise<number>;
+}
+
+export interface ParsedCommandArgs {
+  config: string;
+  json: boolean;
+  positionals: string[];
+  flags: Record<string, unknown>;
+}
+
+/** Flags that take a value, by every spelling (`-c`, `--config`), from an args definition. */
+function flagTable(def: ArgsDef): Map<string, { name: string; takesValue: boolean }> {
+  const table = new Map<string, { name: string; takesValue: boolean }>();
+  for (const [name, arg] of Object.entries(def)) {
+    if (arg.type === "positional") continue;
+    const takesValue = arg.type === "string" || arg.type === "enum";
+    const aliases = "alias" in arg && arg.alias ? (Array.isArray(arg.alias) ? arg.alias : [arg.alias]) : [];
+    for (const spelling of [name, ...aliases]) table.set(spelling, { name, takesValue });
+    if (arg.type === "boolean") table.set(`no-${name}`, { name, takesValue: false });
+  }
+  return table;
+}
+
+/** The first word that is not a flag or a flag's value: the subcommand. */
+export function findCommand(argv: string[], known: string[]): { command: string | null; rest: string[] } {
+  const table = flagTable(GLOBAL_ARGS);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--") break;
+    if (a.startsWith("-")) {
+      const name = a.replace(/^--?/, "").split("=")[0]!;
+      if (!a.includes("=") && table.get(name)?.takesValue) i++;
+      continue;
+    }
+    if (known.includes(a)) return { command: a, rest: [...argv.slice(0, i), ...argv.slice(i + 1)] };
+    return { command: null, rest: argv };
+  }
+  return { command: null, rest: argv };
+}
+
+/** Parses a command's argv; throws PmError("USAGE") for a flag it does not know. */
+export function parseCommandArgs(argv: string[], def: ArgsDef): ParsedCommandArgs {
+  const full: ArgsDef = { ...GLOBAL_ARGS, ...def };
+  const table = flagTable(full);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--") break;
+    if (!a.startsWith("-") || a === "-") continue;
+    if (/^-\d+$/.test(a)) continue; // a negative number as a value
+    const name = a.replace(/^--?/, "").split("=")[0]!;
+    const known = table.get(name);
+    if (!known) throw new PmError("USAGE", `unknown option '${a}'`);
+    if (known.takesValue && !a.includes("=")) {
+      if (i + 1 >= argv.length) throw new PmError("USAGE", `option '${a}' needs a value`);
+      i++;
+    }
+  }
+  const parsed = parseArgs(argv, full) as Record<string, unknown> & { _: string[] };
+  return {
+    config: String(parsed.config ?? "config.yaml"),
+    json: Boolean(parsed.json),
+    positionals: parsed._.map(String),
+    flags: parsed,
+  };
+}
+
+/** A whole number ≥ 0 from a flag (citty has no number type). */
+export function intFlag(value: unknown, flag: string, fallback: number): number {
+  if (value === undefined || value === true) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new PmError("USAGE", `${flag} expects a whole number ≥ 0, got '${value}'`);
+  return n;
+}

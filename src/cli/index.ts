@@ -1,0 +1,152 @@
+/**
+ * pmctl: the client. Every command reads the master config (`-c`, default config.yaml) to find
+ * the socket. Exit codes: 0 success, 1 the request failed, 2 usage error, 3 daemon unreachable.
+ */
+import { resolve as resolvePath } from "node:path";
+import { checkConfig, loadConfig, loadMasterConfig } from "../config/load.ts";
+import { formatProblem } from "../config/types.ts";
+import { callDaemon } from "../control/client.ts";
+import type { Command } from "../control/protocol.ts";
+import type { AppStatus } from "../supervisor/status.ts";
+import { PmError, errorMessage, isPmError } from "../util/errors.ts";
+import { VERSION } from "../version.ts";
+import { EXIT, findCommand, GLOBAL_ARGS, intFlag, parseCommandArgs, type CliCommand, type ParsedCommandArgs } from "./args.ts";
+import { follow, printTail, selectLogFiles } from "./logs.ts";
+import { lastExitText, renderStatus, renderTable } from "./render.ts";
+
+const out = (s: string) => process.stdout.write(s + "\n");
+const err = (s: string) => process.stderr.write(s + "\n");
+
+function sockPathOf(args: ParsedCommandArgs): string {
+  return loadMasterConfig(resolvePath(args.config)).sockPath;
+}
+
+async function request(args: ParsedCommandArgs, cmd: Command, names: string[] = []) {
+  return callDaemon(sockPathOf(args), cmd, names, { onProgress: (m) => err(m) });
+}
+
+function appsOf(data: unknown): AppStatus[] {
+  return (data as { apps: AppStatus[] }).apps;
+}
+
+function lifecycle(cmd: "start" | "stop" | "restart", description: string): CliCommand {
+  return {
+    name: cmd, description, usage: `${cmd} <app…|all>`, args: {},
+    async run(args) {
+      if (args.positionals.length === 0) throw new PmError("USAGE", `${cmd} needs service names or 'all'`);
+      const apps = appsOf(await request(args, cmd, args.positionals));
+      if (args.json) { out(JSON.stringify({ apps })); return EXIT.ok; }
+      let failed = false;
+      for (const a of apps) {
+        const ok = cmd === "stop" ? a.pids.length === 0 : a.state === "running" || a.state === "exited";
+        failed ||= !ok;
+        const detail = cmd === "stop"
+          ? a.last_exit === "killed-after-grace" ? "killed after grace" : "stopped"
+          : ok ? `running${a.pids.length ? ` (pid ${a.pids.join(",")})` : ""}` : `${a.state}${a.last_exit ? `, last exit ${lastExitText(a)}` : ""}`;
+        out(`${a.name}: ${detail}`);
+      }
+      return failed ? EXIT.failed : EXIT.ok;
+    },
+  };
+}
+
+const commands: CliCommand[] = [
+  {
+    name: "status", description: "show services: state, PIDs, uptime, restarts, last exit", usage: "status [app…] [--json]", args: {},
+    async run(args) {
+      const apps = appsOf(await request(args, "status", args.positionals));
+      out(args.json ? JSON.stringify({ apps }) : renderStatus(apps));
+      return EXIT.ok;
+    },
+  },
+  lifecycle("start", "start services (a manual start also clears restart suppression)"),
+  lifecycle("stop", "stop services: stop_command or stop_signal, then cgroup.kill after stop_grace_ms"),
+  lifecycle("restart", "stop, then start services"),
+  {
+    name: "update", description: "re-read the config: start added, stop removed, restart changed services", usage: "update", args: {},
+    async run(args) {
+      const report = (await request(args, "update")) as Record<string, string[]>;
+      if (args.json) { out(JSON.stringify(report)); return EXIT.ok; }
+      const rows = [["ACTION", "SERVICES"]];
+      for (const [key, label] of [["added", "started"], ["removed", "stopped and removed"], ["changed", "restarted"], ["resourcesOnly", "updated in place"], ["unchanged", "unchanged"]] as const) {
+        rows.push([label, report[key]!.join(" ") || "-"]);
+      }
+      out(renderTable(rows));
+      return EXIT.ok;
+    },
+  },
+  {
+    name: "rotate", description: "rotate log files now", usage: "rotate [app…]", args: {},
+    async run(args) {
+      const report = (await request(args, "rotate", args.positionals)) as { rotated: { app: string; path: string; archive: string | null; mode: string; bytesMoved: number }[]; errors: { path: string; message: string }[] };
+      if (args.json) { out(JSON.stringify(report)); return report.errors.length ? EXIT.failed : EXIT.ok; }
+      for (const r of report.rotated) out(`${r.app}: ${r.path} -> ${r.archive ?? "(discarded)"} (${r.bytesMoved} bytes, ${r.mode})`);
+      for (const e of report.errors) err(`${e.path}: ${e.message}`);
+      return report.errors.length ? EXIT.failed : EXIT.ok;
+    },
+  },
+  {
+    name: "logs", description: "print the last lines of log files, or follow them", usage: "logs [app] [file-name] [-n N] [-f]",
+    args: {
+      lines: { type: "string", alias: ["n"], description: "number of lines (default 50)" },
+      follow: { type: "boolean", alias: ["f"], description: "keep printing new lines (Ctrl-C to stop)" },
+    },
+    async run(args) {
+      const config = loadConfig(resolvePath(args.config));
+      const files = selectLogFiles(config, args.positionals);
+      try { await callDaemon(config.master.sockPath, "ping"); }
+      catch { err(`note: the daemon is not running; reading log files named in ${config.master.file}`); }
+      const lines = intFlag(args.flags.lines, "-n", 50);
+      if (args.flags.follow) {
+        if (lines > 0 && args.flags.lines !== undefined) printTail(files, lines, out);
+        return follow(files, out, err);
+      }
+      printTail(files, lines, out);
+      return EXIT.ok;
+    },
+  },
+  {
+    name: "check", description: "validate the config files and print every problem", usage: "check", args: {},
+    async run(args) {
+      const problems = checkConfig(resolvePath(args.config));
+      if (args.json) out(JSON.stringify({ problems }));
+      else if (problems.length === 0) out(`${resolvePath(args.config)}: ok`);
+      else for (const p of problems) err(formatProblem(p));
+      return problems.length ? EXIT.failed : EXIT.ok;
+    },
+  },
+];
+
+export function usageText(prog: string, extra: CliCommand[] = []): string {
+  const all = [...commands, ...extra];
+  const lines = [`${prog} ${VERSION}`, "", `usage: ${prog} [-c config.yaml] <command> [options]`, "", "commands:"];
+  for (const c of all) lines.push(`  ${c.usage.padEnd(36)} ${c.description}`);
+  lines.push("", "options:");
+  for (const [name, a] of Object.entries(GLOBAL_ARGS)) lines.push(`  ${`--${name}${"alias" in a ? `, -${a.alias[0]}` : ""}`.padEnd(36)} ${a.description}`);
+  lines.push(`  ${"-n N, -f".padEnd(36)} logs: line count, follow`);
+  lines.push("", "exit codes: 0 ok, 1 request failed, 2 usage error, 3 daemon not reachable");
+  return lines.join("\n");
+}
+
+/** Runs one client command; returns the exit code. `extra` lets processmaster add `daemon`. */
+export async function runCli(argv: string[], prog: string, extra: CliCommand[] = []): Promise<number> {
+  const all = [...commands, ...extra];
+  try {
+    if (argv.includes("--version") || argv.includes("-V")) { out(`${prog} ${VERSION}`); return EXIT.ok; }
+    const { command, rest } = findCommand(argv, all.map((c) => c.name));
+    const wantsHelp = rest.includes("--help") || rest.includes("-h");
+    if (!command) {
+      if (wantsHelp || argv.length === 0) { (argv.length === 0 ? err : out)(usageText(prog, extra)); return argv.length === 0 ? EXIT.usage : EXIT.ok; }
+      const word = argv.find((a) => !a.startsWith("-"));
+      throw new PmError("USAGE", word ? `unknown command '${word}'; run '${prog} --help'` : `no command given; run '${prog} --help'`);
+    }
+    const cmd = all.find((c) => c.name === command)!;
+    if (wantsHelp) { out(`usage: ${prog} [-c config.yaml] ${cmd.usage}\n  ${cmd.description}`); return EXIT.ok; }
+    return await cmd.run(parseCommandArgs(rest, cmd.args));
+  } catch (e) {
+    err(`${prog}: ${errorMessage(e)}`);
+    if (isPmError(e, "USAGE")) return EXIT.usage;
+    if (isPmError(e, "DAEMON_UNREACHABLE")) return EXIT.unreachable;
+    return EXIT.failed;
+  }
+}

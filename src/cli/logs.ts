@@ -1,0 +1,61 @@
+/**
+ * `pmctl logs [app] [-n N] [-f] [file-name]`: read straight from the files named in the config,
+ * so it works with the daemon down too.
+ */
+import { existsSync } from "node:fs";
+import { basename } from "node:path";
+import type { Config, ServiceConfig } from "../config/types.ts";
+import { followFiles, tailLines } from "../logs/index.ts";
+import { PmError } from "../util/errors.ts";
+
+export interface LogFile { app: string; path: string }
+
+/** Every log file of a service: stdout, stderr, stop-command output, hints. */
+export function serviceLogFiles(svc: ServiceConfig): LogFile[] {
+  const paths = [svc.logs.stdout, svc.logs.stderr, svc.logs.stopCommandStdout, svc.logs.stopCommandStderr, ...svc.logs.hints];
+  return [...new Set(paths.filter((p): p is string => !!p))].map((path) => ({ app: svc.name, path }));
+}
+
+/** Splits the positionals into an app name and a file-name filter. */
+export function selectLogFiles(config: Config, positionals: string[]): LogFile[] {
+  let [first, second] = positionals;
+  if (positionals.length > 2) throw new PmError("USAGE", "logs takes at most an app name and a file name");
+  let apps = [...config.services.values()];
+  if (first !== undefined && config.services.has(first)) {
+    apps = [config.services.get(first)!];
+  } else if (first !== undefined) {
+    if (second !== undefined) throw new PmError("UNKNOWN_SERVICE", `unknown service '${first}' (known: ${[...config.services.keys()].join(", ") || "none"})`);
+    second = first; // a lone word that is no app: a file-name filter
+  }
+  let files = apps.flatMap(serviceLogFiles);
+  if (second !== undefined) {
+    files = files.filter((f) => basename(f.path) === second);
+    if (files.length === 0) throw new PmError("UNKNOWN_SERVICE", `no service '${second}' and no log file named '${second}'${first !== second ? ` for ${first}` : ""}`);
+  }
+  return files;
+}
+
+export function printTail(files: LogFile[], lines: number, out: (s: string) => void): void {
+  for (const f of files) {
+    // Hints are listed only when they exist; the service's own files always get a header.
+    if (!existsSync(f.path)) continue;
+    out(`==> ${f.app}: ${f.path} <==`);
+    for (const line of tailLines(f.path, lines)) out(line);
+    out("");
+  }
+}
+
+/** Follows until SIGINT/SIGTERM; resolves with exit code 0 then. */
+export function follow(files: LogFile[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  const labelled = files.length > 1;
+  const follower = followFiles(
+    files.map((f) => ({ path: f.path, label: `${f.app} ${basename(f.path)}` })),
+    (label, line) => out(labelled ? `[${label}] ${line}` : line),
+    { onError: (label, message) => err(`${label}: ${message}`) },
+  );
+  return new Promise((resolve) => {
+    const stop = () => { follower.close(); resolve(0); };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+}

@@ -1,0 +1,138 @@
+/**
+ * Loading the whole configuration: the master file, then every service file in its
+ * `config_directory`. Entry points for the daemon (`loadConfig`), `pmctl check`
+ * (`checkConfig`) and anything that only needs the master (`loadMasterConfig`).
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { PmError } from "../util/errors.ts";
+import { formatProblem } from "./types.ts";
+import type { Config, ConfigProblem, MasterConfig, ServiceConfig } from "./types.ts";
+import { parseMaster } from "./master.ts";
+import type { MasterParse } from "./master.ts";
+import { parseServiceFile } from "./service.ts";
+import { describeFsError } from "./source.ts";
+
+export { splitCommand, splitCommandWords } from "./command.ts";
+export { diffConfigs, deepEqual } from "./diff.ts";
+export type { ConfigDiff } from "./diff.ts";
+export { resolveUser, resolveGroup, userGroups } from "./users.ts";
+export type { UserInfo, GroupInfo } from "./users.ts";
+export { parseCpuMax, normalizeSignal } from "./values.ts";
+export { parseSockMode, cgroupNameError } from "./master.ts";
+export { serviceNameError } from "./service.ts";
+export { formatProblem } from "./types.ts";
+
+/** A config error carrying every problem; `message` is one `file:line: key: message` per line. */
+export class ConfigError extends PmError {
+  readonly problems: ConfigProblem[];
+  constructor(code: "CONFIG_INVALID" | "CONFIG_UNREADABLE", problems: ConfigProblem[]) {
+    super(code, problems.map(formatProblem).join("\n"));
+    this.problems = problems;
+  }
+}
+
+function throwMaster(m: MasterParse): never {
+  throw new ConfigError(m.unreadable ? "CONFIG_UNREADABLE" : "CONFIG_INVALID", m.problems);
+}
+
+/** The master config; throws ConfigError (CONFIG_INVALID / CONFIG_UNREADABLE) listing every problem. */
+export function loadMasterConfig(masterPath: string): MasterConfig {
+  const m = parseMaster(masterPath);
+  if (!m.master) throwMaster(m);
+  return m.master;
+}
+
+/**
+ * Master plus every service. A bad service file lands in `serviceErrors` and that service is
+ * left out; the master being bad, or its config_directory unreadable, throws.
+ */
+export function loadConfig(masterPath: string): Config {
+  const m = parseMaster(masterPath);
+  if (!m.master) throwMaster(m);
+  const scan = scanServices(m.master.configDirectory, path.dirname(m.master.file));
+  if (scan.dirProblem) {
+    throw new ConfigError("CONFIG_INVALID", [{ file: m.file, line: m.configDirectoryLine, key: "config_directory", message: scan.dirProblem }]);
+  }
+  return { master: m.master, services: scan.services, serviceErrors: scan.problems };
+}
+
+/** Every problem of the master and of all service files; empty when all is good. */
+export function checkConfig(masterPath: string): ConfigProblem[] {
+  const m = parseMaster(masterPath);
+  const problems = [...m.problems];
+  if (m.configDirectory !== undefined && !m.unreadable) {
+    const scan = scanServices(m.configDirectory, path.dirname(m.file));
+    if (scan.dirProblem) problems.push({ file: m.file, line: m.configDirectoryLine, key: "config_directory", message: scan.dirProblem });
+    problems.push(...scan.problems);
+  }
+  return problems;
+}
+
+export interface ServiceScan {
+  services: Map<string, ServiceConfig>;
+  problems: ConfigProblem[];
+  /** Set when the folder itself cannot be listed. */
+  dirProblem?: string;
+}
+
+/** Service files of a folder: `*.yaml` / `*.yml`, not starting with `.`, in byte order of their names. */
+export function listServiceFiles(dir: string): string[] {
+  return fs.readdirSync(dir)
+    .filter((n) => /\.ya?ml$/.test(n) && !n.startsWith("."))
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    .map((n) => path.join(dir, n));
+}
+
+/** Load every service file of `dir`, then check names and log files across services. */
+export function scanServices(dir: string, masterDir: string): ServiceScan {
+  const services = new Map<string, ServiceConfig>();
+  const problems: ConfigProblem[] = [];
+  let files: string[];
+  try {
+    if (!fs.statSync(dir).isDirectory()) return { services, problems, dirProblem: `${dir} is not a directory; expected the folder of service files` };
+    files = listServiceFiles(dir);
+  } catch (e) {
+    return { services, problems, dirProblem: `cannot read the service folder ${dir}: ${describeFsError(e)}` };
+  }
+  /** Canonical log path → who writes it. */
+  const logOwners = new Map<string, { service: string; file: string }>();
+  for (const file of files) {
+    const r = parseServiceFile(file, masterDir);
+    if (!r.service) { problems.push(...r.problems); continue; }
+    const s = r.service;
+    const lines = r.lines ?? {};
+    const first = services.get(s.name);
+    if (first) {
+      problems.push({
+        file, line: lines.name, key: "name",
+        message: `duplicate service name '${s.name}'${lines.name === undefined ? " (from the file name)" : ""}: already defined by ${first.file}; this file is ignored`,
+      });
+      continue;
+    }
+    const own = new Set([canonical(s.logs.stdout), canonical(s.logs.stderr)]);
+    let clash: ConfigProblem | undefined;
+    for (const [key, p] of [["logs.stdout", s.logs.stdout], ["logs.stderr", s.logs.stderr]] as const) {
+      const owner = logOwners.get(canonical(p));
+      if (owner && !clash) {
+        clash = {
+          file, line: lines[key] ?? lines["process.working_directory"] ?? lines.logs ?? lines.process, key,
+          message: `${p} is already written by service '${owner.service}' (${owner.file}); give this service its own file by setting process.working_directory or ${key}`,
+        };
+      }
+    }
+    if (clash) { problems.push(clash); continue; }
+    for (const c of own) logOwners.set(c, { service: s.name, file });
+    services.set(s.name, s);
+  }
+  return { services, problems };
+}
+
+/** The path with its folder's symlinks resolved (when the folder exists), to catch two names for one file. */
+function canonical(p: string): string {
+  try {
+    return path.join(fs.realpathSync(path.dirname(p)), path.basename(p));
+  } catch {
+    return p;
+  }
+}

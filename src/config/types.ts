@@ -1,0 +1,127 @@
+/**
+ * The typed, validated configuration. Everything here is already checked and has its
+ * defaults filled in; paths are absolute. Produced by config/load.ts.
+ */
+
+export interface MasterConfig {
+  /** Absolute path of the master config file. */
+  file: string;
+  /** Absolute path of the folder holding service files. Key `config_directory` (default `./config.d`). */
+  configDirectory: string;
+  /** Key `sock_path` (default `./processmaster.sock`, relative to the master file's folder). */
+  sockPath: string;
+  sockOwner?: string;
+  sockGroup?: string;
+  /** Group whose members may read (status, logs) but not change anything. Key `sock_read_group`. */
+  sockReadGroup?: string;
+  /** Key `sock_mode`, parsed from `660`/`0660`/`0o660` (default 0o600). */
+  sockMode: number;
+  /** Key `state_file` (default `./processmaster.state.json`). */
+  stateFile: string;
+  /** Key `cgroup_root`; undefined means: the cgroup2 mount from /proc/self/mountinfo. */
+  cgroupRoot?: string;
+  /** Key `cgroup_name` (default `processmaster`). */
+  cgroupName: string;
+  /** Kernel form for cpu.max, e.g. "150000 100000" or "max 100000". */
+  cgroupCpuMax?: string;
+  /** Kernel form for memory.max: bytes as decimal text, or "max". */
+  cgroupMemoryMax?: string;
+  cgroupMemorySwapMax?: string;
+}
+
+export type RotationMode = "time" | "size";
+export type RotationFrequency = "minutely" | "hourly" | "daily" | "weekly" | "monthly" | "none";
+export type RestartPolicyKind = "never" | "always" | "on-failure";
+
+export interface ProcessConfig {
+  /** argv; a string command is split like a shell splits words (quotes, no expansion). */
+  command: string[];
+  /** Absolute; default: the master config file's folder. */
+  workingDirectory: string;
+  user?: string;
+  group?: string;
+  /** Resolved from `user`/`group` at load time. */
+  uid?: number;
+  gid?: number;
+  environment: Record<string, string>;
+  stopCommand?: string[];
+  /** Signal name like "SIGTERM" (default). */
+  stopSignal: string;
+  /** Default 30000. */
+  stopGraceMs: number;
+  /** Cron pattern, 5 or 6 fields. */
+  schedule?: string;
+  scheduleTimezone?: string;
+  /** Key `allow_writable_command`: run as root even if the command file is writable by others. */
+  allowWritableCommand: boolean;
+}
+
+export interface LogsConfig {
+  /** Absolute paths. */
+  stdout: string;
+  stderr: string;
+  stopCommandStdout?: string;
+  stopCommandStderr?: string;
+  hints: string[];
+  rotationMode: RotationMode;
+  rotationFrequency: RotationFrequency;
+  /** Default 30 days. */
+  rotationMaxAgeMs: number;
+  /** Bytes; required when rotationMode is "size". */
+  rotationSizeBytes?: number;
+  /** Default 10. */
+  rotationBackups: number;
+}
+
+export interface RestartPolicyConfig {
+  policy: RestartPolicyKind;
+  /** Default 1000. */
+  restartBackoffMs: number;
+  /** Exponential backoff cap; undefined = constant backoff. */
+  restartBackoffMaxMs?: number;
+  /** Default 3. */
+  maxRestarts: number;
+  /** Key `tolerance.duration` (default 1m). */
+  toleranceWindowMs: number;
+}
+
+export interface ResourcesConfig {
+  /** Kernel forms, ready to write. */
+  cpuMax?: string;
+  cpuWeight?: number;
+  memoryMax?: string;
+  memoryHigh?: string;
+  memorySwapMax?: string;
+  pidsMax?: string;
+}
+
+export interface ServiceConfig {
+  name: string;
+  /** Absolute path of the file that defined it. */
+  file: string;
+  enabled: boolean;
+  process: ProcessConfig;
+  logs: LogsConfig;
+  restartPolicy: RestartPolicyConfig;
+  resources: ResourcesConfig;
+}
+
+export interface Config {
+  master: MasterConfig;
+  services: Map<string, ServiceConfig>;
+  /** Problems with individual service files: those services are left out, the rest load. */
+  serviceErrors: ConfigProblem[];
+}
+
+export interface ConfigProblem {
+  file: string;
+  line?: number;
+  key?: string;
+  message: string;
+}
+
+/** One line an operator reads: `file:line: key: message`. */
+export function formatProblem(p: ConfigProblem): string {
+  const where = p.line !== undefined ? `${p.file}:${p.line}` : p.file;
+  return `${where}: ${p.key ? `${p.key}: ` : ""}${p.message}`;
+}

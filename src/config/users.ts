@@ -1,0 +1,95 @@
+/**
+ * User and group lookup from /etc/passwd and /etc/group (no NSS, no FFI: users only known
+ * to LDAP/sssd are not found). A name that is all digits is taken as a numeric id.
+ */
+import * as fs from "node:fs";
+
+export interface UserInfo {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+  shell: string;
+}
+
+export interface GroupInfo {
+  name: string;
+  gid: number;
+  members: string[];
+}
+
+export const PASSWD_FILE = "/etc/passwd";
+export const GROUP_FILE = "/etc/group";
+
+function readLines(file: string): string[] {
+  try {
+    return fs.readFileSync(file, "utf8").split("\n");
+  } catch {
+    return [];
+  }
+}
+
+function parseId(s: string | undefined): number | null {
+  if (s === undefined || !/^\d+$/.test(s)) return null;
+  const n = Number(s);
+  return Number.isSafeInteger(n) && n <= 0xfffffffe ? n : null;
+}
+
+export function readPasswd(file = PASSWD_FILE): UserInfo[] {
+  const out: UserInfo[] = [];
+  for (const line of readLines(file)) {
+    if (line === "" || line.startsWith("#")) continue;
+    const f = line.split(":");
+    const uid = parseId(f[2]);
+    const gid = parseId(f[3]);
+    if (f.length < 7 || uid === null || gid === null) continue;
+    out.push({ name: f[0]!, uid, gid, home: f[5]!, shell: f[6]! });
+  }
+  return out;
+}
+
+export function readGroups(file = GROUP_FILE): GroupInfo[] {
+  const out: GroupInfo[] = [];
+  for (const line of readLines(file)) {
+    if (line === "" || line.startsWith("#")) continue;
+    const f = line.split(":");
+    const gid = parseId(f[2]);
+    if (f.length < 4 || gid === null) continue;
+    out.push({ name: f[0]!, gid, members: f[3]!.split(",").map((m) => m.trim()).filter(Boolean) });
+  }
+  return out;
+}
+
+/** The user by name, or by uid when `name` is all digits; null when unknown. */
+export function resolveUser(name: string | number, passwdFile = PASSWD_FILE): UserInfo | null {
+  const users = readPasswd(passwdFile);
+  const id = typeof name === "number" ? name : parseId(name);
+  if (typeof name === "string") {
+    const byName = users.find((u) => u.name === name);
+    if (byName) return byName;
+  }
+  return id === null ? null : users.find((u) => u.uid === id) ?? null;
+}
+
+/** The group by name, or by gid when `name` is all digits; null when unknown. */
+export function resolveGroup(name: string | number, groupFile = GROUP_FILE): GroupInfo | null {
+  const groups = readGroups(groupFile);
+  const id = typeof name === "number" ? name : parseId(name);
+  if (typeof name === "string") {
+    const byName = groups.find((g) => g.name === name);
+    if (byName) return byName;
+  }
+  return id === null ? null : groups.find((g) => g.gid === id) ?? null;
+}
+
+/**
+ * The gids a process of this user should carry: the primary gid first, then every group that
+ * lists the user as a member (like initgroups(3)), without duplicates.
+ */
+export function userGroups(userName: string, primaryGid: number, groupFile = GROUP_FILE): number[] {
+  const out = [primaryGid];
+  for (const g of readGroups(groupFile)) {
+    if (g.members.includes(userName) && !out.includes(g.gid)) out.push(g.gid);
+  }
+  return out;
+}

@@ -1,0 +1,76 @@
+/**
+ * The control protocol: newline-delimited JSON over a unix socket. A client sends one request
+ * per line; the daemon answers with zero or more `progress` lines and then exactly one
+ * `result` or `error` line. Pure: no I/O here.
+ */
+import { PmError, type ErrorCode } from "../util/errors.ts";
+
+/** A request line longer than this is refused and the connection closed. */
+export const MAX_REQUEST_BYTES = 1 << 20;
+
+export const COMMANDS = ["ping", "status", "start", "stop", "restart", "update", "rotate"] as const;
+export type Command = (typeof COMMANDS)[number];
+
+/** Commands that change something: they need write access. */
+export const MUTATING: ReadonlySet<Command> = new Set(["start", "stop", "restart", "update", "rotate"]);
+
+export interface Request {
+  cmd: Command;
+  /** Service names; empty or ["all"] means every service. */
+  names: string[];
+}
+
+export type Reply =
+  | { type: "progress"; message: string }
+  | { type: "result"; data: unknown }
+  | { type: "error"; code: ErrorCode; message: string };
+
+export function encodeLine(msg: Request | Reply): string {
+  return JSON.stringify(msg) + "\n";
+}
+
+/** Validates one request line; throws PmError("PROTOCOL") with a message for the client. */
+export function parseRequest(line: string): Request {
+  let value: unknown;
+  try { value = JSON.parse(line); } catch (e) {
+    throw new PmError("PROTOCOL", `request is not valid JSON (${e instanceof RangeError ? "nested too deeply" : "syntax error"})`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new PmError("PROTOCOL", "request must be a JSON object");
+  const { cmd, names } = value as Record<string, unknown>;
+  if (typeof cmd !== "string" || !(COMMANDS as readonly string[]).includes(cmd)) {
+    throw new PmError("PROTOCOL", `unknown command ${JSON.stringify(cmd)}; expected one of ${COMMANDS.join(", ")}`);
+  }
+  if (names !== undefined && (!Array.isArray(names) || !names.every((n) => typeof n === "string" && n.length > 0 && n.length < 256))) {
+    throw new PmError("PROTOCOL", "names must be a list of service names");
+  }
+  return { cmd: cmd as Command, names: (names as string[] | undefined) ?? [] };
+}
+
+/** Splits a byte stream into lines; refuses a line that grows past `limit` bytes. */
+export class LineSplitter {
+  private parts: Buffer[] = [];
+  private pendingBytes = 0;
+  constructor(private readonly limit = MAX_REQUEST_BYTES) {}
+
+  /** The complete lines in `chunk` (without newline); throws PROTOCOL once a line is too long. */
+  push(chunk: Uint8Array): string[] {
+    const lines: string[] = [];
+    let buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    for (let nl = buf.indexOf(10); nl >= 0; nl = buf.indexOf(10)) {
+      this.parts.push(buf.subarray(0, nl));
+      lines.push(Buffer.concat(this.parts).toString("utf8"));
+      this.parts = [];
+      this.pendingBytes = 0;
+      buf = buf.subarray(nl + 1);
+    }
+    if (buf.length > 0) {
+      this.pendingBytes += buf.length;
+      if (this.pendingBytes > this.limit) {
+        this.parts = [];
+        throw new PmError("PROTOCOL", `request line longer than ${this.limit} bytes`);
+      }
+      this.parts.push(Buffer.from(buf)); // copy: the chunk's memory is reused by the runtime
+    }
+    return lines;
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * The composition root: boot, the control socket's request handler, signals, reload, shutdown.
+ * On SIGTERM/SIGINT the daemon exits and leaves every service running; the next daemon adopts
+ * them from their cgroups.
+ */
+import { CgroupTree } from "../cgroup/index.ts";
+import { loadConfig } from "../config/load.ts";
+import { formatProblem, type Config } from "../config/types.ts";
+import { listenControl, type RequestContext } from "../control/server.ts";
+import { MUTATING, type Request } from "../control/protocol.ts";
+import { PidWatcher } from "../linux/pidwatch.ts";
+import { LogRotator, msUntilNextMinute, type ManagedLog } from "../logs/index.ts";
+import { Supervisor, type Unit } from "../supervisor/supervisor.ts";
+import { StateStore } from "../supervisor/state-store.ts";
+import { unitStatus } from "../supervisor/status.ts";
+import { controllersFor, masterLimitFiles, resourceLimitFiles } from "../supervisor/limits.ts";
+import { systemClock } from "../util/clock.ts";
+import { PmError, errorMessage } from "../util/errors.ts";
+import { logger } from "../util/log.ts";
+import { authorize, socketPermissions } from "./access.ts";
+import { VERSION } from "../version.ts";
+
+const log = logger("daemon");
+
+export interface DaemonHandle {
+  supervisor: Supervisor;
+  /** Stops serving and exits the process, leaving services running. */
+  shutdown(reason: string): never;
+}
+
+/** Every log file the rotator looks after. */
+function managedLogs(config: Config): ManagedLog[] {
+  const files: ManagedLog[] = [];
+  for (const svc of config.services.values()) {
+    const paths = new Set([svc.logs.stdout, svc.logs.stderr, svc.logs.stopCommandStdout, svc.logs.stopCommandStderr]);
+    for (const path of paths) if (path) files.push({ app: svc.name, path, config: svc.logs });
+  }
+  return files;
+}
+
+export async function startDaemon(configPath: string): Promise<DaemonHandle> {
+  const config = loadConfig(configPath);
+  const { master } = config;
+  for (const p of config.serviceErrors) log.error(`service file skipped: ${formatProblem(p)}`);
+
+  const cgroups = new CgroupTree({ root: master.cgroupRoot, name: master.cgroupName });
+  cgroups.ensureMaster();
+
+  const perms = socketPermissions(master);
+  const clock = systemClock;
+  const rotator = new LogRotator({ clock, log: logger("logs") });
+  const store = new StateStore(master.stateFile, logger("state"));
+  const watcher = new PidWatcher();
+  const supervisor = new Supervisor({ config, cgroups, watcher, store, clock });
+
+  const handle = async (req: Request, ctx: RequestContext): Promise<unknown> => {
+    authorize(req, ctx.peer, master);
+    if (MUTATING.has(req.cmd) && ctx.peer) log.info(`${req.cmd} ${req.names.join(" ") || "(all)"} by uid ${ctx.peer.uid} pid ${ctx.peer.pid}`);
+    switch (req.cmd) {
+      case "ping": return { pid: process.pid, version: VERSION };
+      case "status": return { apps: supervisor.resolve(req.names).map(statusOf) };
+      case "start": return runAndReport(req, ctx, (u) => supervisor.start(u));
+      case "restart": return runAndReport(req, ctx, (u) => supervisor.restart(u));
+      case "stop": return runAndReport(req, ctx, (u) => supervisor.stop(u));
+      case "update": return reload(ctx);
+      case "rotate": {
+        const names = req.names.length && !req.names.includes("all") ? supervisor.resolve(req.names).map((u) => u.name) : undefined;
+        return rotator.rotateNow(names);
+      }
+    }
+  };
+
+  const statusOf = (u: Unit) => unitStatus(u, cgroups, clock.wallMs(), (p) => rotator.modeOf(p));
+
+  async function runAndReport(req: Request, ctx: RequestContext, act: (units: Unit[]) => Promise<void>) {
+    const units = supervisor.resolve(req.names);
+    const started = clock.monotonicMs();
+    const ticker = setInterval(() => {
+      const waiting = units.filter((u) => u.state.phase === "stopping" || u.state.phase === "killing");
+      for (const u of waiting) {
+        const waited = Math.round((clock.monotonicMs() - started) / 1000);
+        ctx.progress(`${u.name}: waiting for ${cgroups.pids(u.name).length} process(es) to exit (${waited}s of ${Math.round(u.config.process.stopGraceMs / 1000)}s grace${u.state.phase === "killing" ? ", killed" : ""})`);
+      }
+    }, 1000);
+    try { await act(units); } finally { clearInterval(ticker); }
+    return { apps: units.map(statusOf) };
+  }
+
+  let reloading: Promise<unknown> | null = null;
+  async function reload(ctx?: RequestContext) {
+    if (reloading) { ctx?.progress("an update is already running; waiting for it"); await reloading.catch(() => {}); }
+    const work = (async () => {
+      const next = loadConfig(configPath);
+      const report = await supervisor.update(next);
+      rotator.setFiles(managedLogs(supervisor.config));
+      enableNeededControllers();
+      log.info(`update: added [${report.added}] removed [${report.removed}] changed [${report.changed}] limits/settings [${report.resourcesOnly}] unchanged ${report.unchanged.length}`);
+      return report;
+    })();
+    reloading = work;
+    try { return await work; } finally { if (reloading === work) reloading = null; }
+  }
+
+  function enableNeededControllers() {
+    const wanted = new Set<string>();
+    for (const svc of supervisor.config.services.values()) for (const c of controllersFor(resourceLimitFiles(svc.resources))) wanted.add(c);
+    cgroups.enableControllers([...wanted]);
+  }
+
+  const server = await listenControl(master.sockPath, perms, handle);
+  try {
+    cgroups.moveIntoDaemonLeaf(process.pid);
+  } catch (e) {
+    server.stop(true);
+    throw e;
+  }
+  const masterFiles = masterLimitFiles(master);
+  const masterControllers = controllersFor(masterFiles);
+  cgroups.enableControllers(masterControllers);
+  const masterReport = cgroups.writeLimits(cgroups.masterPath, masterFiles);
+  for (const p of masterReport.notApplied) log.warn(`master limit ${p.file}=${p.value} not in force: ${p.reason}`);
+  enableNeededControllers();
+
+  rotator.setFiles(managedLogs(config));
+  supervisor.boot();
+  rotator.setFiles(managedLogs(supervisor.config));
+
+  // One timer for all log files, aligned to the minute: an idle daemon wakes once a minute.
+  let rotationTimer: ReturnType<typeof setTimeout>;
+  const armRotation = () => {
+    rotationTimer = setTimeout(() => {
+      try {
+        const report = rotator.tick();
+        for (const e of report.errors) log.warn(`log rotation of ${e.path} (${e.app}) failed, retrying next minute: ${e.message}`);
+        for (const m of report.missing) if (m.firstTime) log.warn(`log file ${m.path} of ${m.app} is gone; it is recreated on the service's next start`);
+      } catch (e) { log.error(`log rotation failed: ${errorMessage(e)}`); }
+      armRotation();
+    }, msUntilNextMinute(clock.wallMs()) + 5);
+  };
+  armRotation();
+
+  const shutdown = (reason: string): never => {
+    log.info(`${reason}: exiting; services keep running`);
+    clearTimeout(rotationTimer);
+    server.stop(true);
+    supervisor.shutdown();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGHUP", () => {
+    log.info("SIGHUP: re-reading the config");
+    reload().catch((e) => log.error(`update failed, old config kept: ${errorMessage(e)}`));
+  });
+
+  log.info(`processmaster ${VERSION} pid ${process.pid} serving ${master.sockPath}, cgroup ${cgroups.masterPath}, ${config.services.size} service(s)`);
+  return { supervisor, shutdown };
+}
+
+export { PmError };

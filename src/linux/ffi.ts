@@ -1,0 +1,157 @@
+/**
+ * The only module that uses bun:ffi. Thin typed wrappers over libc calls that Bun does not
+ * expose: pidfd_open, poll, waitid, eventfd, fallocate, getsockopt(SO_PEERCRED), prctl.
+ * Each wrapper turns a -1 return into a PmError("SYSCALL") carrying the errno.
+ */
+import { dlopen, FFIType, ptr, read } from "bun:ffi";
+import { PmError } from "../util/errors.ts";
+
+const { i32, i64, u64, ptr: P } = FFIType;
+
+const libc = dlopen("libc.so.6", {
+  pidfd_open: { args: [i32, u64], returns: i32 },
+  poll: { args: [P, u64, i32], returns: i32 },
+  waitid: { args: [i32, u64, P, i32], returns: i32 },
+  eventfd: { args: [u64, i32], returns: i32 },
+  read: { args: [i32, P, u64], returns: i64 },
+  write: { args: [i32, P, u64], returns: i64 },
+  close: { args: [i32], returns: i32 },
+  fallocate: { args: [i32, i32, i64, i64], returns: i32 },
+  getsockopt: { args: [i32, i32, i32, P, P], returns: i32 },
+  prctl: { args: [i32, u64, u64, u64, u64], returns: i32 },
+  __errno_location: { args: [], returns: P },
+});
+const sym = libc.symbols;
+
+export const ERRNO = {
+  EPERM: 1, ENOENT: 2, ESRCH: 3, EINTR: 4, EAGAIN: 11, ECHILD: 10, EBADF: 9,
+  EINVAL: 22, ENOSPC: 28, EOPNOTSUPP: 95, EBUSY: 16,
+} as const;
+
+function errno(): number {
+  const p = sym.__errno_location();
+  return p === null ? 0 : read.i32(p, 0);
+}
+
+function fail(call: string, detail = ""): never {
+  const e = errno();
+  throw new PmError("SYSCALL", `${call}${detail ? ` ${detail}` : ""} failed: errno ${e}`, { errno: e });
+}
+
+/** A pidfd for `pid`; throws with errno ESRCH when the process is already gone. */
+export function pidfdOpen(pid: number): number {
+  const fd = sym.pidfd_open(pid, 0);
+  if (fd < 0) fail("pidfd_open", `(pid ${pid})`);
+  return fd;
+}
+
+export function closeFd(fd: number): void {
+  sym.close(fd);
+}
+
+export const POLLIN = 0x1;
+export const POLLERR = 0x8;
+export const POLLHUP = 0x10;
+export const POLLNVAL = 0x20;
+
+/**
+ * Blocking poll over `fds` for readability; returns the fds that are ready (or in error).
+ * Blocks the calling thread: use it only inside a Worker.
+ */
+export function pollReadable(fds: number[], timeoutMs: number): number[] {
+  const buf = new Uint8Array(8 * Math.max(1, fds.length));
+  const view = new DataView(buf.buffer);
+  fds.forEach((fd, i) => { view.setInt32(i * 8, fd, true); view.setInt16(i * 8 + 4, POLLIN, true); });
+  let n: number;
+  for (;;) {
+    n = sym.poll(ptr(buf), fds.length, timeoutMs);
+    if (n >= 0) break;
+    if (errno() !== ERRNO.EINTR) fail("poll");
+  }
+  const ready: number[] = [];
+  if (n === 0) return ready;
+  for (let i = 0; i < fds.length; i++) if (view.getInt16(i * 8 + 6, true) !== 0) ready.push(fds[i]!);
+  return ready;
+}
+
+const P_PID = 1;
+const P_PIDFD = 3;
+export const WEXITED = 4;
+export const WNOHANG = 1;
+export const WNOWAIT = 0x01000000;
+const CLD_EXITED = 1;
+
+export interface WaitResult { pid: number; code: number | null; signal: number | null }
+
+function waitidRaw(idtype: number, id: number, options: number): WaitResult | null {
+  const info = new Uint8Array(128);
+  const rc = sym.waitid(idtype, id, ptr(info), options);
+  if (rc < 0) fail("waitid");
+  const view = new DataView(info.buffer);
+  const pid = view.getInt32(16, true);
+  if (pid === 0) return null; // WNOHANG and nothing to report
+  const sigCode = view.getInt32(8, true);
+  const status = view.getInt32(24, true);
+  return sigCode === CLD_EXITED ? { pid, code: status, signal: null } : { pid, code: null, signal: status };
+}
+
+/**
+ * Reap (or with WNOWAIT, peek at) the process behind a pidfd. Only for processes that became
+ * our children without Bun (orphans reparented to us): Bun reaps its own, and racing it breaks
+ * `proc.exited`. Returns null when it has not exited; throws ECHILD when it is not our child.
+ */
+export function waitPidfd(pidfd: number, options = WEXITED | WNOHANG): WaitResult | null {
+  return waitidRaw(P_PIDFD, pidfd, options);
+}
+
+/** Reap one specific child by PID (never P_ALL: that would steal Bun's children). */
+export function waitPid(pid: number, options = WEXITED | WNOHANG): WaitResult | null {
+  return waitidRaw(P_PID, pid, options);
+}
+
+const EFD_CLOEXEC = 0o2000000;
+const EFD_NONBLOCK = 0o4000;
+
+export function eventfdCreate(): number {
+  const fd = sym.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) fail("eventfd");
+  return fd;
+}
+
+export function eventfdSignal(fd: number): void {
+  const one = new BigUint64Array([1n]);
+  if (Number(sym.write(fd, ptr(one), 8)) < 0 && errno() !== ERRNO.EAGAIN) fail("eventfd write");
+}
+
+/** Drains the counter; a no-op when it is zero (the fd is non-blocking). */
+export function eventfdDrain(fd: number): void {
+  const buf = new BigUint64Array(1);
+  if (Number(sym.read(fd, ptr(buf), 8)) < 0 && errno() !== ERRNO.EAGAIN) fail("eventfd read");
+}
+
+const FALLOC_FL_COLLAPSE_RANGE = 0x08;
+
+/** Removes bytes [offset, offset+length) from the file; both must be block-aligned. */
+export function fallocateCollapse(fd: number, offset: number, length: number): void {
+  if (sym.fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, offset, length) < 0) fail("fallocate(COLLAPSE_RANGE)");
+}
+
+export interface PeerCred { pid: number; uid: number; gid: number }
+
+const SOL_SOCKET = 1;
+const SO_PEERCRED = 17;
+
+/** Who is on the other end of a connected unix socket. */
+export function getPeerCred(sockFd: number): PeerCred {
+  const cred = new Int32Array(3);
+  const len = new Uint32Array([12]);
+  if (sym.getsockopt(sockFd, SOL_SOCKET, SO_PEERCRED, ptr(cred), ptr(len)) < 0) fail("getsockopt(SO_PEERCRED)");
+  return { pid: cred[0]!, uid: cred[1]!, gid: cred[2]! };
+}
+
+const PR_SET_CHILD_SUBREAPER = 36;
+
+/** Orphans of our descendants are reparented to us instead of to init. */
+export function setChildSubreaper(): void {
+  if (sym.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) fail("prctl(PR_SET_CHILD_SUBREAPER)");
+}

@@ -1,0 +1,231 @@
+/**
+ * The daemon's log rotator: every service's log files, checked once a minute (the daemon owns
+ * the one timer and calls tick()), or on demand (`pmctl rotate`, rotateNow()).
+ *
+ * Time mode (`rotation_frequency` minutely/hourly/daily/weekly/monthly): the rotator
+ * remembers for each file the period it last saw. When a tick finds the clock in another
+ * period, the file's content moves to `<file>.<old period key>` (see period.ts for the
+ * names), appended if that archive exists. The first time a file is seen (daemon start, new
+ * service), its mtime's period is taken as the one it last saw, so a daemon that was down
+ * across a boundary still rotates the old content under the old period's name. `none` never
+ * rotates on its own; `pmctl rotate` then archives under the day's name.
+ * Archives of every period format older than `rotation_max_age_ms` (by mtime) are deleted.
+ *
+ * Size mode: when the live file has reached `rotation_size` at a tick (or on rotateNow, when
+ * it is not empty), its content moves to `<file>.rotating`, the backups shift (`.1` → `.2`
+ * …, the ones beyond `rotation_backups` deleted) and `<file>.rotating` becomes `<file>.1`.
+ * The staging name means a failed or interrupted rotation never shifts backups for nothing,
+ * and a leftover from a crash is picked up by the next rotation. With `rotation_backups: 0`
+ * the content is discarded (collapsed away without a copy).
+ *
+ * Nothing is thrown out of tick() or rotateNow(): every problem is a line of the report, and a
+ * rotation that failed (ENOSPC, …) is retried at the next tick because the remembered period
+ * (or the size) still calls for it.
+ */
+import fs from "node:fs";
+import type { LogsConfig } from "../config/types.ts";
+import type { Clock } from "../util/clock.ts";
+import { errorMessage } from "../util/errors.ts";
+import { logger, type Logger } from "../util/log.ts";
+import { errnoOf, statOrNull } from "./fsutil.ts";
+import { periodKey } from "./period.ts";
+import { deleteExpiredArchives, shiftBackups } from "./retention.ts";
+import { probeRotationMode, rotateLogFile, type RotationKind, type RotationResult } from "./rotate.ts";
+
+export interface ManagedLog {
+  /** The service the file belongs to. */
+  app: string;
+  /** Absolute path of the live file. */
+  path: string;
+  config: LogsConfig;
+}
+
+export interface RotatedEntry extends RotationResult {
+  app: string;
+  path: string;
+  /** Where the content went; null when it was discarded (size mode with 0 backups). */
+  archive: string | null;
+}
+
+export interface TickReport {
+  /** Every rotation attempted, including those that moved nothing (see `note`). */
+  rotated: RotatedEntry[];
+  /** Archives deleted: too old (time mode) or beyond the backup count (size mode). */
+  deleted: { app: string; path: string; reason: "max-age" | "backups" }[];
+  /**
+   * Live files that do not exist (deleted or moved by someone). `firstTime` is true on the
+   * first tick that finds a file missing since it last existed, so the daemon can log it once
+   * ("recreated on the service's next start").
+   */
+  missing: { app: string; path: string; firstTime: boolean }[];
+  /** Failures (ENOSPC while archiving, permissions, …); retried at the next tick. */
+  errors: { app: string; path: string; message: string; errno?: number }[];
+}
+
+interface FileState {
+  /** Time mode: the period the file was last seen in. */
+  period?: string;
+  /** Frequency the period key was computed with. */
+  frequency?: string;
+  /** Last rotation mode seen (probed at first sight, updated by every rotation). */
+  mode?: RotationKind;
+  missing: boolean;
+}
+
+export function emptyReport(): TickReport {
+  return { rotated: [], deleted: [], missing: [], errors: [] };
+}
+
+export class LogRotator {
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private files: ManagedLog[] = [];
+  private readonly state = new Map<string, FileState>();
+
+  constructor(opts: { clock: Clock; log?: Logger }) {
+    this.clock = opts.clock;
+    this.log = opts.log ?? logger("logs");
+  }
+
+  /** The files to manage from now on (every service's stdout, stderr, stop-command logs). */
+  setFiles(files: ManagedLog[]): void {
+    const seen = new Set<string>();
+    this.files = [];
+    for (const f of files) {
+      if (seen.has(f.path)) continue; // the config forbids sharing; never rotate twice
+      seen.add(f.path);
+      this.files.push(f);
+    }
+    for (const p of [...this.state.keys()]) if (!seen.has(p)) this.state.delete(p);
+  }
+
+  /** The periodic check: rotate what is due, delete what expired. */
+  tick(): TickReport {
+    return this.run(undefined, false);
+  }
+
+  /** Rotate now, whatever the schedule, the files of `apps` (all when omitted or empty). */
+  rotateNow(apps?: string[]): TickReport {
+    return this.run(apps && apps.length > 0 ? new Set(apps) : undefined, true);
+  }
+
+  /** The rotation mode last seen for `file` ("unknown" before the first tick finds it). */
+  modeOf(file: string): RotationKind | "unknown" {
+    return this.state.get(file)?.mode ?? "unknown";
+  }
+
+  private run(apps: Set<string> | undefined, force: boolean): TickReport {
+    const report = emptyReport();
+    const now = this.clock.wallMs();
+    for (const f of this.files) {
+      if (apps && !apps.has(f.app)) continue;
+      try {
+        this.check(f, now, force, report);
+      } catch (e) {
+        report.errors.push({ app: f.app, path: f.path, message: errorMessage(e), errno: errnoOf(e) });
+      }
+      if (f.config.rotationMode === "time") {
+        try {
+          for (const p of deleteExpiredArchives(f.path, f.config.rotationMaxAgeMs, now)) {
+            report.deleted.push({ app: f.app, path: p, reason: "max-age" });
+          }
+        } catch (e) {
+          report.errors.push({ app: f.app, path: f.path, message: `retention: ${errorMessage(e)}`, errno: errnoOf(e) });
+        }
+      }
+    }
+    return report;
+  }
+
+  private stateOf(file: string): FileState {
+    let s = this.state.get(file);
+    if (!s) {
+      s = { missing: false };
+      this.state.set(file, s);
+    }
+    return s;
+  }
+
+  private check(f: ManagedLog, now: number, force: boolean, report: TickReport): void {
+    const s = this.stateOf(f.path);
+    const st = statOrNull(f.path);
+    if (!st) {
+      report.missing.push({ app: f.app, path: f.path, firstTime: !s.missing });
+      s.missing = true;
+      s.period = undefined; // when it comes back, its mtime says which period it is in
+      return;
+    }
+    s.missing = false;
+    if (!st.isFile()) throw new Error(`${f.path} is not a regular file; not rotated`);
+    if (s.mode === undefined) {
+      const mode = probeRotationMode(f.path);
+      if (mode !== "unknown") this.noteMode(f, s, mode);
+    }
+    if (f.config.rotationMode === "size") this.checkSize(f, s, st, force, report);
+    else this.checkTime(f, s, st, now, force, report);
+  }
+
+  private checkTime(f: ManagedLog, s: FileState, st: fs.Stats, now: number, force: boolean, report: TickReport): void {
+    const freq = f.config.rotationFrequency;
+    if (freq === "none") {
+      s.period = undefined;
+      if (!force || st.size === 0) return;
+      this.rotateInto(f, s, `${f.path}.${periodKey("daily", now)}`, report);
+      return;
+    }
+    const current = periodKey(freq, now)!;
+    if (s.period === undefined || s.frequency !== freq) {
+      s.period = periodKey(freq, Math.min(st.mtimeMs, now))!;
+      s.frequency = freq;
+    }
+    if (s.period === current && !force) return;
+    if (st.size > 0) this.rotateInto(f, s, `${f.path}.${s.period}`, report); // throws: period kept, retried
+    s.period = current;
+  }
+
+  private checkSize(f: ManagedLog, s: FileState, st: fs.Stats, force: boolean, report: TickReport): void {
+    const limit = f.config.rotationSizeBytes;
+    if (st.size === 0) return;
+    if (!force && (limit === undefined || st.size < limit)) return;
+    const keep = Math.max(0, Math.floor(f.config.rotationBackups));
+    if (keep === 0) {
+      this.rotateInto(f, s, null, report);
+      for (const p of shiftBackups(f.path, 0)) report.deleted.push({ app: f.app, path: p, reason: "backups" });
+      return;
+    }
+    const staging = `${f.path}.rotating`;
+    const entry = this.rotateInto(f, s, staging, report);
+    const staged = statOrNull(staging);
+    if (!staged || staged.size === 0) {
+      if (staged) fs.unlinkSync(staging);
+      return; // nothing moved (less than a block): backups stay as they are
+    }
+    for (const p of shiftBackups(f.path, keep)) report.deleted.push({ app: f.app, path: p, reason: "backups" });
+    fs.renameSync(staging, `${f.path}.1`);
+    entry.archive = `${f.path}.1`;
+  }
+
+  private rotateInto(f: ManagedLog, s: FileState, archive: string | null, report: TickReport): RotatedEntry {
+    const result = rotateLogFile(f.path, archive);
+    this.noteMode(f, s, result.mode);
+    const entry: RotatedEntry = { app: f.app, path: f.path, archive, ...result };
+    report.rotated.push(entry);
+    if (result.bytesMoved > 0) {
+      this.log.debug(`${f.path}: ${result.bytesMoved} bytes rotated to ${archive ?? "nowhere (no backups kept)"} by ${result.mode}`);
+    }
+    return entry;
+  }
+
+  /** Logs once per file (and again if it changes) how the file is rotated. */
+  private noteMode(f: ManagedLog, s: FileState, mode: RotationKind): void {
+    if (s.mode === mode) return;
+    s.mode = mode;
+    if (mode === "collapse") {
+      this.log.info(`${f.app}: ${f.path}: rotation by fallocate collapse (lossless)`);
+    } else {
+      this.log.warn(
+        `${f.app}: ${f.path}: the file system does not support FALLOC_FL_COLLAPSE_RANGE; rotation by copy+truncate (lines written during a rotation can be lost)`,
+      );
+    }
+  }
+}

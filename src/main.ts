@@ -1,0 +1,42 @@
+/**
+ * One executable, two roles: invoked as `pmctl` it is the client; as `processmaster` it runs
+ * the daemon (`processmaster [daemon] -c FILE`), validates config (`check`), or runs any
+ * client command directly (`processmaster status`, or `processmaster ctl status`).
+ */
+import { basename, resolve } from "node:path";
+import { EXIT, parseCommandArgs, type CliCommand } from "./cli/args.ts";
+import { runCli } from "./cli/index.ts";
+import { startDaemon } from "./daemon/daemon.ts";
+import { errorMessage } from "./util/errors.ts";
+
+const daemonCommand: CliCommand = {
+  name: "daemon",
+  description: "run the daemon in the foreground (the default when no command is given)",
+  usage: "daemon [-c config.yaml]",
+  args: {},
+  async run(args) {
+    try {
+      await startDaemon(resolve(args.config));
+      return new Promise<number>(() => {}); // serves until a signal ends the process
+    } catch (e) {
+      process.stderr.write(`processmaster: ${errorMessage(e)}\n`);
+      process.exit(EXIT.failed);
+    }
+  },
+};
+
+async function main(): Promise<number> {
+  const prog = basename(process.argv0);
+  const argv = process.argv.slice(2);
+  if (prog.startsWith("pmctl")) return runCli(argv, "pmctl");
+  if (argv[0] === "ctl") return runCli(argv.slice(1), "pmctl");
+  const onlyFlags = argv.every((a, i) => a.startsWith("-") || ["-c", "--config"].includes(argv[i - 1] ?? ""));
+  const wantsInfo = argv.some((a) => ["-h", "--help", "-V", "--version"].includes(a));
+  if (onlyFlags && !wantsInfo) {
+    try { return await daemonCommand.run(parseCommandArgs(argv, {})); }
+    catch (e) { process.stderr.write(`processmaster: ${errorMessage(e)}\n`); return EXIT.usage; }
+  }
+  return runCli(argv, "processmaster", [daemonCommand]);
+}
+
+main().then((code) => process.exit(code));

@@ -1,0 +1,93 @@
+/**
+ * Starting a service's process into its cgroup, and running its stop command.
+ * clone3(CLONE_INTO_CGROUP) through Bun.spawn's `cgroup` option: the child is in the cgroup
+ * before it runs, so it cannot fork outside it.
+ */
+import { closeSync } from "node:fs";
+import type { Subprocess } from "bun";
+import type { ServiceConfig } from "../config/types.ts";
+import { resolveUser } from "../config/load.ts";
+import { openLogFd } from "../logs/index.ts";
+import { PmError, errorMessage } from "../util/errors.ts";
+
+/** The environment of a service: the daemon's, the user's identity, then `environment`. */
+export function serviceEnv(svc: ServiceConfig): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  if (svc.process.user !== undefined) {
+    const user = resolveUser(svc.process.user);
+    if (user) Object.assign(env, { HOME: user.home, USER: user.name, LOGNAME: user.name, SHELL: user.shell });
+  }
+  env.PM_SERVICE = svc.name;
+  return Object.assign(env, svc.process.environment);
+}
+
+/** Opens the log files once (stdout and stderr may be the same file). Caller closes. */
+function openLogs(stdoutPath: string | undefined, stderrPath: string | undefined): { out: number | "ignore"; err: number | "ignore"; close(): void } {
+  const out = stdoutPath ? openLogFd(stdoutPath) : "ignore";
+  let err: number | "ignore";
+  try {
+    err = !stderrPath ? "ignore" : stderrPath === stdoutPath ? out : openLogFd(stderrPath);
+  } catch (e) {
+    if (typeof out === "number") closeSync(out);
+    throw e;
+  }
+  return {
+    out, err,
+    close() {
+      if (typeof out === "number") closeSync(out);
+      if (typeof err === "number" && err !== out) closeSync(err);
+    },
+  };
+}
+
+export function spawnService(svc: ServiceConfig, cgroupPath: string): Subprocess {
+  let logs: ReturnType<typeof openLogs>;
+  try { logs = openLogs(svc.logs.stdout, svc.logs.stderr); }
+  catch (e) { throw new PmError("SPAWN", `cannot open log file for ${svc.name}: ${errorMessage(e)}`, { cause: e }); }
+  try {
+    return Bun.spawn({
+      cmd: svc.process.command,
+      cwd: svc.process.workingDirectory,
+      env: serviceEnv(svc),
+      cgroup: cgroupPath,
+      detached: true,
+      stdin: "ignore",
+      stdout: logs.out,
+      stderr: logs.err,
+      ...(svc.process.uid !== undefined ? { uid: svc.process.uid } : {}),
+      ...(svc.process.gid !== undefined ? { gid: svc.process.gid } : {}),
+    });
+  } catch (e) {
+    throw new PmError("SPAWN", `cannot start ${svc.name} (${svc.process.command[0]}): ${errorMessage(e)}`, { cause: e });
+  } finally {
+    logs.close();
+  }
+}
+
+/**
+ * Runs `stop_command` (in the daemon's own cgroup, so it does not keep the service's cgroup
+ * populated) with its output to the stop-command logs. Resolves with its exit code.
+ */
+export function runStopCommand(svc: ServiceConfig): Promise<number | null> {
+  const cmd = svc.process.stopCommand!;
+  let logs: ReturnType<typeof openLogs> | null = null;
+  try {
+    logs = openLogs(svc.logs.stopCommandStdout, svc.logs.stopCommandStderr);
+    const proc = Bun.spawn({
+      cmd,
+      cwd: svc.process.workingDirectory,
+      env: serviceEnv(svc),
+      stdin: "ignore",
+      stdout: logs.out,
+      stderr: logs.err,
+      ...(svc.process.uid !== undefined ? { uid: svc.process.uid } : {}),
+      ...(svc.process.gid !== undefined ? { gid: svc.process.gid } : {}),
+    });
+    return proc.exited.then(() => proc.exitCode);
+  } catch (e) {
+    return Promise.reject(new PmError("SPAWN", `cannot run stop_command of ${svc.name}: ${errorMessage(e)}`, { cause: e }));
+  } finally {
+    logs?.close();
+  }
+}

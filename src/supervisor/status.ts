@@ -1,0 +1,70 @@
+/** What `pmctl status` reports about a unit: plain JSON, the contract of `status --json`. */
+import { statSync } from "node:fs";
+import type { CgroupTree } from "../cgroup/index.ts";
+import type { Unit } from "./supervisor.ts";
+
+export interface LogFileStatus { path: string; size: number | null; rotation_mode: string }
+
+export interface AppStatus {
+  name: string;
+  state: string;
+  enabled: boolean;
+  pids: number[];
+  main_pid: number | null;
+  restarts: number;
+  /** Exit code of the last run; null when unknown (adopted) or killed by a signal. */
+  exit_code: number | null;
+  exit_signal: string | null;
+  /** `exit`, `killed-after-grace`, `oom-kill`, `spawn-failed`, or `unknown` for adopted runs. */
+  last_exit: string | null;
+  last_exit_at: string | null;
+  started_at: string | null;
+  uptime_ms: number | null;
+  next_attempt_at: string | null;
+  next_run_at: string | null;
+  suppressed_reason: string | null;
+  operator_stopped: boolean;
+  cpu_usage_usec: number | null;
+  memory_current: number | null;
+  memory_peak: number | null;
+  limits_not_in_force: { file: string; value: string; reason: string }[];
+  logs: LogFileStatus[];
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export function unitStatus(unit: Unit, cgroups: CgroupTree, nowWallMs: number, rotationModeOf: (path: string) => string): AppStatus {
+  const s = unit.state;
+  const pids = cgroups.pids(unit.name).sort((a, b) => a - b);
+  const stats = cgroups.stats(unit.name);
+  const running = s.phase === "running" || s.phase === "stopping" || s.phase === "killing";
+  const last = s.lastExit;
+  const logPaths = [...new Set([unit.config.logs.stdout, unit.config.logs.stderr])];
+  return {
+    name: unit.name,
+    state: s.phase,
+    enabled: unit.config.enabled,
+    pids,
+    main_pid: s.mainPid,
+    restarts: s.restarts,
+    exit_code: last && last.known ? last.code : null,
+    exit_signal: last?.signal ?? null,
+    last_exit: last === null ? null : !last.known ? "unknown" : last.cause,
+    last_exit_at: iso(last?.atWallMs ?? null),
+    started_at: running ? iso(s.startedAtWallMs) : null,
+    uptime_ms: running && s.startedAtWallMs !== null ? Math.max(0, nowWallMs - s.startedAtWallMs) : null,
+    next_attempt_at: s.phase === "backoff" ? iso(s.nextAttemptWallMs) : null,
+    next_run_at: unit.schedule ? iso(unit.schedule.nextFireWallMs()) : null,
+    suppressed_reason: s.phase === "suppressed" ? s.suppressedReason : null,
+    operator_stopped: s.operatorStopped,
+    cpu_usage_usec: stats.cpuUsageUsec,
+    memory_current: stats.memoryCurrent,
+    memory_peak: stats.memoryPeak,
+    limits_not_in_force: unit.limits?.notApplied ?? [],
+    logs: logPaths.map((path) => {
+      let size: number | null = null;
+      try { size = statSync(path).size; } catch { /* not created yet */ }
+      return { path, size, rotation_mode: rotationModeOf(path) };
+    }),
+  };
+}

@@ -1,0 +1,345 @@
+/**
+ * The set of units and the runner that executes their effects. Events for all units go through
+ * one queue, so a transition never runs inside another. A service is running exactly while its
+ * cgroup is populated; `track()` waits for that to end without polling (proc.exited for our own
+ * child, pidfds in a worker for everything else, cgroup.events as the final word).
+ */
+import type { Subprocess } from "bun";
+import type { Config, ServiceConfig } from "../config/types.ts";
+import { diffConfigs } from "../config/load.ts";
+import type { CgroupTree, LimitReport } from "../cgroup/index.ts";
+import type { PidWatcher } from "../linux/pidwatch.ts";
+import { CronSchedule, ScheduleTimer, systemTimerHost } from "../schedule/cron.ts";
+import type { Clock } from "../util/clock.ts";
+import { PmError, errorMessage } from "../util/errors.ts";
+import { logger, type Logger } from "../util/log.ts";
+import { initialUnitState, isActive, transition, type Effect, type UnitEvent, type UnitState } from "./unit.ts";
+import type { ExitInfo } from "./policy.ts";
+import { runStopCommand, spawnService } from "./spawn.ts";
+import type { StateStore } from "./state-store.ts";
+import { resourceLimitFiles } from "./limits.ts";
+
+export interface Unit {
+  readonly name: string;
+  config: ServiceConfig;
+  state: UnitState;
+  timer: ReturnType<typeof setTimeout> | null;
+  /** Our own child from this daemon's spawn, for its real exit status. */
+  proc: Subprocess | null;
+  tracking: boolean;
+  schedule: ScheduleTimer | null;
+  /** Called after every transition of this unit (request waiters). */
+  readonly listeners: Set<() => void>;
+  oomKillsAtStart: number | null;
+  limits: LimitReport | null;
+  log: Logger;
+}
+
+export interface UpdateReport {
+  added: string[];
+  removed: string[];
+  changed: string[];
+  unchanged: string[];
+  resourcesOnly: string[];
+}
+
+export interface SupervisorDeps {
+  config: Config;
+  cgroups: CgroupTree;
+  watcher: PidWatcher;
+  store: StateStore;
+  clock: Clock;
+}
+
+export class Supervisor {
+  readonly units = new Map<string, Unit>();
+  config: Config;
+  private readonly queue: { unit: Unit; event: UnitEvent }[] = [];
+  private draining = false;
+  private readonly log = logger("supervisor");
+
+  constructor(private readonly deps: SupervisorDeps) {
+    this.config = deps.config;
+  }
+
+  /** Adopts populated cgroups and starts what should run. */
+  boot(): void {
+    const persisted = this.deps.store.load();
+    for (const name of Object.keys(persisted)) if (!this.config.services.has(name)) this.deps.store.delete(name);
+    for (const svc of this.config.services.values()) this.addUnit(svc, true);
+    for (const name of this.deps.cgroups.listServices()) {
+      if (!this.units.has(name) && this.deps.cgroups.populated(name)) {
+        this.log.warn(`cgroup of '${name}' has processes but no service file defines it; leaving it alone (pids ${this.deps.cgroups.pids(name).join(" ")})`);
+      }
+    }
+  }
+
+  private addUnit(svc: ServiceConfig, booting: boolean): Unit {
+    const saved = this.deps.store.get(svc.name);
+    const state = initialUnitState();
+    if (saved) {
+      Object.assign(state, {
+        operatorStopped: saved.operatorStopped, history: saved.history, restarts: saved.restarts,
+        lastExit: saved.lastExit, startedAtWallMs: saved.startedAtWallMs, suppressedReason: saved.suppressedReason,
+        phase: saved.phase === "suppressed" ? "suppressed" : "stopped",
+      });
+    }
+    const unit: Unit = {
+      name: svc.name, config: svc, state, timer: null, proc: null, tracking: false, schedule: null,
+      listeners: new Set(), oomKillsAtStart: null, limits: null, log: logger(svc.name),
+    };
+    this.units.set(svc.name, unit);
+    this.applyLimits(unit);
+    this.armSchedule(unit);
+    const populated = this.deps.cgroups.populated(svc.name);
+    if (!booting && !populated && !svc.enabled) return unit;
+    this.dispatch(unit, { type: "boot", populated });
+    if (populated) this.track(unit);
+    return unit;
+  }
+
+  private armSchedule(unit: Unit) {
+    unit.schedule?.stop();
+    unit.schedule = null;
+    const { schedule, scheduleTimezone } = unit.config.process;
+    if (!schedule) return;
+    unit.schedule = new ScheduleTimer(new CronSchedule(schedule, scheduleTimezone), this.deps.clock, systemTimerHost,
+      () => this.dispatch(unit, { type: "cronTick" }),
+      { onClockJump: (drift) => unit.log.warn(`wall clock jumped by ${Math.round(drift)}ms; schedule re-planned`) });
+    unit.schedule.start();
+  }
+
+  /** Writes `resources:` into the service cgroup; what could not be applied is logged and kept for status. */
+  applyLimits(unit: Unit): void {
+    const files = resourceLimitFiles(unit.config.resources);
+    if (Object.keys(files).length === 0) { unit.limits = null; return; }
+    const path = this.deps.cgroups.createService(unit.name);
+    unit.limits = this.deps.cgroups.writeLimits(path, files);
+    for (const p of unit.limits.notApplied) unit.log.warn(`limit ${p.file}=${p.value} not in force: ${p.reason}`);
+  }
+
+  dispatch(unit: Unit, event: UnitEvent): void {
+    this.queue.push({ unit, event });
+    if (this.draining) return;
+    this.draining = true;
+    try {
+      for (let item = this.queue.shift(); item; item = this.queue.shift()) this.step(item.unit, item.event);
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private step(unit: Unit, event: UnitEvent) {
+    if (this.units.get(unit.name) !== unit) return; // forgotten by update
+    const ctx = {
+      enabled: unit.config.enabled,
+      scheduled: unit.config.process.schedule !== undefined,
+      stopGraceMs: unit.config.process.stopGraceMs,
+      restartPolicy: unit.config.restartPolicy,
+      nowWallMs: this.deps.clock.wallMs(),
+    };
+    const before = unit.state.phase;
+    const { state, effects } = transition(unit.state, event, ctx);
+    unit.state = state;
+    if (state.phase !== before) unit.log.debug(`${before} -> ${state.phase} on ${event.type}`);
+    for (const effect of effects) this.run(unit, effect);
+    for (const fn of [...unit.listeners]) fn();
+  }
+
+  private run(unit: Unit, effect: Effect) {
+    switch (effect.type) {
+      case "spawn": return this.spawn(unit);
+      case "sendStop": return this.sendStop(unit);
+      case "kill":
+        try { this.deps.cgroups.kill(unit.name); } catch (e) { unit.log.error(errorMessage(e)); }
+        return;
+      case "armTimer":
+        if (unit.timer) clearTimeout(unit.timer);
+        unit.timer = setTimeout(() => { unit.timer = null; this.dispatch(unit, { type: "timer" }); }, effect.ms);
+        return;
+      case "cancelTimer":
+        if (unit.timer) clearTimeout(unit.timer);
+        unit.timer = null;
+        return;
+      case "persist": return this.persist(unit);
+      case "log": return unit.log[effect.level](effect.message);
+    }
+  }
+
+  private persist(unit: Unit) {
+    const s = unit.state;
+    this.deps.store.set(unit.name, {
+      operatorStopped: s.operatorStopped, phase: s.phase, history: s.history, restarts: s.restarts,
+      lastExit: s.lastExit, startedAtWallMs: s.startedAtWallMs, suppressedReason: s.suppressedReason,
+    });
+  }
+
+  private spawn(unit: Unit) {
+    let proc: Subprocess;
+    try {
+      const path = this.deps.cgroups.freshService(unit.name);
+      this.applyLimits(unit);
+      unit.oomKillsAtStart = this.deps.cgroups.stats(unit.name).oomKills;
+      proc = spawnService(unit.config, path);
+    } catch (e) {
+      unit.log.error(errorMessage(e));
+      this.dispatch(unit, { type: "spawnFailed", message: errorMessage(e) });
+      return;
+    }
+    unit.proc = proc;
+    this.dispatch(unit, { type: "spawned", pid: proc.pid });
+    this.track(unit);
+  }
+
+  private sendStop(unit: Unit) {
+    const signalAll = () => {
+      const n = this.deps.cgroups.signal(unit.name, unit.config.process.stopSignal as NodeJS.Signals);
+      this.deps.cgroups.signal(unit.name, "SIGCONT"); // a stopped process must wake to see the signal
+      unit.log.info(`sent ${unit.config.process.stopSignal} to ${n} process(es)`);
+    };
+    if (!unit.config.process.stopCommand) return signalAll();
+    unit.log.info(`running stop_command: ${unit.config.process.stopCommand.join(" ")}`);
+    runStopCommand(unit.config).then(
+      (code) => {
+        if (code !== 0 && unit.state.phase === "stopping") { unit.log.warn(`stop_command exited with ${code}; sending ${unit.config.process.stopSignal}`); signalAll(); }
+      },
+      (e) => { unit.log.warn(`${errorMessage(e)}; sending ${unit.config.process.stopSignal}`); if (unit.state.phase === "stopping") signalAll(); },
+    );
+  }
+
+  /** Waits, event-driven, until the unit's cgroup is empty, then reports the exit. */
+  private track(unit: Unit) {
+    if (unit.tracking) return;
+    unit.tracking = true;
+    const { cgroups, watcher } = this.deps;
+    (async () => {
+      for (;;) {
+        const pids = cgroups.pids(unit.name);
+        if (pids.length === 0) {
+          if (!cgroups.populated(unit.name)) break;
+          // populated but no PID listed: a process in transit; the kernel settles within ~10 ms.
+          await new Promise((r) => setTimeout(r, 10));
+          continue;
+        }
+        const own = unit.proc;
+        await Promise.race(pids.map((pid) => (own && pid === own.pid ? own.exited : watcher.watch(pid))));
+      }
+    })().catch((e) => unit.log.error(`tracking failed: ${errorMessage(e)}`)).finally(async () => {
+      const proc = unit.proc;
+      let exit: ExitInfo = { code: null, signal: null, known: false };
+      if (proc) {
+        await proc.exited;
+        exit = { code: proc.signalCode ? null : proc.exitCode, signal: proc.signalCode ? String(proc.signalCode) : null, known: true };
+      }
+      unit.proc = null;
+      unit.tracking = false;
+      const ooms = cgroups.stats(unit.name).oomKills;
+      const oomKilled = ooms !== null && unit.oomKillsAtStart !== null && ooms > unit.oomKillsAtStart;
+      this.dispatch(unit, { type: "exited", exit, oomKilled });
+    });
+  }
+
+  // ---- requests -------------------------------------------------------------------------
+
+  /** Resolves the names of a request; `all` (or none) means every service. */
+  resolve(names: string[] | undefined): Unit[] {
+    if (!names || names.length === 0 || names.includes("all")) return [...this.units.values()];
+    return names.map((n) => {
+      const unit = this.units.get(n);
+      if (!unit) throw new PmError("UNKNOWN_SERVICE", `unknown service '${n}' (known: ${[...this.units.keys()].join(", ") || "none"})`);
+      return unit;
+    });
+  }
+
+  /** Resolves once `done(unit)` holds, checked after every transition of the unit. */
+  waitFor(unit: Unit, done: (u: Unit) => boolean): Promise<void> {
+    if (done(unit)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => { if (done(unit) || this.units.get(unit.name) !== unit) { unit.listeners.delete(check); resolve(); } };
+      unit.listeners.add(check);
+    });
+  }
+
+  async start(units: Unit[]): Promise<void> {
+    for (const u of units) this.dispatch(u, { type: "start" });
+    await Promise.all(units.map((u) => this.waitFor(u, settledAfterStart)));
+  }
+
+  async restart(units: Unit[]): Promise<void> {
+    for (const u of units) this.dispatch(u, { type: "restart" });
+    await Promise.all(units.map((u) => this.waitFor(u, settledAfterStart)));
+  }
+
+  /** Stops all of them in parallel; resolves when every cgroup is empty. */
+  async stop(units: Unit[]): Promise<void> {
+    for (const u of units) this.dispatch(u, { type: "stop" });
+    await Promise.all(units.map((u) => this.waitFor(u, (x) => !isActive(x.state.phase))));
+  }
+
+  /**
+   * Applies a new config: start added services, stop and forget removed ones, restart changed
+   * ones, re-apply limits of resource-only changes, leave the rest alone. A config with any bad
+   * service file is rejected whole before anything changes.
+   */
+  async update(next: Config): Promise<UpdateReport> {
+    if (next.serviceErrors.length > 0) {
+      const { formatProblem } = await import("../config/types.ts");
+      throw new PmError("CONFIG_INVALID", `update rejected, nothing changed:\n${next.serviceErrors.map(formatProblem).join("\n")}`);
+    }
+    const diff = diffConfigs(this.config, next);
+    this.config = { ...next, master: this.config.master };
+    const work: Promise<unknown>[] = [];
+    for (const name of diff.removed) {
+      const unit = this.units.get(name)!;
+      work.push(this.stop([unit]).then(() => this.forget(unit)));
+    }
+    for (const name of diff.resourcesOnly) {
+      const unit = this.units.get(name)!;
+      unit.config = next.services.get(name)!;
+      this.applyLimits(unit);
+    }
+    for (const name of diff.changed) {
+      const unit = this.units.get(name)!;
+      unit.config = next.services.get(name)!;
+      this.applyLimits(unit);
+      this.armSchedule(unit);
+      const s = unit.state;
+      if (!unit.config.enabled) { if (isActive(s.phase)) work.push(this.stop([unit])); continue; }
+      if (isActive(s.phase)) work.push(this.restart([unit]));
+      else {
+        this.dispatch(unit, { type: "configChanged", enabled: true });
+        if (!s.operatorStopped && !unit.config.process.schedule && (s.phase === "stopped")) work.push(this.start([unit]));
+      }
+    }
+    for (const name of diff.added) {
+      const unit = this.addUnit(next.services.get(name)!, false);
+      work.push(this.waitFor(unit, settledAfterStart));
+    }
+    await Promise.all(work);
+    return diff;
+  }
+
+  private forget(unit: Unit) {
+    unit.schedule?.stop();
+    if (unit.timer) clearTimeout(unit.timer);
+    this.units.delete(unit.name);
+    this.deps.store.delete(unit.name);
+    if (!this.deps.cgroups.removeService(unit.name)) unit.log.warn("cgroup could not be removed (not empty)");
+    for (const fn of [...unit.listeners]) fn();
+  }
+
+  /** Daemon exit: timers off, state written; services keep running. */
+  shutdown(): void {
+    for (const unit of this.units.values()) {
+      unit.schedule?.stop();
+      if (unit.timer) clearTimeout(unit.timer);
+    }
+    this.deps.store.flush();
+  }
+}
+
+/** A start request is answered once the unit is no longer on its way up or down. */
+function settledAfterStart(u: Unit): boolean {
+  const p = u.state.phase;
+  return p !== "starting" && p !== "stopping" && p !== "killing" && !(u.state.startAfterStop);
+}

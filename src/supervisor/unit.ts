@@ -1,0 +1,222 @@
+/**
+ * The per-service state machine. Pure: (state, event, context) → (state, effects). The runner
+ * executes the effects (spawn, signal, timers, cgroup.kill, persist) and feeds back events.
+ * Like systemd, each state arms at most one timer; entering a state cancels the previous one.
+ *
+ * Phases say what is running now; `lastExit` (the result of the last run) is separate and sticky.
+ */
+import type { RestartPolicyConfig } from "../config/types.ts";
+import { decideAfterExit, describeExit, emptyHistory, manualStartHistory, type ExitInfo, type RestartHistory } from "./policy.ts";
+
+export type Phase =
+  | "stopped"    // not running, nothing due (operator stop, disabled, never started)
+  | "starting"   // spawn requested, no PID yet
+  | "running"    // cgroup populated
+  | "stopping"   // stop signal/command sent, grace timer running
+  | "killing"    // cgroup.kill written, waiting for the cgroup to empty
+  | "backoff"    // waiting to restart
+  | "exited"     // ended with success, no restart due
+  | "failed"     // ended with failure (or could not start), no restart due
+  | "suppressed" // restart tolerance exceeded; only a manual start clears it
+  | "scheduled"; // waiting for its cron time
+
+export const PHASES: Phase[] = ["stopped", "starting", "running", "stopping", "killing", "backoff", "exited", "failed", "suppressed", "scheduled"];
+
+/** How the last run ended, as the operator sees it. */
+export interface LastExit extends ExitInfo {
+  /** `killed-after-grace` when stop had to use cgroup.kill; `oom-kill` when memory.events says so. */
+  cause: "exit" | "killed-after-grace" | "oom-kill" | "spawn-failed";
+  atWallMs: number;
+}
+
+export interface UnitState {
+  phase: Phase;
+  /** The PID we spawned (null when adopted or not running). */
+  mainPid: number | null;
+  /** The operator said stop: stays stopped across daemon restarts until `start`. */
+  operatorStopped: boolean;
+  /** Start again once the current stop completes (restart, or start during stop). */
+  startAfterStop: boolean;
+  history: RestartHistory;
+  /** Automatic restarts since the last manual start. */
+  restarts: number;
+  lastExit: LastExit | null;
+  startedAtWallMs: number | null;
+  /** When the backoff timer fires (for status). */
+  nextAttemptWallMs: number | null;
+  /** Why restarts stopped (`3 restarts in 1m`). */
+  suppressedReason: string | null;
+  /** Set once stop escalated to cgroup.kill, so the exit is reported as killed-after-grace. */
+  escalated: boolean;
+}
+
+export type UnitEvent =
+  | { type: "boot"; populated: boolean }            // daemon start: adopt or decide to start
+  | { type: "start" }                                // manual start
+  | { type: "stop" }                                 // manual stop
+  | { type: "restart" }                              // manual restart
+  | { type: "spawned"; pid: number }
+  | { type: "spawnFailed"; message: string }
+  | { type: "exited"; exit: ExitInfo; oomKilled?: boolean } // the cgroup became empty
+  | { type: "timer" }                                // the one armed timer fired
+  | { type: "cronTick" }
+  | { type: "configChanged"; enabled: boolean };     // update: enabled flag may have flipped
+
+export type Effect =
+  | { type: "spawn" }
+  | { type: "sendStop" }                             // stop_command, or stop_signal to every PID
+  | { type: "kill" }                                 // cgroup.kill
+  | { type: "armTimer"; ms: number }
+  | { type: "cancelTimer" }
+  | { type: "persist" }
+  | { type: "log"; level: "info" | "warn"; message: string };
+
+/** What the pure function needs to know about the service's config and the time. */
+export interface UnitContext {
+  enabled: boolean;
+  scheduled: boolean;
+  stopGraceMs: number;
+  restartPolicy: RestartPolicyConfig;
+  nowWallMs: number;
+}
+
+export interface Transition { state: UnitState; effects: Effect[] }
+
+export function initialUnitState(): UnitState {
+  return {
+    phase: "stopped", mainPid: null, operatorStopped: false, startAfterStop: false,
+    history: emptyHistory(), restarts: 0, lastExit: null, startedAtWallMs: null,
+    nextAttemptWallMs: null, suppressedReason: null, escalated: false,
+  };
+}
+
+/** Phases in which the service has (or is about to have) processes. */
+export function isActive(phase: Phase): boolean {
+  return phase === "starting" || phase === "running" || phase === "stopping" || phase === "killing";
+}
+
+const log = (message: string, level: "info" | "warn" = "info"): Effect => ({ type: "log", level, message });
+
+export function transition(s: UnitState, ev: UnitEvent, ctx: UnitContext): Transition {
+  const next = (patch: Partial<UnitState>, ...effects: Effect[]): Transition => ({ state: { ...s, ...patch }, effects });
+  const same = (...effects: Effect[]): Transition => ({ state: s, effects });
+  /** Not running, nothing pending: where a service rests when no run is due. */
+  const idlePhase = (): Phase => (ctx.scheduled && ctx.enabled && !s.operatorStopped ? "scheduled" : "stopped");
+  const spawnNow = (patch: Partial<UnitState> = {}): Transition =>
+    next({ phase: "starting", mainPid: null, startAfterStop: false, nextAttemptWallMs: null, suppressedReason: null, escalated: false, ...patch },
+      { type: "cancelTimer" }, { type: "spawn" });
+  const beginStop = (patch: Partial<UnitState>): Transition =>
+    next({ phase: "stopping", escalated: false, ...patch },
+      { type: "sendStop" }, { type: "armTimer", ms: ctx.stopGraceMs }, { type: "persist" });
+  const manualReset = { operatorStopped: false, history: manualStartHistory(), restarts: 0 };
+
+  switch (ev.type) {
+    case "boot":
+      if (ev.populated && s.operatorStopped) {
+        // The previous daemon died while stopping it: finish the stop the operator asked for.
+        return beginStop({ phase: "stopping", startAfterStop: false });
+      }
+      if (ev.populated) return next({ phase: "running", startedAtWallMs: s.startedAtWallMs ?? ctx.nowWallMs }, log("adopted running service"), { type: "persist" });
+      if (s.operatorStopped || !ctx.enabled) return next({ phase: "stopped", mainPid: null });
+      if (ctx.scheduled) return next({ phase: "scheduled", mainPid: null });
+      if (s.phase === "suppressed") return same(); // tolerance exceeded before the daemon restart
+      return spawnNow();
+
+    case "start":
+      switch (s.phase) {
+        case "starting": case "running": return same();
+        case "stopping": case "killing": return next({ startAfterStop: true, ...manualReset });
+        default: return spawnNow(manualReset);
+      }
+
+    case "restart":
+      switch (s.phase) {
+        case "running": case "starting": return beginStop({ startAfterStop: true, ...manualReset });
+        case "stopping": case "killing": return next({ startAfterStop: true, ...manualReset });
+        default: return spawnNow(manualReset);
+      }
+
+    case "stop":
+      switch (s.phase) {
+        case "starting": case "running": return beginStop({ startAfterStop: false, operatorStopped: true });
+        case "stopping": case "killing": return next({ startAfterStop: false, operatorStopped: true }, { type: "persist" });
+        case "backoff": case "scheduled": case "exited": case "failed": case "suppressed": case "stopped":
+          return next({ phase: "stopped", operatorStopped: true, nextAttemptWallMs: null, startAfterStop: false }, { type: "cancelTimer" }, { type: "persist" });
+      }
+      break;
+
+    case "spawned":
+      if (s.phase !== "starting") return same(log(`unexpected spawn report in ${s.phase}`, "warn"));
+      return next({ phase: "running", mainPid: ev.pid, startedAtWallMs: ctx.nowWallMs }, log(`started, pid ${ev.pid}`), { type: "persist" });
+
+    case "spawnFailed": {
+      if (s.phase !== "starting") return same();
+      const exit: ExitInfo = { code: 127, signal: null, known: true };
+      return afterRun(next({ lastExit: { ...exit, cause: "spawn-failed", atWallMs: ctx.nowWallMs } }).state, exit, ctx, `could not start: ${ev.message}`);
+    }
+
+    case "exited": {
+      const cause: LastExit["cause"] = ev.oomKilled ? "oom-kill" : s.escalated ? "killed-after-grace" : "exit";
+      const lastExit: LastExit = { ...ev.exit, cause, atWallMs: ctx.nowWallMs };
+      const ended = { ...s, lastExit, mainPid: null, escalated: false };
+      switch (s.phase) {
+        case "stopping": case "killing":
+          if (s.startAfterStop) return { state: { ...ended, phase: "starting", startAfterStop: false, suppressedReason: null }, effects: [{ type: "cancelTimer" }, log(`stopped (${describeExit(ev.exit)}), starting again`), { type: "spawn" }] };
+          return { state: { ...ended, phase: s.operatorStopped ? "stopped" : idlePhaseOf(ended, ctx) }, effects: [{ type: "cancelTimer" }, log(`stopped (${cause === "killed-after-grace" ? "killed after grace" : describeExit(ev.exit)})`), { type: "persist" }] };
+        case "running": case "starting":
+          return afterRun(ended, ev.exit, ctx, cause === "oom-kill" ? "killed by the OOM killer" : describeExit(ev.exit));
+        default:
+          return same(); // an empty cgroup while not running: nothing to do
+      }
+    }
+
+    case "timer":
+      switch (s.phase) {
+        case "stopping": return next({ phase: "killing", escalated: true }, log(`still running after ${ctx.stopGraceMs}ms grace, killing the cgroup`, "warn"), { type: "kill" });
+        case "backoff": return spawnNow();
+        default: return same(); // a timer from a state we already left
+      }
+
+    case "cronTick":
+      if (!ctx.enabled || s.operatorStopped) return same();
+      switch (s.phase) {
+        case "scheduled": case "exited": case "failed": case "stopped": return spawnNow();
+        case "starting": case "running": case "stopping": case "killing": return same(log("schedule fired while the previous run is still going; skipped"));
+        case "backoff": case "suppressed": return same();
+      }
+      break;
+
+    case "configChanged":
+      if (s.phase === "scheduled" || s.phase === "stopped") return next({ phase: idlePhase() });
+      return same();
+  }
+  return same();
+}
+
+function idlePhaseOf(s: UnitState, ctx: UnitContext): Phase {
+  return ctx.scheduled && ctx.enabled && !s.operatorStopped ? "scheduled" : "stopped";
+}
+
+/** A run ended on its own: ask the restart policy. */
+function afterRun(s: UnitState, exit: ExitInfo, ctx: UnitContext, what: string): Transition {
+  const runDurationMs = s.startedAtWallMs === null ? 0 : Math.max(0, ctx.nowWallMs - s.startedAtWallMs);
+  const decision = decideAfterExit(ctx.restartPolicy, s.history, exit, { nowWallMs: ctx.nowWallMs, runDurationMs, scheduled: ctx.scheduled });
+  const base: UnitState = { ...s, mainPid: null, startedAtWallMs: null };
+  switch (decision.kind) {
+    case "restart":
+      if (decision.delayMs === 0) {
+        return { state: { ...base, phase: "starting", history: decision.history, restarts: s.restarts + 1, nextAttemptWallMs: null },
+          effects: [{ type: "cancelTimer" }, log(`${decision.reason}`), { type: "persist" }, { type: "spawn" }] };
+      }
+      return { state: { ...base, phase: "backoff", history: decision.history, restarts: s.restarts + 1, nextAttemptWallMs: ctx.nowWallMs + decision.delayMs },
+        effects: [{ type: "armTimer", ms: decision.delayMs }, log(decision.reason), { type: "persist" }] };
+    case "suppress":
+      return { state: { ...base, phase: "suppressed", history: decision.history, suppressedReason: decision.reason },
+        effects: [{ type: "cancelTimer" }, log(`not restarting: ${decision.reason}; run pmctl start to try again`, "warn"), { type: "persist" }] };
+    case "none": {
+      const failed = !exit.known ? false : exit.code !== 0 || exit.signal !== null;
+      const phase: Phase = ctx.scheduled && ctx.enabled && !s.operatorStopped ? "scheduled" : failed ? "failed" : "exited";
+      return { state: { ...base, phase }, effects: [{ type: "cancelTimer" }, log(what === describeExit(exit) ? decision.reason : `${what}; ${decision.reason}`), { type: "persist" }] };
+    }
+  }
+}

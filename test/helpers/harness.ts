@@ -1,0 +1,190 @@
+/**
+ * Test harness: a private world per test — temp dir, master config, its own cgroup_name and
+ * socket — with a daemon run from source, a pmctl runner, and cleanup that removes every
+ * process and cgroup it made, even when the test failed.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, rmdirSync, writeFileSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { findCgroup2Mount } from "../../src/cgroup/mount.ts";
+import { callDaemon } from "../../src/control/client.ts";
+import type { Command } from "../../src/control/protocol.ts";
+import type { AppStatus } from "../../src/supervisor/status.ts";
+
+export const REPO = join(import.meta.dir, "..", "..");
+export const MAIN = join(REPO, "src", "main.ts");
+
+/** Waits until `check` returns a truthy value, re-checking every `everyMs`, failing at the deadline. */
+export async function waitUntil<T>(check: () => T | Promise<T>, what: string, timeoutMs = 10_000, everyMs = 20): Promise<NonNullable<Awaited<T>>> {
+  const deadline = performance.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v as NonNullable<Awaited<T>>;
+    } catch (e) { last = e; }
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${last ? ` (last error: ${last})` : ""}`);
+    await Bun.sleep(everyMs);
+  }
+}
+
+export function pidAlive(pid: number): boolean {
+  try { process.kill(pid, 0); } catch { return false; }
+  // A zombie is dead for our purposes.
+  try { return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, "utf8")); } catch { return false; }
+}
+
+export interface DaemonProc {
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  pid: number;
+  /** Everything the daemon logged so far. */
+  output(): string;
+  /** Resolves when the daemon's log matches `re` (counting from the start of its output). */
+  waitForLog(re: RegExp, timeoutMs?: number): Promise<string>;
+  exited: Promise<number>;
+}
+
+export interface ServiceSpec { [key: string]: unknown }
+
+export class World {
+  readonly dir: string;
+  readonly configPath: string;
+  readonly confDir: string;
+  readonly sockPath: string;
+  readonly cgroupName: string;
+  readonly cgroupRoot: string;
+  readonly masterCgroup: string;
+  private daemons: DaemonProc[] = [];
+
+  constructor(opts: { master?: Record<string, unknown> } = {}) {
+    this.dir = mkdtempSync(join(tmpdir(), "pmtest-"));
+    this.confDir = join(this.dir, "config.d");
+    mkdirSync(this.confDir);
+    this.sockPath = join(this.dir, "pm.sock");
+    this.cgroupName = `pmtest-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    this.cgroupRoot = findCgroup2Mount();
+    this.masterCgroup = join(this.cgroupRoot, this.cgroupName);
+    this.configPath = join(this.dir, "config.yaml");
+    this.writeMaster(opts.master ?? {});
+  }
+
+  writeMaster(extra: Record<string, unknown>) {
+    const master = { config_directory: "./config.d", sock_path: this.sockPath, state_file: "./state.json", cgroup_name: this.cgroupName, ...extra };
+    writeFileSync(this.configPath, toYaml(master));
+  }
+
+  /** A service file; `working_directory` defaults to a folder of its own inside the world. */
+  writeService(name: string, spec: ServiceSpec): string {
+    const proc = { ...(spec.process as Record<string, unknown> | undefined) };
+    if (proc.working_directory === undefined) {
+      const wd = join(this.dir, "apps", name);
+      mkdirSync(wd, { recursive: true });
+      proc.working_directory = wd;
+    }
+    const file = join(this.confDir, `${name}.yaml`);
+    writeFileSync(file, toYaml({ ...spec, process: proc }));
+    return file;
+  }
+
+  writeRawService(fileName: string, text: string): string {
+    const file = join(this.confDir, fileName);
+    writeFileSync(file, text);
+    return file;
+  }
+
+  removeService(name: string) { rmSync(join(this.confDir, `${name}.yaml`), { force: true }); }
+
+  appDir(name: string) { return join(this.dir, "apps", name); }
+
+  serviceCgroup(name: string) { return join(this.masterCgroup, name); }
+
+  cgroupPids(name: string): number[] {
+    try { return readFileSync(join(this.serviceCgroup(name), "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number); } catch { return []; }
+  }
+
+  startDaemon(extraArgs: string[] = [], env: Record<string, string> = {}): DaemonProc {
+    const proc = Bun.spawn({
+      cmd: ["bun", MAIN, "daemon", "-c", this.configPath, ...extraArgs],
+      stdin: "ignore", stdout: "pipe", stderr: "pipe",
+      env: { ...process.env, PM_LOG_LEVEL: "debug", ...env },
+    });
+    let text = "";
+    const waiters = new Set<() => void>();
+    const pump = async (stream: ReadableStream<Uint8Array>) => {
+      const decoder = new TextDecoder();
+      for await (const chunk of stream) { text += decoder.decode(chunk, { stream: true }); for (const w of [...waiters]) w(); }
+    };
+    void pump(proc.stdout);
+    void pump(proc.stderr);
+    const d: DaemonProc = {
+      proc, pid: proc.pid, output: () => text,
+      exited: proc.exited,
+      waitForLog(re, timeoutMs = 10_000) {
+        return new Promise((resolve, reject) => {
+          const check = () => {
+            const m = re.exec(text);
+            if (m) { waiters.delete(check); clearTimeout(timer); resolve(m[0]); }
+          };
+          const timer = setTimeout(() => { waiters.delete(check); reject(new Error(`daemon log never matched ${re} within ${timeoutMs}ms; log:\n${text}`)); }, timeoutMs);
+          waiters.add(check);
+          check();
+        });
+      },
+    };
+    this.daemons.push(d);
+    return d;
+  }
+
+  /** Starts a daemon and waits until it serves. */
+  async daemon(extraArgs: string[] = []): Promise<DaemonProc> {
+    const d = this.startDaemon(extraArgs);
+    await Promise.race([
+      d.waitForLog(/serving /, 15_000),
+      d.exited.then((code) => { throw new Error(`daemon exited with ${code} before serving:\n${d.output()}`); }),
+    ]);
+    return d;
+  }
+
+  call(cmd: Command, names: string[] = []): Promise<unknown> {
+    return callDaemon(this.sockPath, cmd, names);
+  }
+
+  async status(name?: string): Promise<AppStatus[]> {
+    const data = (await this.call("status", name ? [name] : [])) as { apps: AppStatus[] };
+    return data.apps;
+  }
+
+  async app(name: string): Promise<AppStatus> {
+    return (await this.status(name))[0]!;
+  }
+
+  /** Runs pmctl from source against this world; returns exit code and output. */
+  async pmctl(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+    const proc = Bun.spawn({ cmd: ["bun", MAIN, "ctl", "-c", this.configPath, ...args], stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
+    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+    return { code, stdout, stderr };
+  }
+
+  /** Kills every daemon and service of this world, removes its cgroups and files. */
+  async cleanup(): Promise<void> {
+    for (const d of this.daemons) { try { d.proc.kill("SIGKILL"); } catch { /* gone */ } }
+    await Promise.all(this.daemons.map((d) => d.exited));
+    if (existsSync(this.masterCgroup)) {
+      try { writeFileSync(join(this.masterCgroup, "cgroup.kill"), "1"); } catch { /* already empty */ }
+      await waitUntil(() => !/populated 1/.test(readFileSync(join(this.masterCgroup, "cgroup.events"), "utf8")), "test cgroup to empty", 10_000, 10);
+      removeCgroupTree(this.masterCgroup);
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function removeCgroupTree(path: string) {
+  for (const e of readdirSync(path, { withFileTypes: true })) if (e.isDirectory()) removeCgroupTree(join(path, e.name));
+  rmdirSync(path);
+}
+
+/** JSON is valid YAML: good enough for generated test configs. */
+function toYaml(value: unknown): string {
+  return JSON.stringify(value, null, 2) + "\n";
+}
