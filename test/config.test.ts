@@ -342,9 +342,9 @@ resources:
     expect(serviceProblems("process:\n  command: x\n  schedule: '0 0 30 2 *'\n")[0]!.message).toMatch(/never fires/);
   });
 
-  test("6- and 7-field schedules are accepted", () => {
+  test("6-field schedules are accepted; 7-field ones (years) are rejected, as the daemon's scheduler does", () => {
     expect(loadOne("process:\n  command: x\n  schedule: '30 0 3 * * *'\n").svc.process.schedule).toBe("30 0 3 * * *");
-    expect(loadOne("process:\n  command: x\n  schedule: '0 0 3 * * * *'\n").svc.process.schedule).toBe("0 0 3 * * * *");
+    expect(serviceProblems("process:\n  command: x\n  schedule: '0 0 3 * * * *'\n")[0]!.message).toMatch(/7 parts/);
   });
 
   test("schedule_timezone without schedule is an error", () => {

@@ -237,7 +237,8 @@ function readEnvironment(p: MapView): Record<string, string> | undefined {
 function checkSchedule(p: MapView, schedule: string, timezone: string | undefined): void {
   const e = p.get("schedule");
   try {
-    const cron = new Cron(schedule, { timezone, paused: true });
+    // Same mode as schedule/cron.ts, so `check` rejects what the daemon would (7 fields).
+    const cron = new Cron(schedule, { timezone, paused: true, mode: "5-or-6-parts" });
     const next = cron.nextRun();
     cron.stop();
     if (next === null) p.add(e, `the schedule '${clip(schedule)}' never fires (no matching date, e.g. February 30)`);

@@ -49,12 +49,14 @@ export function unitStatus(unit: Unit, cgroups: CgroupTree, nowWallMs: number, r
     restarts: s.restarts,
     exit_code: last && last.known ? last.code : null,
     exit_signal: last?.signal ?? null,
-    last_exit: last === null ? null : !last.known ? "unknown" : last.cause,
+    // The OOM killer is known from memory.events even for an adopted run whose exit code is not.
+    last_exit: last === null ? null : !last.known && last.cause !== "oom-kill" ? "unknown" : last.cause,
     last_exit_at: iso(last?.atWallMs ?? null),
     started_at: running ? iso(s.startedAtWallMs) : null,
     uptime_ms: running && s.startedAtWallMs !== null ? Math.max(0, nowWallMs - s.startedAtWallMs) : null,
     next_attempt_at: s.phase === "backoff" ? iso(s.nextAttemptWallMs) : null,
-    next_run_at: unit.schedule ? iso(unit.schedule.nextFireWallMs()) : null,
+    // Ticks are ignored while the operator has it stopped or it is disabled: no next run to show.
+    next_run_at: unit.schedule && unit.config.enabled && !s.operatorStopped ? iso(unit.schedule.nextFireWallMs()) : null,
     suppressed_reason: s.phase === "suppressed" ? s.suppressedReason : null,
     operator_stopped: s.operatorStopped,
     cpu_usage_usec: stats.cpuUsageUsec,

@@ -15,14 +15,17 @@ import type { AppStatus } from "../../src/supervisor/status.ts";
 export const REPO = join(import.meta.dir, "..", "..");
 export const MAIN = join(REPO, "src", "main.ts");
 
+/** What a truthy check result can be: `cond && value` gives `false | value`, and only the value comes back. */
+export type Truthy<T> = Exclude<T, false | null | undefined | 0 | "">;
+
 /** Waits until `check` returns a truthy value, re-checking every `everyMs`, failing at the deadline. */
-export async function waitUntil<T>(check: () => T | Promise<T>, what: string, timeoutMs = 10_000, everyMs = 20): Promise<NonNullable<Awaited<T>>> {
+export async function waitUntil<T>(check: () => T | Promise<T>, what: string, timeoutMs = 10_000, everyMs = 20): Promise<Truthy<Awaited<T>>> {
   const deadline = performance.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const v = await check();
-      if (v) return v as NonNullable<Awaited<T>>;
+      if (v) return v as Truthy<Awaited<T>>;
     } catch (e) { last = e; }
     if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}${last ? ` (last error: ${last})` : ""}`);
     await Bun.sleep(everyMs);
