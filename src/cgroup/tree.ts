@@ -60,6 +60,11 @@ export class CgroupTree {
     return join(this.masterPath, cgroupDirName(service));
   }
 
+  /** Whether the service's cgroup exists (populated or not). */
+  hasService(service: string): boolean {
+    return existsSync(this.servicePath(service));
+  }
+
   createService(service: string): string {
     const path = this.servicePath(service);
     try { mkdirSync(path, { recursive: true }); } catch (e) { throw ioError("cannot create", path, e); }
@@ -152,17 +157,22 @@ export class CgroupTree {
   /**
    * Enables the needed controllers for the master's children. Each controller must first be
    * enabled in every ancestor; we try the root→master chain and report what stayed missing.
+   * All in one write first (one syscall); if the kernel refuses that (one controller could not
+   * be enabled), one write per controller so the others still get enabled.
    */
   enableControllers(wanted: string[]): Set<string> {
     if (wanted.length === 0) return new Set();
     for (const dir of [this.root, this.masterPath]) {
       const have = this.controllersAvailable(dir);
-      const add = wanted.filter((c) => have.has(c)).map((c) => `+${c}`).join(" ");
-      if (!add) continue;
-      try { writeFileSync(join(dir, "cgroup.subtree_control"), add); } catch { /* reported by the caller as not in force */ }
+      const enabled = readWords(join(dir, "cgroup.subtree_control"));
+      const add = wanted.filter((c) => have.has(c) && !enabled.has(c)).map((c) => `+${c}`);
+      if (add.length === 0) continue;
+      const file = join(dir, "cgroup.subtree_control");
+      try { writeFileSync(file, add.join(" ")); } catch {
+        for (const one of add) { try { writeFileSync(file, one); } catch { /* reported by writeLimits as not in force */ } }
+      }
     }
-    const enabled = new Set((readText(join(this.masterPath, "cgroup.subtree_control")) ?? "").split(/\s+/).filter(Boolean));
-    return enabled;
+    return readWords(join(this.masterPath, "cgroup.subtree_control"));
   }
 
   /**
@@ -175,7 +185,7 @@ export class CgroupTree {
     for (const [file, value] of Object.entries(limits)) {
       const controller = file.split(".")[0]!;
       if (!available.has(controller)) {
-        report.notApplied.push({ file, value, reason: `the ${controller} controller is not enabled for ${path} (cgroup.controllers: ${[...available].join(" ") || "none"})` });
+        report.notApplied.push({ file, value, reason: this.missingControllerReason(controller, path, available) });
         continue;
       }
       try { writeFileSync(join(path, file), value); report.applied.push(file); }
@@ -184,8 +194,28 @@ export class CgroupTree {
     return report;
   }
 
+  /** Why `controller` is missing at `path`: absent from the whole cgroup2 tree, or not enabled down to it. */
+  private missingControllerReason(controller: string, path: string, available: Set<string>): string {
+    const inTree = this.controllersAvailable(this.root);
+    if (!inTree.has(controller)) {
+      return `the ${controller} controller is not available in the cgroup2 tree at ${this.root} (its cgroup.controllers lists: ${[...inTree].join(" ") || "none"}; on a hybrid cgroup v1/v2 host it is usually attached to a v1 hierarchy)`;
+    }
+    return `the ${controller} controller is not enabled for ${path} (its cgroup.controllers lists: ${[...available].join(" ") || "none"}); enabling it in the parent's cgroup.subtree_control failed`;
+  }
+
   stats(service: string): CgroupStats {
     return readStats(this.servicePath(service));
+  }
+
+  /**
+   * OOM kills so far (memory.events `oom_kill`), null without the memory controller. One read:
+   * the exit and spawn paths need only this, and reading cpu.stat makes the kernel flush
+   * the cgroup's rstat, which cost up to 3 ms right after an exit (issue 6, restart latency).
+   */
+  oomKills(service: string): number | null {
+    const t = readText(join(this.servicePath(service), "memory.events"));
+    const m = t === null ? null : /^oom_kill (\d+)$/m.exec(t);
+    return m ? Number(m[1]) : null;
   }
 
   masterStats(): CgroupStats {
@@ -196,6 +226,11 @@ export class CgroupTree {
   removeMasterIfEmpty(): boolean {
     return removeTree(this.masterPath);
   }
+}
+
+/** The words of a file like cgroup.subtree_control; empty when it cannot be read. */
+function readWords(path: string): Set<string> {
+  return new Set((readText(path) ?? "").split(/\s+/).filter(Boolean));
 }
 
 function readPidsRecursive(path: string): number[] {

@@ -42,8 +42,8 @@ function flagTable(def: ArgsDef): Map<string, { name: string; takesValue: boolea
   return table;
 }
 
-/** The first word that is not a flag or a flag's value: the subcommand. */
-export function findCommand(argv: string[], known: string[]): { command: string | null; rest: string[] } {
+/** The first word that is not a flag or a flag's value: the subcommand (`unknown` when it is not one of `known`). */
+export function findCommand(argv: string[], known: string[]): { command: string | null; rest: string[]; unknown?: string } {
   const table = flagTable(GLOBAL_ARGS);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -54,7 +54,7 @@ export function findCommand(argv: string[], known: string[]): { command: string 
       continue;
     }
     if (known.includes(a)) return { command: a, rest: [...argv.slice(0, i), ...argv.slice(i + 1)] };
-    return { command: null, rest: argv };
+    return { command: null, rest: argv, unknown: a };
   }
   return { command: null, rest: argv };
 }

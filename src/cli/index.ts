@@ -54,8 +54,11 @@ const commands: CliCommand[] = [
   {
     name: "status", description: "show services: state, PIDs, uptime, restarts, last exit", usage: "status [app…] [--json]", args: {},
     async run(args) {
-      const apps = appsOf(await request(args, "status", args.positionals));
-      out(args.json ? JSON.stringify({ apps }) : renderStatus(apps));
+      const data = (await request(args, "status", args.positionals)) as { apps: AppStatus[]; master?: { cgroup: string; limits_not_in_force: { file: string }[] } };
+      const apps = appsOf(data);
+      out(args.json ? JSON.stringify({ apps, master: data.master }) : renderStatus(apps));
+      const masterMissing = data.master?.limits_not_in_force ?? [];
+      if (!args.json && masterMissing.length) out(`master cgroup ${data.master!.cgroup}: limits not in force: ${masterMissing.map((l) => l.file).join(", ")} (the daemon log says why)`);
       return EXIT.ok;
     },
   },
@@ -92,11 +95,11 @@ const commands: CliCommand[] = [
       follow: { type: "boolean", alias: ["f"], description: "keep printing new lines (Ctrl-C to stop)" },
     },
     async run(args) {
+      const lines = intFlag(args.flags.lines, "-n", 50); // a usage error comes before any other output
       const config = loadConfig(resolvePath(args.config));
       const files = selectLogFiles(config, args.positionals);
       try { await callDaemon(config.master.sockPath, "ping"); }
       catch { err(`note: the daemon is not running; reading log files named in ${config.master.file}`); }
-      const lines = intFlag(args.flags.lines, "-n", 50);
       if (args.flags.follow) {
         if (lines > 0 && args.flags.lines !== undefined) printTail(files, lines, out);
         return follow(files, out, err);
@@ -133,12 +136,11 @@ export async function runCli(argv: string[], prog: string, extra: CliCommand[] =
   const all = [...commands, ...extra];
   try {
     if (argv.includes("--version") || argv.includes("-V")) { out(`${prog} ${VERSION}`); return EXIT.ok; }
-    const { command, rest } = findCommand(argv, all.map((c) => c.name));
+    const { command, rest, unknown } = findCommand(argv, all.map((c) => c.name));
     const wantsHelp = rest.includes("--help") || rest.includes("-h");
     if (!command) {
       if (wantsHelp || argv.length === 0) { (argv.length === 0 ? err : out)(usageText(prog, extra)); return argv.length === 0 ? EXIT.usage : EXIT.ok; }
-      const word = argv.find((a) => !a.startsWith("-"));
-      throw new PmError("USAGE", word ? `unknown command '${word}'; run '${prog} --help'` : `no command given; run '${prog} --help'`);
+      throw new PmError("USAGE", unknown ? `unknown command '${unknown}'; run '${prog} --help'` : `no command given; run '${prog} --help'`);
     }
     const cmd = all.find((c) => c.name === command)!;
     if (wantsHelp) { out(`usage: ${prog} [-c config.yaml] ${cmd.usage}\n  ${cmd.description}`); return EXIT.ok; }

@@ -5,7 +5,8 @@ import { formatBytes, formatDurationMs } from "../util/units.ts";
 export function lastExitText(a: AppStatus): string {
   if (a.last_exit === null) return "-";
   if (a.last_exit === "unknown") return "unknown";
-  const what = a.exit_signal ? a.exit_signal : `code ${a.exit_code}`;
+  const what = a.exit_signal ? a.exit_signal : a.exit_code !== null ? `code ${a.exit_code}` : null;
+  if (what === null) return a.last_exit; // e.g. oom-kill of an adopted run: no exit status known
   return a.last_exit === "exit" ? what : `${a.last_exit} (${what})`;
 }
 

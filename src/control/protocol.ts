@@ -8,6 +8,16 @@ import { PmError, type ErrorCode } from "../util/errors.ts";
 /** A request line longer than this is refused and the connection closed. */
 export const MAX_REQUEST_BYTES = 1 << 20;
 
+/**
+ * Requests one connection may have waiting for their answers; one more is refused and the
+ * connection closed. Without a cap, a client that pipelines without reading queues work and
+ * answers without bound (4096 pipelined `status` held every other client back for seconds).
+ */
+export const MAX_QUEUED_REQUESTS = 64;
+
+/** Answers a client has not read yet; past this the daemon drops the connection. */
+export const MAX_UNREAD_REPLY_BYTES = 8 << 20;
+
 export const COMMANDS = ["ping", "status", "start", "stop", "restart", "update", "rotate"] as const;
 export type Command = (typeof COMMANDS)[number];
 
@@ -31,6 +41,8 @@ export function encodeLine(msg: Request | Reply): string {
 
 /** Validates one request line; throws PmError("PROTOCOL") with a message for the client. */
 export function parseRequest(line: string): Request {
+  // A request nests two levels deep; parsing 1 MB of `[[[[…` costs JSC tens of MB of memory.
+  if (nestingDeeperThan(line, MAX_REQUEST_NESTING)) throw new PmError("PROTOCOL", `request is nested more than ${MAX_REQUEST_NESTING} levels deep`);
   let value: unknown;
   try { value = JSON.parse(line); } catch (e) {
     throw new PmError("PROTOCOL", `request is not valid JSON (${e instanceof RangeError ? "nested too deeply" : "syntax error"})`);
@@ -44,6 +56,25 @@ export function parseRequest(line: string): Request {
     throw new PmError("PROTOCOL", "names must be a list of service names");
   }
   return { cmd: cmd as Command, names: (names as string[] | undefined) ?? [] };
+}
+
+/** How deep a request's JSON may nest (a request needs 2: the object and its `names` list). */
+export const MAX_REQUEST_NESTING = 8;
+
+/** Does the JSON text open more than `max` arrays/objects at once? Brackets inside strings don't count. */
+function nestingDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++; // backslash: skip the escaped character
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 91 || c === 123) { if (++depth > max) return true; }
+    else if (c === 93 || c === 125) depth--;
+  }
+  return false;
 }
 
 /** Splits a byte stream into lines; refuses a line that grows past `limit` bytes. */
@@ -72,5 +103,14 @@ export class LineSplitter {
       this.parts.push(Buffer.from(buf)); // copy: the chunk's memory is reused by the runtime
     }
     return lines;
+  }
+
+  /** The partial line held so far (the stream ended without its newline), or null; clears it. */
+  rest(): string | null {
+    if (this.parts.length === 0) return null;
+    const line = Buffer.concat(this.parts).toString("utf8");
+    this.parts = [];
+    this.pendingBytes = 0;
+    return line;
   }
 }

@@ -3,13 +3,13 @@
  * created under umask 0177 (owner-only), then chmod/chown'd to the configured mode.
  * A malformed request gets an error reply; the daemon carries on.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, unlinkSync } from "node:fs";
+import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, statSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Socket, UnixSocketListener } from "bun";
-import { getPeerCred, type PeerCred } from "../linux/ffi.ts";
+import { getPeerCred, getPeerGroups, tryLockExclusive, type PeerCred } from "../linux/ffi.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { logger } from "../util/log.ts";
-import { encodeLine, LineSplitter, parseRequest, type Reply, type Request } from "./protocol.ts";
+import { encodeLine, LineSplitter, MAX_QUEUED_REQUESTS, MAX_UNREAD_REPLY_BYTES, MUTATING, parseRequest, type Reply, type Request } from "./protocol.ts";
 
 export interface RequestContext {
   peer: PeerCred | null;
@@ -26,6 +26,14 @@ interface ConnState {
   closed: boolean;
   /** Requests on one connection are answered in order. */
   chain: Promise<void>;
+  /** No more requests are read: the connection closes once every answer is flushed. */
+  ending: boolean;
+  /** Every answer is sent: end the socket as soon as the outbox is empty. */
+  endWhenFlushed: boolean;
+  /** Requests read and not answered yet (capped at MAX_QUEUED_REQUESTS). */
+  queued: number;
+  /** Bytes in `outbox`: answers the client has not read (capped at MAX_UNREAD_REPLY_BYTES). */
+  outboxBytes: number;
 }
 
 const log = logger("control");
@@ -45,10 +53,9 @@ export async function socketIsLive(path: string): Promise<boolean> {
 }
 
 export async function listenControl(path: string, perms: SocketPermissions, handle: RequestHandler): Promise<UnixSocketListener<ConnState>> {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-  if (await socketIsLive(path)) {
-    throw new PmError("DAEMON_RUNNING", `another processmaster is already listening on ${path}; stop it first (pmctl -c ... status shows it)`);
-  }
+  ensureSocketFolder(dirname(path));
+  const running = `another processmaster is already listening on ${path}; stop it first (pmctl -c ... status shows it)`;
+  if (!lockSocketPath(path) || await socketIsLive(path)) throw new PmError("DAEMON_RUNNING", running);
   try { unlinkSync(path); } catch { /* no stale socket */ }
 
   const oldMask = process.umask(0o177);
@@ -56,25 +63,45 @@ export async function listenControl(path: string, perms: SocketPermissions, hand
   try {
     server = Bun.listen<ConnState>({
       unix: path,
+      // A client may shut down its side once it has sent its request (`nc -N`) and still read the answer.
+      allowHalfOpen: true,
       socket: {
         open(sock) {
           let peer: PeerCred | null = null;
-          try { peer = getPeerCred((sock as unknown as { fd: number }).fd); } catch { /* unknown peer: treated as unprivileged */ }
-          sock.data = { splitter: new LineSplitter(), peer, outbox: [], closed: false, chain: Promise.resolve() };
+          const fd = (sock as unknown as { fd: number }).fd;
+          try { peer = getPeerCred(fd); } catch { /* unknown peer: treated as unprivileged */ }
+          if (peer) { try { peer.groups = getPeerGroups(fd); } catch { /* old kernel: access.ts reads /proc */ } }
+          sock.data = { splitter: new LineSplitter(), peer, outbox: [], closed: false, chain: Promise.resolve(), ending: false, endWhenFlushed: false, queued: 0, outboxBytes: 0 };
         },
         data(sock, chunk) {
           const st = sock.data;
+          if (st.ending) return; // refused or half-closed: whatever else arrives is dropped unread
           let lines: string[];
           try { lines = st.splitter.push(chunk); } catch (e) {
-            send(sock, { type: "error", code: "PROTOCOL", message: errorMessage(e) });
-            st.closed = true;
-            sock.end();
+            // Too long: answer (after what was asked before it), then close; nothing more is buffered.
+            st.chain = st.chain.then(() => send(sock, { type: "error", code: "PROTOCOL", message: errorMessage(e) }));
+            finish(sock);
             return;
           }
           for (const line of lines) {
             if (line.trim() === "") continue;
+            if (st.queued >= MAX_QUEUED_REQUESTS) {
+              const message = `more than ${MAX_QUEUED_REQUESTS} requests waiting for their answers on one connection; closing it`;
+              st.chain = st.chain.then(() => send(sock, { type: "error", code: "PROTOCOL", message }));
+              finish(sock);
+              return;
+            }
+            st.queued++;
             st.chain = st.chain.then(() => serve(sock, line, handle));
           }
+        },
+        end(sock) {
+          // The client sent all it will send; a last request without its newline still counts.
+          const st = sock.data;
+          if (st.ending) return;
+          const last = st.splitter.rest();
+          if (last !== null && last.trim() !== "") { st.queued++; st.chain = st.chain.then(() => serve(sock, last, handle)); }
+          finish(sock);
         },
         drain(sock) { flush(sock); },
         close(sock) { if (sock.data) sock.data.closed = true; },
@@ -89,25 +116,91 @@ export async function listenControl(path: string, perms: SocketPermissions, hand
   return server;
 }
 
+/** Lock files this process holds, by socket path: kept open (and locked) until the process ends. */
+const heldLocks = new Map<string, number>();
+
+/**
+ * Takes `${path}.lock` for the life of this process; false when another daemon holds it. The
+ * liveness check of the socket alone leaves a window: two daemons starting at the same moment
+ * both find no live socket, and the second unlinks the first's socket and starts every service
+ * again. The kernel drops the lock when its holder dies, so a SIGKILLed daemon leaves none behind.
+ */
+function lockSocketPath(path: string): boolean {
+  if (heldLocks.has(path)) return true;
+  const lockPath = `${path}.lock`;
+  let fd: number;
+  try { fd = openSync(lockPath, "a", 0o600); }
+  catch (e) { throw new PmError("PERMISSION", `cannot open the lock file ${lockPath}: ${errorMessage(e)}`, { cause: e }); }
+  if (!tryLockExclusive(fd)) { closeSync(fd); return false; }
+  heldLocks.set(path, fd);
+  return true;
+}
+
+/**
+ * Creates the socket's folder (and missing parents) as 0755 whatever the umask: clients in
+ * sock_group must be able to reach the socket, nobody but the owner may put files there. An
+ * existing folder that others can write without the sticky bit would let them replace the
+ * socket: that is logged.
+ */
+function ensureSocketFolder(dir: string) {
+  const first = mkdirSync(dir, { recursive: true, mode: 0o755 });
+  if (first !== undefined) {
+    for (let d = dir; d.length >= first.length; d = dirname(d)) { chmodSync(d, 0o755); if (d === first) break; }
+  }
+  const mode = statSync(dir).mode;
+  if ((mode & 0o022) !== 0 && (mode & 0o1000) === 0) {
+    log.warn(`the socket folder ${dir} is writable by others (mode ${(mode & 0o7777).toString(8).padStart(4, "0")}) without the sticky bit: they could replace the socket; use a folder only root can write`);
+  }
+}
+
 async function serve(sock: Socket<ConnState>, line: string, handle: RequestHandler) {
   const st = sock.data;
+  // One request per event-loop turn: a connection with many pipelined requests (each a
+  // synchronous piece of work) does not hold the other clients back.
+  await new Promise((r) => setImmediate(r));
+  let req: Request | null = null;
+  let parseError: unknown = null;
+  try { req = parseRequest(line); } catch (e) { parseError = e; }
+  // The client is gone: nobody reads the answer, so a read is skipped. A change it asked for is
+  // still made: whether a received `stop` happens must not depend on how fast we got to it.
+  if (st.closed && !(req && MUTATING.has(req.cmd))) { st.queued--; return; }
   let reply: Reply;
   try {
-    const req = parseRequest(line);
+    if (!req) throw parseError;
     const data = await handle(req, { peer: st.peer, progress: (message) => send(sock, { type: "progress", message }) });
     reply = { type: "result", data };
   } catch (e) {
     reply = e instanceof PmError ? { type: "error", code: e.code, message: e.message } : { type: "error", code: "INTERNAL", message: errorMessage(e) };
     if (!(e instanceof PmError)) log.error(`request failed: ${e instanceof Error ? e.stack : e}`);
   }
+  st.queued--;
   send(sock, reply);
+}
+
+/** Reads no more requests; closes the connection once the pending ones are answered and flushed. */
+function finish(sock: Socket<ConnState>) {
+  const st = sock.data;
+  st.ending = true;
+  st.chain = st.chain.then(() => {
+    st.endWhenFlushed = true;
+    flush(sock);
+  });
 }
 
 function send(sock: Socket<ConnState>, reply: Reply) {
   const st = sock.data;
   if (st.closed) return;
-  st.outbox.push(Buffer.from(encodeLine(reply)));
+  const bytes = Buffer.from(encodeLine(reply));
+  st.outbox.push(bytes);
+  st.outboxBytes += bytes.length;
   flush(sock);
+  if (!st.closed && st.outboxBytes > MAX_UNREAD_REPLY_BYTES) {
+    log.warn(`dropping a connection (peer pid ${st.peer?.pid ?? "unknown"}): more than ${MAX_UNREAD_REPLY_BYTES} bytes of answers it does not read`);
+    st.closed = true;
+    st.outbox = [];
+    st.outboxBytes = 0;
+    sock.terminate();
+  }
 }
 
 function flush(sock: Socket<ConnState>) {
@@ -115,8 +208,10 @@ function flush(sock: Socket<ConnState>) {
   while (st.outbox.length > 0) {
     const head = st.outbox[0]!;
     const n = sock.write(head);
-    if (n < 0) { st.closed = true; st.outbox = []; return; }
+    if (n < 0) { st.closed = true; st.outbox = []; st.outboxBytes = 0; return; }
+    st.outboxBytes -= n;
     if (n < head.length) { st.outbox[0] = head.subarray(n); return; }
     st.outbox.shift();
   }
+  if (st.endWhenFlushed) { st.endWhenFlushed = false; sock.end(); }
 }

@@ -1,14 +1,16 @@
 /**
  * The composition root: boot, the control socket's request handler, signals, reload, shutdown.
  * On SIGTERM/SIGINT the daemon exits and leaves every service running; the next daemon adopts
- * them from their cgroups.
+ * them from their cgroups. As PID 1 of a PID namespace (a container) it reaps orphans, and on
+ * SIGTERM/SIGINT stops every service before it exits, since the namespace dies with it.
  */
-import { CgroupTree } from "../cgroup/index.ts";
+import { CgroupTree, type LimitProblem } from "../cgroup/index.ts";
 import { loadConfig } from "../config/load.ts";
 import { formatProblem, type Config } from "../config/types.ts";
 import { listenControl, type RequestContext } from "../control/server.ts";
 import { MUTATING, type Request } from "../control/protocol.ts";
 import { PidWatcher } from "../linux/pidwatch.ts";
+import { OrphanReaper } from "../linux/reaper.ts";
 import { LogRotator, msUntilNextMinute, type ManagedLog } from "../logs/index.ts";
 import { Supervisor, type Unit } from "../supervisor/supervisor.ts";
 import { StateStore } from "../supervisor/state-store.ts";
@@ -17,7 +19,7 @@ import { controllersFor, masterLimitFiles, resourceLimitFiles } from "../supervi
 import { systemClock } from "../util/clock.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { logger } from "../util/log.ts";
-import { authorize, socketPermissions } from "./access.ts";
+import { accessWarnings, authorize, describePeer, socketPermissions } from "./access.ts";
 import { VERSION } from "../version.ts";
 
 const log = logger("daemon");
@@ -47,18 +49,24 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
   cgroups.ensureMaster();
 
   const perms = socketPermissions(master);
+  for (const w of accessWarnings(master)) log.warn(w);
   const clock = systemClock;
   const rotator = new LogRotator({ clock, log: logger("logs") });
   const store = new StateStore(master.stateFile, logger("state"));
   const watcher = new PidWatcher();
+  // As PID 1 (a container, `unshare --pid`) every orphan in the namespace becomes our child.
+  const asInit = process.pid === 1;
+  if (asInit) new OrphanReaper((e) => log.error(`reaping orphans failed: ${errorMessage(e)}`)).start();
   const supervisor = new Supervisor({ config, cgroups, watcher, store, clock });
 
   const handle = async (req: Request, ctx: RequestContext): Promise<unknown> => {
-    authorize(req, ctx.peer, master);
-    if (MUTATING.has(req.cmd) && ctx.peer) log.info(`${req.cmd} ${req.names.join(" ") || "(all)"} by uid ${ctx.peer.uid} pid ${ctx.peer.pid}`);
+    const what = `${req.cmd} ${req.names.join(" ") || "(all)"}`;
+    try { authorize(req, ctx.peer, master); }
+    catch (e) { log.warn(`refused ${what} from ${describePeer(ctx.peer)}`); throw e; }
+    if (MUTATING.has(req.cmd)) log.info(`${what} by ${describePeer(ctx.peer)}`);
     switch (req.cmd) {
       case "ping": return { pid: process.pid, version: VERSION };
-      case "status": return { apps: supervisor.resolve(req.names).map(statusOf) };
+      case "status": return { apps: supervisor.resolve(req.names).map(statusOf), master: masterStatus() };
       case "start": return runAndReport(req, ctx, (u) => supervisor.start(u));
       case "restart": return runAndReport(req, ctx, (u) => supervisor.restart(u));
       case "stop": return runAndReport(req, ctx, (u) => supervisor.stop(u));
@@ -70,6 +78,8 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
     }
   };
 
+  let masterLimitsNotInForce: LimitProblem[] = [];
+  const masterStatus = () => ({ cgroup: cgroups.masterPath, limits_not_in_force: masterLimitsNotInForce });
   const statusOf = (u: Unit) => unitStatus(u, cgroups, clock.wallMs(), (p) => rotator.modeOf(p));
 
   async function runAndReport(req: Request, ctx: RequestContext, act: (units: Unit[]) => Promise<void>) {
@@ -82,7 +92,8 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
         ctx.progress(`${u.name}: waiting for ${cgroups.pids(u.name).length} process(es) to exit (${waited}s of ${Math.round(u.config.process.stopGraceMs / 1000)}s grace${u.state.phase === "killing" ? ", killed" : ""})`);
       }
     }, 1000);
-    try { await act(units); } finally { clearInterval(ticker); }
+    // Flush before answering: what the operator was told (stopped, last exit) survives a SIGKILL right after.
+    try { await act(units); } finally { clearInterval(ticker); store.flush(); }
     return { apps: units.map(statusOf) };
   }
 
@@ -91,9 +102,9 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
     if (reloading) { ctx?.progress("an update is already running; waiting for it"); await reloading.catch(() => {}); }
     const work = (async () => {
       const next = loadConfig(configPath);
+      enableNeededControllers(next); // before update: a new limit is written while applying it
       const report = await supervisor.update(next);
       rotator.setFiles(managedLogs(supervisor.config));
-      enableNeededControllers();
       log.info(`update: added [${report.added}] removed [${report.removed}] changed [${report.changed}] limits/settings [${report.resourcesOnly}] unchanged ${report.unchanged.length}`);
       return report;
     })();
@@ -101,9 +112,9 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
     try { return await work; } finally { if (reloading === work) reloading = null; }
   }
 
-  function enableNeededControllers() {
+  function enableNeededControllers(cfg: Config) {
     const wanted = new Set<string>();
-    for (const svc of supervisor.config.services.values()) for (const c of controllersFor(resourceLimitFiles(svc.resources))) wanted.add(c);
+    for (const svc of cfg.services.values()) for (const c of controllersFor(resourceLimitFiles(svc.resources))) wanted.add(c);
     cgroups.enableControllers([...wanted]);
   }
 
@@ -118,8 +129,9 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
   const masterControllers = controllersFor(masterFiles);
   cgroups.enableControllers(masterControllers);
   const masterReport = cgroups.writeLimits(cgroups.masterPath, masterFiles);
+  masterLimitsNotInForce = masterReport.notApplied;
   for (const p of masterReport.notApplied) log.warn(`master limit ${p.file}=${p.value} not in force: ${p.reason}`);
-  enableNeededControllers();
+  enableNeededControllers(config);
 
   rotator.setFiles(managedLogs(config));
   supervisor.boot();
@@ -146,8 +158,26 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
     supervisor.shutdown();
     process.exit(0);
   };
-  process.on("SIGTERM", () => shutdown("SIGTERM"));
-  process.on("SIGINT", () => shutdown("SIGINT"));
+  // As PID 1, leaving services running is impossible: the kernel kills every process of the
+  // namespace when PID 1 exits. So stop them all gracefully (stop_command/stop_signal, grace,
+  // cgroup.kill), keeping operator intent so the next container start starts them again.
+  let exitingAsInit = false;
+  const exitAsInit = async (reason: string) => {
+    if (exitingAsInit) { log.info(`${reason}: already stopping every service before exit`); return; }
+    exitingAsInit = true;
+    log.info(`${reason}: running as PID 1: stopping every service, then exiting`);
+    clearTimeout(rotationTimer);
+    server.stop(true);
+    // With the socket closed, exits are reported by the PidWatcher's unref'd worker, which does
+    // not keep the event loop alive: without this, Bun would exit mid-stop, state unwritten.
+    setInterval(() => {}, 1000);
+    try { await supervisor.stopAllForExit(); } catch (e) { log.error(`stopping services before exit failed: ${errorMessage(e)}`); }
+    supervisor.shutdown();
+    log.info("every service stopped; exiting");
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => (asInit ? void exitAsInit("SIGTERM") : shutdown("SIGTERM")));
+  process.on("SIGINT", () => (asInit ? void exitAsInit("SIGINT") : shutdown("SIGINT")));
   process.on("SIGHUP", () => {
     log.info("SIGHUP: re-reading the config");
     reload().catch((e) => log.error(`update failed, old config kept: ${errorMessage(e)}`));

@@ -1,6 +1,6 @@
 /**
  * The only module that uses bun:ffi. Thin typed wrappers over libc calls that Bun does not
- * expose: pidfd_open, poll, waitid, eventfd, fallocate, getsockopt(SO_PEERCRED), prctl.
+ * expose: pidfd_open, poll, waitid, eventfd, fallocate, getsockopt(SO_PEERCRED), prctl, flock.
  * Each wrapper turns a -1 return into a PmError("SYSCALL") carrying the errno.
  */
 import { dlopen, FFIType, ptr, read } from "bun:ffi";
@@ -19,6 +19,7 @@ const libc = dlopen("libc.so.6", {
   fallocate: { args: [i32, i32, i64, i64], returns: i32 },
   getsockopt: { args: [i32, i32, i32, P, P], returns: i32 },
   prctl: { args: [i32, u64, u64, u64, u64], returns: i32 },
+  flock: { args: [i32, i32], returns: i32 },
   __errno_location: { args: [], returns: P },
 });
 const sym = libc.symbols;
@@ -136,10 +137,18 @@ export function fallocateCollapse(fd: number, offset: number, length: number): v
   if (sym.fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, offset, length) < 0) fail("fallocate(COLLAPSE_RANGE)");
 }
 
-export interface PeerCred { pid: number; uid: number; gid: number }
+export interface PeerCred {
+  pid: number;
+  uid: number;
+  gid: number;
+  /** Supplementary groups at connect time (SO_PEERGROUPS); absent when the kernel could not tell. */
+  groups?: number[];
+}
 
 const SOL_SOCKET = 1;
 const SO_PEERCRED = 17;
+const SO_PEERGROUPS = 59;
+const ERANGE = 34;
 
 /** Who is on the other end of a connected unix socket. */
 export function getPeerCred(sockFd: number): PeerCred {
@@ -149,9 +158,36 @@ export function getPeerCred(sockFd: number): PeerCred {
   return { pid: cred[0]!, uid: cred[1]!, gid: cred[2]! };
 }
 
+/**
+ * The peer's supplementary groups as they were when it connected (Linux ≥ 4.13). Unlike
+ * /proc/PID/status this cannot be fooled by the client exiting and its PID being reused.
+ */
+export function getPeerGroups(sockFd: number): number[] {
+  let gids = new Uint32Array(64);
+  const len = new Uint32Array([gids.byteLength]);
+  for (;;) {
+    if (sym.getsockopt(sockFd, SOL_SOCKET, SO_PEERGROUPS, ptr(gids), ptr(len)) >= 0) return [...gids.subarray(0, len[0]! / 4)];
+    if (errno() !== ERANGE || len[0]! <= gids.byteLength) fail("getsockopt(SO_PEERGROUPS)");
+    gids = new Uint32Array(len[0]! / 4); // the kernel said how much room it needs
+  }
+}
+
 const PR_SET_CHILD_SUBREAPER = 36;
 
 /** Orphans of our descendants are reparented to us instead of to init. */
 export function setChildSubreaper(): void {
   if (sym.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) fail("prctl(PR_SET_CHILD_SUBREAPER)");
+}
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+
+/**
+ * Takes an exclusive flock on `fd` without waiting; false when another process holds it. The
+ * kernel drops the lock when the holder dies, however it dies: no stale lock to clean up.
+ */
+export function tryLockExclusive(fd: number): boolean {
+  if (sym.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  if (errno() === ERRNO.EAGAIN) return false; // EWOULDBLOCK
+  fail("flock");
 }

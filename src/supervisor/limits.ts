@@ -20,6 +20,29 @@ export function masterLimitFiles(m: MasterConfig): Record<string, string> {
   return files;
 }
 
+/** What the kernel puts in each limit file of a new cgroup: "no limit". */
+export const KERNEL_DEFAULTS: Readonly<Record<string, string>> = {
+  "cpu.max": "max 100000",
+  "cpu.weight": "100",
+  "memory.max": "max",
+  "memory.high": "max",
+  "memory.swap.max": "max",
+  "pids.max": "max",
+};
+
+/**
+ * The files to write when a running cgroup's limits change from `before` to `after`: every
+ * file of `after`, plus the kernel default for each file `before` set and `after` no longer
+ * does (a limit removed from the config must stop being in force without a restart).
+ */
+export function limitChanges(before: Record<string, string>, after: Record<string, string>): Record<string, string> {
+  const files = { ...after };
+  for (const file of Object.keys(before)) {
+    if (!(file in after) && KERNEL_DEFAULTS[file] !== undefined) files[file] = KERNEL_DEFAULTS[file]!;
+  }
+  return files;
+}
+
 /** Controllers the given interface files need (`memory.swap.max` → memory). */
 export function controllersFor(files: Record<string, string>): string[] {
   return [...new Set(Object.keys(files).map((f) => f.split(".")[0]!))];

@@ -8,6 +8,8 @@ import type { Subprocess } from "bun";
 import type { ServiceConfig } from "../config/types.ts";
 import { resolveUser } from "../config/load.ts";
 import { openLogFd } from "../logs/index.ts";
+import { execPlan } from "./exec.ts";
+import { noteBunChild } from "../linux/reaper.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 
 /** The environment of a service: the daemon's, the user's identity, then `environment`. */
@@ -42,22 +44,27 @@ function openLogs(stdoutPath: string | undefined, stderrPath: string | undefined
 }
 
 export function spawnService(svc: ServiceConfig, cgroupPath: string): Subprocess {
+  const env = serviceEnv(svc);
+  const plan = execPlan(svc, svc.process.command, env); // a PmError("SPAWN") that says why not
   let logs: ReturnType<typeof openLogs>;
   try { logs = openLogs(svc.logs.stdout, svc.logs.stderr); }
   catch (e) { throw new PmError("SPAWN", `cannot open log file for ${svc.name}: ${errorMessage(e)}`, { cause: e }); }
   try {
-    return Bun.spawn({
-      cmd: svc.process.command,
+    const proc = Bun.spawn({
+      cmd: plan.cmd,
+      argv0: plan.argv0,
       cwd: svc.process.workingDirectory,
-      env: serviceEnv(svc),
+      env,
       cgroup: cgroupPath,
       detached: true,
       stdin: "ignore",
       stdout: logs.out,
       stderr: logs.err,
-      ...(svc.process.uid !== undefined ? { uid: svc.process.uid } : {}),
-      ...(svc.process.gid !== undefined ? { gid: svc.process.gid } : {}),
+      ...(plan.uid !== undefined ? { uid: plan.uid } : {}),
+      ...(plan.gid !== undefined ? { gid: plan.gid } : {}),
     });
+    noteBunChild(proc); // Bun reaps it; the PID-1 orphan reaper must not
+    return proc;
   } catch (e) {
     throw new PmError("SPAWN", `cannot start ${svc.name} (${svc.process.command[0]}): ${errorMessage(e)}`, { cause: e });
   } finally {
@@ -73,17 +80,21 @@ export function runStopCommand(svc: ServiceConfig): Promise<number | null> {
   const cmd = svc.process.stopCommand!;
   let logs: ReturnType<typeof openLogs> | null = null;
   try {
+    const env = serviceEnv(svc);
+    const plan = execPlan(svc, cmd, env);
     logs = openLogs(svc.logs.stopCommandStdout, svc.logs.stopCommandStderr);
     const proc = Bun.spawn({
-      cmd,
+      cmd: plan.cmd,
+      argv0: plan.argv0,
       cwd: svc.process.workingDirectory,
-      env: serviceEnv(svc),
+      env,
       stdin: "ignore",
       stdout: logs.out,
       stderr: logs.err,
-      ...(svc.process.uid !== undefined ? { uid: svc.process.uid } : {}),
-      ...(svc.process.gid !== undefined ? { gid: svc.process.gid } : {}),
+      ...(plan.uid !== undefined ? { uid: plan.uid } : {}),
+      ...(plan.gid !== undefined ? { gid: plan.gid } : {}),
     });
+    noteBunChild(proc);
     return proc.exited.then(() => proc.exitCode);
   } catch (e) {
     return Promise.reject(new PmError("SPAWN", `cannot run stop_command of ${svc.name}: ${errorMessage(e)}`, { cause: e }));

@@ -3,7 +3,7 @@
  * history, last exit, start times). Written atomically: temp file, fsync, rename, fsync dir.
  * Writes are coalesced to one per event-loop turn; `flush()` writes now.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Logger } from "../util/log.ts";
 import { errorMessage } from "../util/errors.ts";
@@ -72,11 +72,18 @@ export class StateStore {
     try {
       mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
       const fd = openSync(tmp, "w", 0o600);
-      try { writeSync(fd, body); fsyncSync(fd); } finally { closeSync(fd); }
+      try {
+        // A nearly full disk takes part of a write without an error; renaming that would
+        // replace the good file with a truncated one. Loop until all is written (or ENOSPC).
+        const bytes = Buffer.from(body);
+        for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off, bytes.length - off);
+        fsyncSync(fd);
+      } finally { closeSync(fd); }
       renameSync(tmp, this.path);
       const dirFd = openSync(dirname(this.path), "r");
       try { fsyncSync(dirFd); } finally { closeSync(dirFd); }
     } catch (e) {
+      try { unlinkSync(tmp); } catch { /* not created, or already renamed */ }
       this.log.error(`cannot write state file ${this.path}: ${errorMessage(e)}`);
     }
   }

@@ -17,7 +17,7 @@ import { initialUnitState, isActive, transition, type Effect, type UnitEvent, ty
 import type { ExitInfo } from "./policy.ts";
 import { runStopCommand, spawnService } from "./spawn.ts";
 import type { StateStore } from "./state-store.ts";
-import { resourceLimitFiles } from "./limits.ts";
+import { KERNEL_DEFAULTS, limitChanges, resourceLimitFiles } from "./limits.ts";
 
 export interface Unit {
   readonly name: string;
@@ -32,6 +32,8 @@ export interface Unit {
   readonly listeners: Set<() => void>;
   oomKillsAtStart: number | null;
   limits: LimitReport | null;
+  /** Limit files last written to the cgroup; null until the first write (then anything may be there). */
+  writtenLimits: Record<string, string> | null;
   log: Logger;
 }
 
@@ -86,7 +88,7 @@ export class Supervisor {
     }
     const unit: Unit = {
       name: svc.name, config: svc, state, timer: null, proc: null, tracking: false, schedule: null,
-      listeners: new Set(), oomKillsAtStart: null, limits: null, log: logger(svc.name),
+      listeners: new Set(), oomKillsAtStart: null, limits: null, writtenLimits: null, log: logger(svc.name),
     };
     this.units.set(svc.name, unit);
     this.applyLimits(unit);
@@ -94,7 +96,8 @@ export class Supervisor {
     const populated = this.deps.cgroups.populated(svc.name);
     if (!booting && !populated && !svc.enabled) return unit;
     this.dispatch(unit, { type: "boot", populated });
-    if (populated) this.track(unit);
+    // An adopted run: OOM kills from now on are this run's (earlier ones we cannot attribute).
+    if (populated) { unit.oomKillsAtStart = this.deps.cgroups.oomKills(svc.name); this.track(unit); }
     return unit;
   }
 
@@ -103,19 +106,32 @@ export class Supervisor {
     unit.schedule = null;
     const { schedule, scheduleTimezone } = unit.config.process;
     if (!schedule) return;
-    unit.schedule = new ScheduleTimer(new CronSchedule(schedule, scheduleTimezone), this.deps.clock, systemTimerHost,
+    let cron: CronSchedule;
+    // config validation rejects bad patterns; should one slip through, one service loses its schedule, not the daemon.
+    try { cron = new CronSchedule(schedule, scheduleTimezone); } catch (e) { unit.log.error(`${errorMessage(e)}; the service will not run on a schedule`); return; }
+    unit.schedule = new ScheduleTimer(cron, this.deps.clock, systemTimerHost,
       () => this.dispatch(unit, { type: "cronTick" }),
       { onClockJump: (drift) => unit.log.warn(`wall clock jumped by ${Math.round(drift)}ms; schedule re-planned`) });
     unit.schedule.start();
   }
 
-  /** Writes `resources:` into the service cgroup; what could not be applied is logged and kept for status. */
+  /**
+   * Writes `resources:` into the service cgroup, and the kernel default ("no limit") into each
+   * limit file that is no longer configured, so `update` can lift a limit without a restart.
+   * What could not be applied is kept for status and logged once per file and value.
+   */
   applyLimits(unit: Unit): void {
+    const { cgroups } = this.deps;
     const files = resourceLimitFiles(unit.config.resources);
-    if (Object.keys(files).length === 0) { unit.limits = null; return; }
-    const path = this.deps.cgroups.createService(unit.name);
-    unit.limits = this.deps.cgroups.writeLimits(path, files);
-    for (const p of unit.limits.notApplied) unit.log.warn(`limit ${p.file}=${p.value} not in force: ${p.reason}`);
+    if (Object.keys(files).length === 0 && !cgroups.hasService(unit.name)) { unit.limits = null; unit.writtenLimits = {}; return; }
+    const path = cgroups.createService(unit.name);
+    const report = cgroups.writeLimits(path, limitChanges(unit.writtenLimits ?? KERNEL_DEFAULTS, files));
+    unit.writtenLimits = files;
+    const reported = new Set((unit.limits?.notApplied ?? []).map((p) => `${p.file}=${p.value}`));
+    // A default that could not be written lifts nothing that was in force: not worth a report.
+    const notApplied = report.notApplied.filter((p) => files[p.file] === p.value);
+    unit.limits = { applied: report.applied.filter((f) => f in files), notApplied };
+    for (const p of notApplied) if (!reported.has(`${p.file}=${p.value}`)) unit.log.warn(`limit ${p.file}=${p.value} not in force: ${p.reason}`);
   }
 
   dispatch(unit: Unit, event: UnitEvent): void {
@@ -179,7 +195,7 @@ export class Supervisor {
     try {
       const path = this.deps.cgroups.freshService(unit.name);
       this.applyLimits(unit);
-      unit.oomKillsAtStart = this.deps.cgroups.stats(unit.name).oomKills;
+      unit.oomKillsAtStart = this.deps.cgroups.oomKills(unit.name);
       proc = spawnService(unit.config, path);
     } catch (e) {
       unit.log.error(errorMessage(e));
@@ -231,13 +247,33 @@ export class Supervisor {
         await proc.exited;
         exit = { code: proc.signalCode ? null : proc.exitCode, signal: proc.signalCode ? String(proc.signalCode) : null, known: true };
       }
+      await this.exitTurn();
       unit.proc = null;
       unit.tracking = false;
-      const ooms = cgroups.stats(unit.name).oomKills;
+      const ooms = cgroups.oomKills(unit.name);
       const oomKilled = ooms !== null && unit.oomKillsAtStart !== null && ooms > unit.oomKillsAtStart;
       this.dispatch(unit, { type: "exited", exit, oomKilled });
     });
   }
+
+  /**
+   * Resolves in an event-loop turn of its own, one caller per turn, in order. Exits are handled
+   * through it: in a crash storm Bun reports many exits at once, and each may restart its service
+   * (a spawn costs 1 to 5 ms); handled in one go, 20 of them held the control socket back for
+   * 100 ms and more. setImmediate lets the loop poll I/O between two turns.
+   */
+  private exitTurn(): Promise<void> {
+    return new Promise((resolve) => {
+      this.exitTurns.push(resolve);
+      if (this.exitTurns.length === 1) setImmediate(this.releaseExitTurn);
+    });
+  }
+
+  private readonly exitTurns: (() => void)[] = [];
+  private readonly releaseExitTurn = () => {
+    this.exitTurns.shift()?.();
+    if (this.exitTurns.length > 0) setImmediate(this.releaseExitTurn);
+  };
 
   // ---- requests -------------------------------------------------------------------------
 
@@ -284,7 +320,8 @@ export class Supervisor {
   async update(next: Config): Promise<UpdateReport> {
     if (next.serviceErrors.length > 0) {
       const { formatProblem } = await import("../config/types.ts");
-      throw new PmError("CONFIG_INVALID", `update rejected, nothing changed:\n${next.serviceErrors.map(formatProblem).join("\n")}`);
+      // The first problem shares the first line (what pmctl shows first); any more follow, one a line.
+      throw new PmError("CONFIG_INVALID", `update rejected, nothing changed: ${next.serviceErrors.map(formatProblem).join("\n")}`);
     }
     const diff = diffConfigs(this.config, next);
     this.config = { ...next, master: this.config.master };
@@ -303,12 +340,13 @@ export class Supervisor {
       unit.config = next.services.get(name)!;
       this.applyLimits(unit);
       this.armSchedule(unit);
-      const s = unit.state;
-      if (!unit.config.enabled) { if (isActive(s.phase)) work.push(this.stop([unit])); continue; }
-      if (isActive(s.phase)) work.push(this.restart([unit]));
+      const phase = unit.state.phase;
+      // A running service is restarted with the new definition; everything else (disabled,
+      // enabled again, schedule added or removed, a stop in progress) is the state machine's call.
+      if (unit.config.enabled && (phase === "running" || phase === "starting")) work.push(this.restart([unit]));
       else {
-        this.dispatch(unit, { type: "configChanged", enabled: true });
-        if (!s.operatorStopped && !unit.config.process.schedule && (s.phase === "stopped")) work.push(this.start([unit]));
+        this.dispatch(unit, { type: "configChanged", enabled: unit.config.enabled });
+        work.push(this.waitFor(unit, settledAfterStart));
       }
     }
     for (const name of diff.added) {
@@ -326,6 +364,21 @@ export class Supervisor {
     this.deps.store.delete(unit.name);
     if (!this.deps.cgroups.removeService(unit.name)) unit.log.warn("cgroup could not be removed (not empty)");
     for (const fn of [...unit.listeners]) fn();
+  }
+
+  /**
+   * Before the daemon exits as PID 1 (a container stopping): stop every service as `stop`
+   * does, but keep each one's operator intent as it was, so the next start of the container
+   * starts them again.
+   */
+  async stopAllForExit(): Promise<void> {
+    const units = [...this.units.values()];
+    const intent = new Map(units.map((u) => [u, u.state.operatorStopped] as const));
+    await this.stop(units);
+    for (const u of units) {
+      u.state = { ...u.state, operatorStopped: intent.get(u)! };
+      this.persist(u);
+    }
   }
 
   /** Daemon exit: timers off, state written; services keep running. */

@@ -103,7 +103,7 @@ export function transition(s: UnitState, ev: UnitEvent, ctx: UnitContext): Trans
   /** Not running, nothing pending: where a service rests when no run is due. */
   const idlePhase = (): Phase => (ctx.scheduled && ctx.enabled && !s.operatorStopped ? "scheduled" : "stopped");
   const spawnNow = (patch: Partial<UnitState> = {}): Transition =>
-    next({ phase: "starting", mainPid: null, startAfterStop: false, nextAttemptWallMs: null, suppressedReason: null, escalated: false, ...patch },
+    next({ phase: "starting", mainPid: null, startAfterStop: false, nextAttemptWallMs: null, suppressedReason: null, escalated: false, startedAtWallMs: null, ...patch },
       { type: "cancelTimer" }, { type: "spawn" });
   const beginStop = (patch: Partial<UnitState>): Transition =>
     next({ phase: "stopping", escalated: false, ...patch },
@@ -116,7 +116,7 @@ export function transition(s: UnitState, ev: UnitEvent, ctx: UnitContext): Trans
         // The previous daemon died while stopping it: finish the stop the operator asked for.
         return beginStop({ phase: "stopping", startAfterStop: false });
       }
-      if (ev.populated) return next({ phase: "running", startedAtWallMs: s.startedAtWallMs ?? ctx.nowWallMs }, log("adopted running service"), { type: "persist" });
+      if (ev.populated) return next({ phase: "running", mainPid: null, startedAtWallMs: s.startedAtWallMs ?? ctx.nowWallMs }, log("adopted running service"), { type: "persist" });
       if (s.operatorStopped || !ctx.enabled) return next({ phase: "stopped", mainPid: null });
       if (ctx.scheduled) return next({ phase: "scheduled", mainPid: null });
       if (s.phase === "suppressed") return same(); // tolerance exceeded before the daemon restart
@@ -125,14 +125,14 @@ export function transition(s: UnitState, ev: UnitEvent, ctx: UnitContext): Trans
     case "start":
       switch (s.phase) {
         case "starting": case "running": return same();
-        case "stopping": case "killing": return next({ startAfterStop: true, ...manualReset });
+        case "stopping": case "killing": return next({ startAfterStop: true, ...manualReset }, { type: "persist" });
         default: return spawnNow(manualReset);
       }
 
     case "restart":
       switch (s.phase) {
         case "running": case "starting": return beginStop({ startAfterStop: true, ...manualReset });
-        case "stopping": case "killing": return next({ startAfterStop: true, ...manualReset });
+        case "stopping": case "killing": return next({ startAfterStop: true, ...manualReset }, { type: "persist" });
         default: return spawnNow(manualReset);
       }
 
@@ -187,8 +187,29 @@ export function transition(s: UnitState, ev: UnitEvent, ctx: UnitContext): Trans
       break;
 
     case "configChanged":
-      if (s.phase === "scheduled" || s.phase === "stopped") return next({ phase: idlePhase() });
-      return same();
+      // `update` changed the definition. A running service that stays enabled is restarted by
+      // the supervisor (a `restart` event); here the enabled flag and the schedule take effect.
+      if (!ctx.enabled) {
+        switch (s.phase) {
+          // Disabled is not an operator stop: enabling it again starts it.
+          case "starting": case "running": return beginStop({ startAfterStop: false });
+          case "stopping": case "killing": return next({ startAfterStop: false });
+          case "backoff": case "scheduled":
+            return next({ phase: "stopped", nextAttemptWallMs: null }, { type: "cancelTimer" }, { type: "persist" });
+          case "stopped": case "exited": case "failed": case "suppressed": return same();
+        }
+      }
+      switch (s.phase) {
+        case "stopped": case "scheduled":
+          // Enabled (again), or no longer scheduled: it should run now, unless an operator stopped it.
+          if (s.operatorStopped || ctx.scheduled) return next({ phase: idlePhase() });
+          return spawnNow();
+        case "exited": case "failed":
+          return ctx.scheduled && !s.operatorStopped ? next({ phase: "scheduled" }) : same(); // a schedule was added
+        case "starting": case "running": case "stopping": case "killing": case "backoff": case "suppressed":
+          return same(); // the next run uses the new definition
+      }
+      break;
   }
   return same();
 }
@@ -202,21 +223,23 @@ function afterRun(s: UnitState, exit: ExitInfo, ctx: UnitContext, what: string):
   const runDurationMs = s.startedAtWallMs === null ? 0 : Math.max(0, ctx.nowWallMs - s.startedAtWallMs);
   const decision = decideAfterExit(ctx.restartPolicy, s.history, exit, { nowWallMs: ctx.nowWallMs, runDurationMs, scheduled: ctx.scheduled });
   const base: UnitState = { ...s, mainPid: null, startedAtWallMs: null };
+  // The policy's reason names the exit; say more when the caller knows more (OOM, spawn failure).
+  const because = (reason: string) => (what === describeExit(exit) ? reason : `${what}; ${reason}`);
   switch (decision.kind) {
     case "restart":
       if (decision.delayMs === 0) {
         return { state: { ...base, phase: "starting", history: decision.history, restarts: s.restarts + 1, nextAttemptWallMs: null },
-          effects: [{ type: "cancelTimer" }, log(`${decision.reason}`), { type: "persist" }, { type: "spawn" }] };
+          effects: [{ type: "cancelTimer" }, log(because(decision.reason)), { type: "persist" }, { type: "spawn" }] };
       }
       return { state: { ...base, phase: "backoff", history: decision.history, restarts: s.restarts + 1, nextAttemptWallMs: ctx.nowWallMs + decision.delayMs },
-        effects: [{ type: "armTimer", ms: decision.delayMs }, log(decision.reason), { type: "persist" }] };
+        effects: [{ type: "armTimer", ms: decision.delayMs }, log(because(decision.reason)), { type: "persist" }] };
     case "suppress":
       return { state: { ...base, phase: "suppressed", history: decision.history, suppressedReason: decision.reason },
-        effects: [{ type: "cancelTimer" }, log(`not restarting: ${decision.reason}; run pmctl start to try again`, "warn"), { type: "persist" }] };
+        effects: [{ type: "cancelTimer" }, log(`not restarting: ${because(decision.reason)}; run pmctl start to try again`, "warn"), { type: "persist" }] };
     case "none": {
       const failed = !exit.known ? false : exit.code !== 0 || exit.signal !== null;
       const phase: Phase = ctx.scheduled && ctx.enabled && !s.operatorStopped ? "scheduled" : failed ? "failed" : "exited";
-      return { state: { ...base, phase }, effects: [{ type: "cancelTimer" }, log(what === describeExit(exit) ? decision.reason : `${what}; ${decision.reason}`), { type: "persist" }] };
+      return { state: { ...base, phase }, effects: [{ type: "cancelTimer" }, log(because(decision.reason)), { type: "persist" }] };
     }
   }
 }
