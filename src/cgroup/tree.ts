@@ -155,14 +155,15 @@ export class CgroupTree {
   }
 
   /**
-   * Enables the needed controllers for the master's children. Each controller must first be
+   * Enables the needed controllers for the master's children (`for: "services"`), or only for
+   * the master itself (`for: "master"`: its own limit files). Each controller must first be
    * enabled in every ancestor; we try the root→master chain and report what stayed missing.
    * All in one write first (one syscall); if the kernel refuses that (one controller could not
    * be enabled), one write per controller so the others still get enabled.
    */
-  enableControllers(wanted: string[]): Set<string> {
+  enableControllers(wanted: string[], opts: { for: "master" | "services" } = { for: "services" }): Set<string> {
     if (wanted.length === 0) return new Set();
-    for (const dir of [this.root, this.masterPath]) {
+    for (const dir of opts.for === "master" ? [this.root] : [this.root, this.masterPath]) {
       const have = this.controllersAvailable(dir);
       const enabled = readWords(join(dir, "cgroup.subtree_control"));
       const add = wanted.filter((c) => have.has(c) && !enabled.has(c)).map((c) => `+${c}`);

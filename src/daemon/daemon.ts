@@ -127,7 +127,7 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
   }
   const masterFiles = masterLimitFiles(master);
   const masterControllers = controllersFor(masterFiles);
-  cgroups.enableControllers(masterControllers);
+  cgroups.enableControllers(masterControllers, { for: "master" });
   const masterReport = cgroups.writeLimits(cgroups.masterPath, masterFiles);
   masterLimitsNotInForce = masterReport.notApplied;
   for (const p of masterReport.notApplied) log.warn(`master limit ${p.file}=${p.value} not in force: ${p.reason}`);
