@@ -4,7 +4,7 @@
  */
 export { openLogFd } from "./open.ts";
 export { rotateLogFile, probeRotationMode, type RotationResult, type RotationKind } from "./rotate.ts";
-export { LogRotator, type ManagedLog, type TickReport, type RotatedEntry } from "./rotator.ts";
+export { LogRotator, emptyReport, type ManagedLog, type TickReport, type RotatedEntry } from "./rotator.ts";
 export { periodKey, msUntilNextMinute, isoWeek, isTimeArchiveName, backupNumber } from "./period.ts";
 export { deleteExpiredArchives, listTimeArchives, listBackups, shiftBackups } from "./retention.ts";
 export { tailLines } from "./tail.ts";

@@ -16,11 +16,24 @@ function readDirOrEmpty(dir: string): string[] {
   }
 }
 
+/**
+ * The names in each folder, read once per rotation check: with one log folder shared by N
+ * services, listing it once per file cost N² directory entries a minute (issue 6, idle cost).
+ */
+export type DirListing = Map<string, string[]>;
+
+function listDir(dir: string, listing?: DirListing): string[] {
+  if (!listing) return readDirOrEmpty(dir);
+  let names = listing.get(dir);
+  if (!names) { names = readDirOrEmpty(dir); listing.set(dir, names); }
+  return names;
+}
+
 /** The time-rotation archives of `file` (`<file>.<period key>`), oldest name first. */
-export function listTimeArchives(file: string): string[] {
+export function listTimeArchives(file: string, listing?: DirListing): string[] {
   const dir = path.dirname(file);
   const base = path.basename(file);
-  return readDirOrEmpty(dir)
+  return listDir(dir, listing)
     .filter((name) => isTimeArchiveName(base, name))
     .sort()
     .map((name) => path.join(dir, name));
@@ -31,10 +44,10 @@ export function listTimeArchives(file: string): string[] {
  * `nowMs`; returns the paths deleted. Only regular files are touched (a symlink that happens
  * to carry an archive's name is left alone). `maxAgeMs <= 0` keeps everything.
  */
-export function deleteExpiredArchives(file: string, maxAgeMs: number, nowMs: number): string[] {
+export function deleteExpiredArchives(file: string, maxAgeMs: number, nowMs: number, listing?: DirListing): string[] {
   if (!(maxAgeMs > 0)) return [];
   const deleted: string[] = [];
-  for (const archive of listTimeArchives(file)) {
+  for (const archive of listTimeArchives(file, listing)) {
     let st: fs.Stats;
     try {
       st = fs.lstatSync(archive);

@@ -29,7 +29,7 @@ import { errorMessage } from "../util/errors.ts";
 import { logger, type Logger } from "../util/log.ts";
 import { errnoOf, statOrNull } from "./fsutil.ts";
 import { periodKey } from "./period.ts";
-import { deleteExpiredArchives, shiftBackups } from "./retention.ts";
+import { deleteExpiredArchives, shiftBackups, type DirListing } from "./retention.ts";
 import { probeRotationMode, rotateLogFile, type RotationKind, type RotationResult } from "./rotate.ts";
 
 export interface ManagedLog {
@@ -117,6 +117,9 @@ export class LogRotator {
   private run(apps: Set<string> | undefined, force: boolean): TickReport {
     const report = emptyReport();
     const now = this.clock.wallMs();
+    // Each log folder is listed once per run, not once per file. An archive made by this run is
+    // missing from the listing; it is brand new, so no retention check would delete it anyway.
+    const listing: DirListing = new Map();
     for (const f of this.files) {
       if (apps && !apps.has(f.app)) continue;
       try {
@@ -126,7 +129,7 @@ export class LogRotator {
       }
       if (f.config.rotationMode === "time") {
         try {
-          for (const p of deleteExpiredArchives(f.path, f.config.rotationMaxAgeMs, now)) {
+          for (const p of deleteExpiredArchives(f.path, f.config.rotationMaxAgeMs, now, listing)) {
             report.deleted.push({ app: f.app, path: p, reason: "max-age" });
           }
         } catch (e) {
