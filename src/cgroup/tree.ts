@@ -238,6 +238,10 @@ function readPidsRecursive(path: string): number[] {
   const text = readText(join(path, "cgroup.procs"));
   if (text === null) return [];
   const pids = text.split("\n").filter(Boolean).map(Number);
+  // A folder's link count is 2 + its subfolders on cgroupfs (kernfs): with none, the common
+  // case, a stat (~1 µs) replaces the readdir (~16 µs), per service and status (issue 6).
+  // Any other count (btrfs says 1) still lists the folder.
+  try { if (statSync(path).nlink === 2) return pids; } catch { return pids; }
   let entries: import("node:fs").Dirent[] = [];
   try { entries = readdirSync(path, { withFileTypes: true }); } catch { /* gone */ }
   for (const e of entries) if (e.isDirectory()) pids.push(...readPidsRecursive(join(path, e.name)));
@@ -255,17 +259,24 @@ function removeTree(path: string): boolean {
   return ok;
 }
 
+const USAGE_USEC = /^usage_usec (\d+)$/m;
+const OOM_KILL = /^oom_kill (\d+)$/m;
+
 function readStats(path: string): CgroupStats {
   const num = (file: string) => { const t = readText(join(path, file)); return t === null ? null : Number(t.trim()) || 0; };
-  const keyed = (file: string, key: string) => {
+  const keyed = (file: string, re: RegExp) => {
     const t = readText(join(path, file));
-    const m = t === null ? null : new RegExp(`^${key} (\\d+)$`, "m").exec(t);
+    const m = t === null ? null : re.exec(t);
     return m ? Number(m[1]) : null;
   };
+  const cpuUsageUsec = keyed("cpu.stat", USAGE_USEC);
+  // Without the memory controller none of memory.* exists: one existsSync instead of three
+  // failed reads, each a thrown error (issue 6: status of 1000 services, 30 → 13 ms).
+  if (!existsSync(join(path, "memory.current"))) return { cpuUsageUsec, memoryCurrent: null, memoryPeak: null, oomKills: null };
   return {
-    cpuUsageUsec: keyed("cpu.stat", "usage_usec"),
+    cpuUsageUsec,
     memoryCurrent: num("memory.current"),
     memoryPeak: num("memory.peak"),
-    oomKills: keyed("memory.events", "oom_kill"),
+    oomKills: keyed("memory.events", OOM_KILL),
   };
 }

@@ -27,10 +27,17 @@ export function selectLogFiles(config: Config, positionals: string[]): LogFile[]
     if (second !== undefined) throw new PmError("UNKNOWN_SERVICE", `unknown service '${first}' (known: ${[...config.services.keys()].join(", ") || "none"})`);
     second = first; // a lone word that is no app: a file-name filter
   }
-  let files = apps.flatMap(serviceLogFiles);
+  if (apps.length === 0) throw new PmError("UNKNOWN_SERVICE", `no services are configured in ${config.master.configDirectory}; no log files to show`);
+  const all = apps.flatMap(serviceLogFiles);
+  let files = all;
   if (second !== undefined) {
-    files = files.filter((f) => basename(f.path) === second);
-    if (files.length === 0) throw new PmError("UNKNOWN_SERVICE", `no service '${second}' and no log file named '${second}'${first !== second ? ` for ${first}` : ""}`);
+    files = all.filter((f) => basename(f.path) === second);
+    if (files.length === 0) {
+      const names = [...new Set(all.map((f) => basename(f.path)))].join(", ") || "none";
+      throw new PmError("UNKNOWN_SERVICE", first !== second
+        ? `service '${first}' has no log file named '${second}' (its log files: ${names})`
+        : `no service and no log file named '${second}' (services: ${[...config.services.keys()].join(", ") || "none"}; log file names: ${names})`);
+    }
   }
   return files;
 }

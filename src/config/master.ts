@@ -1,6 +1,6 @@
 /** The master config file (`config.yaml`): parsing and validation. */
 import * as path from "node:path";
-import { isScalar } from "yaml";
+import { isScalar } from "./yaml.ts";
 import type { ConfigProblem, MasterConfig } from "./types.ts";
 import { MapView, clip, describe, parseYaml, readConfigSource, scalarText } from "./source.ts";
 import { readCpuMax, readMemoryLimit, readString } from "./values.ts";

@@ -2,8 +2,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Cron } from "croner";
-import { isMap, isScalar, isSeq } from "yaml";
-import type { Node } from "yaml";
+import { isMap, isScalar, isSeq } from "./yaml.ts";
+import type { Node } from "./yaml.ts";
 import type {
   ConfigProblem, LogsConfig, ProcessConfig, ResourcesConfig, RestartPolicyConfig, RotationFrequency, RotationMode,
   RestartPolicyKind, ServiceConfig,

@@ -8,8 +8,8 @@
  * scalar (e.g. `0660` vs `660`) is still at hand.
  */
 import * as fs from "node:fs";
-import { Alias, Document, LineCounter, isAlias, isMap, isPair, isScalar, isSeq, parseDocument } from "yaml";
-import type { Node, Pair, Scalar, YAMLMap } from "yaml";
+import { isAlias, isMap, isPair, isScalar, isSeq, newDocument, newLineCounter, parseDocument } from "./yaml.ts";
+import type { Alias, Document, LineCounter, Node, Pair, Scalar, YAMLMap } from "./yaml.ts";
 import type { ConfigProblem } from "./types.ts";
 
 /** Files larger than this are refused without being read whole. */
@@ -127,12 +127,12 @@ export function isNullish(node: Node | null | undefined): boolean {
 
 /** Parse YAML text; syntax errors and warnings become problems. Returns null root on errors. */
 export function parseYaml(file: string, text: string): { ctx: Ctx; root: Node | null } {
-  const lc = new LineCounter();
+  const lc = newLineCounter();
   let doc: Document;
   try {
     doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true, merge: false, strict: true });
   } catch (e) {
-    const ctx = new Ctx(file, lc, new Document(null));
+    const ctx = new Ctx(file, lc, newDocument(null));
     ctx.problems.push({ file, message: `YAML cannot be parsed: ${yamlMessage(e instanceof Error ? e.message : String(e))}` });
     return { ctx, root: null };
   }

@@ -3,8 +3,8 @@
  * says what was expected and what was found, and returns undefined when the value is bad.
  * Also the pure parsers for cgroup limit forms (cpu.max, memory sizes, pids) and signals.
  */
-import { isScalar, isSeq } from "yaml";
-import type { Node, Scalar } from "yaml";
+import { isScalar, isSeq } from "./yaml.ts";
+import type { Node, Scalar } from "./yaml.ts";
 import { parseDurationMs, parseSizeBytes } from "../util/units.ts";
 import { MapView, clip, deref, describe, scalarText } from "./source.ts";
 import type { Entry } from "./source.ts";

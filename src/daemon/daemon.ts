@@ -11,7 +11,7 @@ import { listenControl, type RequestContext } from "../control/server.ts";
 import { MUTATING, type Request } from "../control/protocol.ts";
 import { PidWatcher } from "../linux/pidwatch.ts";
 import { OrphanReaper } from "../linux/reaper.ts";
-import { LogRotator, msUntilNextMinute, type ManagedLog } from "../logs/index.ts";
+import { LogRotator, msUntilNextMinute, type ManagedLog, type TickReport } from "../logs/index.ts";
 import { Supervisor, type Unit } from "../supervisor/supervisor.ts";
 import { StateStore } from "../supervisor/state-store.ts";
 import { unitStatus } from "../supervisor/status.ts";
@@ -73,14 +73,16 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
       case "update": return reload(ctx);
       case "rotate": {
         const names = req.names.length && !req.names.includes("all") ? supervisor.resolve(req.names).map((u) => u.name) : undefined;
-        return rotator.rotateNow(names);
+        const report = rotator.rotateNow(names);
+        logRotation(report, "pmctl rotate");
+        return report;
       }
     }
   };
 
   let masterLimitsNotInForce: LimitProblem[] = [];
   const masterStatus = () => ({ cgroup: cgroups.masterPath, limits_not_in_force: masterLimitsNotInForce });
-  const statusOf = (u: Unit) => unitStatus(u, cgroups, clock.wallMs(), (p) => rotator.modeOf(p));
+  const statusOf = (u: Unit) => unitStatus(u, cgroups, clock.wallMs(), (p) => rotator.probeMode(p));
 
   async function runAndReport(req: Request, ctx: RequestContext, act: (units: Unit[]) => Promise<void>) {
     const units = supervisor.resolve(req.names);
@@ -105,6 +107,7 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
       enableNeededControllers(next); // before update: a new limit is written while applying it
       const report = await supervisor.update(next);
       rotator.setFiles(managedLogs(supervisor.config));
+      rotator.probeModes();
       log.info(`update: added [${report.added}] removed [${report.removed}] changed [${report.changed}] limits/settings [${report.resourcesOnly}] unchanged ${report.unchanged.length}`);
       return report;
     })();
@@ -118,7 +121,10 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
     cgroups.enableControllers([...wanted]);
   }
 
-  const server = await listenControl(master.sockPath, perms, handle);
+  // State writes are coalesced (state-store.ts); what a reply reports is on disk before it goes.
+  const server = await listenControl(master.sockPath, perms, async (req, ctx) => {
+    try { return await handle(req, ctx); } finally { store.flushPending(); }
+  });
   try {
     cgroups.moveIntoDaemonLeaf(process.pid);
   } catch (e) {
@@ -136,15 +142,24 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
   rotator.setFiles(managedLogs(config));
   supervisor.boot();
   rotator.setFiles(managedLogs(supervisor.config));
+  rotator.probeModes(); // says once per file how it is rotated (collapse or copy+truncate)
+
+  /** Says in the daemon log what a rotation did and what went wrong (each run is retried at the next tick). */
+  function logRotation(report: TickReport, by: string) {
+    for (const r of report.rotated) {
+      if (r.bytesMoved > 0) log.info(`${r.app}: ${r.path}: ${r.bytesMoved} bytes rotated to ${r.archive ?? "nowhere (rotation_backups: 0)"} by ${r.mode} (${by})`);
+    }
+    for (const d of report.deleted) log.info(`${d.app}: deleted ${d.path} (${d.reason === "max-age" ? "older than rotation_max_age_ms" : "beyond rotation_backups"})`);
+    for (const e of report.errors) log.warn(`log rotation of ${e.path} (${e.app}) failed, retrying next minute: ${e.message}`);
+    for (const m of report.missing) if (m.firstTime) log.warn(`log file ${m.path} of ${m.app} is gone; it is recreated on the service's next start`);
+  }
 
   // One timer for all log files, aligned to the minute: an idle daemon wakes once a minute.
   let rotationTimer: ReturnType<typeof setTimeout>;
   const armRotation = () => {
     rotationTimer = setTimeout(() => {
       try {
-        const report = rotator.tick();
-        for (const e of report.errors) log.warn(`log rotation of ${e.path} (${e.app}) failed, retrying next minute: ${e.message}`);
-        for (const m of report.missing) if (m.firstTime) log.warn(`log file ${m.path} of ${m.app} is gone; it is recreated on the service's next start`);
+        logRotation(rotator.tick(), "minute tick");
       } catch (e) { log.error(`log rotation failed: ${errorMessage(e)}`); }
       armRotation();
     }, msUntilNextMinute(clock.wallMs()) + 5);

@@ -1,12 +1,13 @@
 /**
  * The only module that uses bun:ffi. Thin typed wrappers over libc calls that Bun does not
- * expose: pidfd_open, poll, waitid, eventfd, fallocate, getsockopt(SO_PEERCRED), prctl, flock.
+ * expose: pidfd_open, poll, waitid, eventfd, fallocate, copy_file_range, getsockopt(SO_PEERCRED),
+ * prctl, flock.
  * Each wrapper turns a -1 return into a PmError("SYSCALL") carrying the errno.
  */
 import { dlopen, FFIType, ptr, read } from "bun:ffi";
 import { PmError } from "../util/errors.ts";
 
-const { i32, i64, u64, ptr: P } = FFIType;
+const { i32, i64, u32, u64, ptr: P } = FFIType;
 
 const libc = dlopen("libc.so.6", {
   pidfd_open: { args: [i32, u64], returns: i32 },
@@ -17,6 +18,7 @@ const libc = dlopen("libc.so.6", {
   write: { args: [i32, P, u64], returns: i64 },
   close: { args: [i32], returns: i32 },
   fallocate: { args: [i32, i32, i64, i64], returns: i32 },
+  copy_file_range: { args: [i32, P, i32, P, u64, u32], returns: i64 },
   getsockopt: { args: [i32, i32, i32, P, P], returns: i32 },
   prctl: { args: [i32, u64, u64, u64, u64], returns: i32 },
   flock: { args: [i32, i32], returns: i32 },
@@ -135,6 +137,23 @@ const FALLOC_FL_COLLAPSE_RANGE = 0x08;
 /** Removes bytes [offset, offset+length) from the file; both must be block-aligned. */
 export function fallocateCollapse(fd: number, offset: number, length: number): void {
   if (sym.fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, offset, length) < 0) fail("fallocate(COLLAPSE_RANGE)");
+}
+
+/**
+ * Copies up to `length` bytes from `fdIn` at `offIn` to `fdOut` at `offOut` inside the kernel
+ * (no trip through user space; on XFS/btrfs a reflink). Neither fd's file offset moves, and
+ * `fdOut` must not be O_APPEND (EBADF). Returns the bytes copied, 0 at the end of `fdIn`.
+ * Throws with EXDEV/ENOSYS/EOPNOTSUPP/EINVAL where the kernel or file system cannot do it:
+ * callers fall back to read/write then.
+ */
+export function copyFileRange(fdIn: number, offIn: number, fdOut: number, offOut: number, length: number): number {
+  const inOff = new BigInt64Array([BigInt(offIn)]);
+  const outOff = new BigInt64Array([BigInt(offOut)]);
+  for (;;) {
+    const n = Number(sym.copy_file_range(fdIn, ptr(inOff), fdOut, ptr(outOff), length, 0));
+    if (n >= 0) return n;
+    if (errno() !== ERRNO.EINTR) fail("copy_file_range");
+  }
 }
 
 export interface PeerCred {

@@ -17,7 +17,12 @@ const SLOT_COUNT = 65536;
 export class PidWatcher {
   private readonly slots = new Int32Array(new SharedArrayBuffer(4 * SLOT_COUNT));
   private readonly wakeFd = eventfdCreate();
-  private readonly worker: Worker;
+  /**
+   * Started on the first watch(): a daemon whose services are all its own children (the common
+   * case: their exits come through proc.exited) never pays for a second JS VM, about 7 MB RSS
+   * and a thread (issue 6, memory).
+   */
+  private worker: Worker | null = null;
   private readonly freeSlots: number[] = [];
   private nextSlot = 0;
   /** slot → what to do when that process exits. */
@@ -25,11 +30,12 @@ export class PidWatcher {
   /** pid → the shared promise of its exit, so a PID watched twice costs one pidfd. */
   private readonly byPid = new Map<number, Promise<void>>();
 
-  constructor() {
-    this.worker = new Worker(workerUrl);
-    this.worker.onmessage = (ev: MessageEvent<number[]>) => this.onFired(ev.data);
-    this.worker.postMessage({ shared: this.slots.buffer, wakeFd: this.wakeFd });
-    this.worker.unref();
+  private startWorker() {
+    const worker = new Worker(workerUrl);
+    worker.onmessage = (ev: MessageEvent<number[]>) => this.onFired(ev.data);
+    worker.postMessage({ shared: this.slots.buffer, wakeFd: this.wakeFd });
+    worker.unref();
+    this.worker = worker;
   }
 
   /** Resolves once `pid` has exited (at once when it is already gone). */
@@ -43,6 +49,7 @@ export class PidWatcher {
       if (isPmError(e) && e.errno === ERRNO.ESRCH) return Promise.resolve();
       throw e;
     }
+    if (!this.worker) this.startWorker();
     const slot = this.freeSlots.pop() ?? this.nextSlot++;
     if (slot >= SLOT_COUNT) { closeFd(fd); throw new Error(`PidWatcher: more than ${SLOT_COUNT} processes watched`); }
     const promise = new Promise<void>((done) => this.waiting.set(slot, { fd, pid, done }));
@@ -68,7 +75,8 @@ export class PidWatcher {
   }
 
   close() {
-    this.worker.terminate();
+    this.worker?.terminate();
+    this.worker = null;
   }
 }
 

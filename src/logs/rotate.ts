@@ -7,6 +7,12 @@
  * through an O_APPEND fd, so whatever it appends meanwhile lands after the prefix and stays.
  * The bytes after n (less than one block, possibly half a line) stay in the live file:
  * archive + live file is byte-exact, the archive may end mid-line.
+ * The copy is done in the kernel by copy_file_range (read/write where that is refused), and
+ * the collapse in pieces of 32 MiB, so the service's writes wait at most one piece's
+ * collapse (about 0.1 s) instead of the whole one (1.5 s for 1 GiB). Everything runs on the
+ * caller's thread: on ext4 here one rotation of 1 GiB takes about 3 s (copy ~0.6 s, fsync
+ * of the archive ~0.5 s, collapse ~1.5 s), during which the daemon's event loop is busy
+ * (scripts/bench/logs.ts measures it).
  *
  * Where the file system refuses the collapse (tmpfs, btrfs, ext4 without extents: EOPNOTSUPP,
  * or EINVAL), the whole file is copied and then truncated to 0: what the service writes
@@ -14,7 +20,7 @@
  * "copy-truncate" so the daemon can say so.
  */
 import fs from "node:fs";
-import { fallocateCollapse } from "../linux/ffi.ts";
+import { copyFileRange, fallocateCollapse } from "../linux/ffi.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { closeQuietly, errnoOf } from "./fsutil.ts";
 
@@ -37,6 +43,18 @@ const EOPNOTSUPP = 95;
 /** An offset far beyond any real log file (1 TiB) and aligned for any block size. */
 const PROBE_OFFSET = 2 ** 40;
 const COPY_CHUNK = 1 << 20;
+/** Bytes per copy_file_range call: about 50 to 90 ms each on ext4 here. */
+const KERNEL_COPY_CHUNK = 64 << 20;
+/** Bytes per collapse (a multiple of any power-of-two block size up to 32 MiB). */
+const COLLAPSE_PIECE = 32 << 20;
+/** Errnos that mean "no in-kernel copy here": fall back to read/write. */
+const KERNEL_COPY_UNSUPPORTED = new Set([EINVAL, ENOSYS, EOPNOTSUPP, 18 /* EXDEV */]);
+let kernelCopy = true;
+
+/** Turns the in-kernel copy (copy_file_range) on or off; for benchmarks and tests. */
+export function useKernelCopy(on: boolean): void {
+  kernelCopy = on;
+}
 
 /**
  * Asks the file system whether it supports FALLOC_FL_COLLAPSE_RANGE on `fd` without touching
@@ -67,8 +85,16 @@ export function probeRotationMode(file: string): RotationKind | "unknown" {
   }
 }
 
-/** An archive being appended to, which can be put back as it was. */
+/**
+ * An archive being appended to, which can be put back as it was. Opened without O_APPEND
+ * (copy_file_range refuses an O_APPEND target) and written at explicit offsets from its end.
+ */
 class Archive {
+  /** Where the next byte goes. */
+  pos: number;
+  /** What rollback keeps: the old length, plus whatever already left the live file for good. */
+  private keepBytes: number;
+
   private constructor(
     readonly path: string,
     readonly fd: number,
@@ -76,31 +102,43 @@ class Archive {
     readonly created: boolean,
     /** Its length before this rotation (rollback truncates back to it). */
     readonly oldLength: number,
-  ) {}
+  ) {
+    this.pos = oldLength;
+    this.keepBytes = oldLength;
+  }
 
   static open(file: string, like: fs.Stats): Archive {
     const mode = like.mode & 0o777;
     try {
-      const fd = fs.openSync(file, "ax", mode); // O_CREAT|O_EXCL: we know we made it
+      const fd = fs.openSync(file, "wx", mode); // O_CREAT|O_EXCL: we know we made it
       try { fs.fchownSync(fd, like.uid, like.gid); } catch { /* not root: keep ours */ }
       return new Archive(file, fd, true, 0);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
     }
-    const fd = fs.openSync(file, "a");
+    const fd = fs.openSync(file, "r+");
     return new Archive(file, fd, false, fs.fstatSync(fd).size);
   }
 
   write(buf: Uint8Array, len: number): void {
     let off = 0;
-    while (off < len) off += fs.writeSync(this.fd, buf, off, len - off);
+    while (off < len) {
+      const n = fs.writeSync(this.fd, buf, off, len - off, this.pos);
+      off += n;
+      this.pos += n;
+    }
   }
 
-  /** Puts the archive back as it was before this rotation; never throws. */
+  /** The first `moved` bytes this rotation wrote have left the live file: rollback keeps them. */
+  commit(moved: number): void {
+    this.keepBytes = this.oldLength + moved;
+  }
+
+  /** Puts the archive back as it was before this rotation (less what was committed); never throws. */
   rollback(): void {
     try {
-      if (this.created) fs.unlinkSync(this.path);
-      else fs.ftruncateSync(this.fd, this.oldLength);
+      if (this.created && this.keepBytes === 0) fs.unlinkSync(this.path);
+      else fs.ftruncateSync(this.fd, this.keepBytes);
     } catch { /* best effort: the live file is what matters */ }
   }
 
@@ -112,8 +150,29 @@ class Archive {
  * into the archive that `sink()` opens on first use; returns the number of bytes copied.
  */
 function copyRange(fd: number, sink: () => Archive, from: number, to?: number): number {
-  const buf = Buffer.allocUnsafe(COPY_CHUNK);
   let pos = from;
+  // In the kernel first (copy_file_range: about half the time of read/write, no user-space
+  // buffer); read/write where the kernel or file system refuses.
+  while (kernelCopy) {
+    const want = to === undefined ? KERNEL_COPY_CHUNK : Math.min(KERNEL_COPY_CHUNK, to - pos);
+    if (want <= 0) return pos - from;
+    if (to === undefined && fs.fstatSync(fd).size <= pos) return pos - from; // nothing (more) to copy: no archive made
+    const archive = sink();
+    let got: number;
+    try {
+      got = copyFileRange(fd, pos, archive.fd, archive.pos, want);
+    } catch (e) {
+      if (!KERNEL_COPY_UNSUPPORTED.has(errnoOf(e) ?? 0)) throw e;
+      break; // the rest by read/write
+    }
+    if (got === 0) {
+      if (to !== undefined) throw new PmError("LOGS", `the file shrank while it was being copied (at byte ${pos})`);
+      return pos - from;
+    }
+    archive.pos += got;
+    pos += got;
+  }
+  const buf = Buffer.allocUnsafe(COPY_CHUNK);
   for (;;) {
     const want = to === undefined ? COPY_CHUNK : Math.min(COPY_CHUNK, to - pos);
     if (want <= 0) break;
@@ -172,16 +231,28 @@ export function rotateLogFile(file: string, archivePath: string | null): Rotatio
         copyRange(fd, sink, 0, n);
         finishArchive();
       }
+      // In pieces, from the front: the kernel holds the file's lock for the whole of one
+      // collapse, so the service's writes wait for it (one collapse of 1 GiB stalled a writer
+      // 1.5 s on ext4 here; pieces of 32 MiB, about 0.1 s each).
+      const piece = Math.max(blk, Math.floor(COLLAPSE_PIECE / blk) * blk);
+      let collapsed = 0;
       try {
-        fallocateCollapse(fd, 0, n);
+        while (collapsed < n) {
+          const len = Math.min(piece, n - collapsed);
+          fallocateCollapse(fd, 0, len);
+          collapsed += len;
+        }
         return { mode: "collapse", bytesMoved: n };
       } catch (e) {
         const errno = errnoOf(e);
+        (archive as Archive | null)?.commit(collapsed); // those bytes left the live file: the archive keeps them
         if (errno !== EOPNOTSUPP && errno !== EINVAL) {
-          throw new PmError("LOGS", `collapse of ${file} failed: ${errorMessage(e)}`, { errno, cause: e });
+          const done = collapsed > 0 ? ` after ${collapsed} of ${n} bytes had moved${archivePath ? ` to ${archivePath}` : ""}` : "";
+          throw new PmError("LOGS", `collapse of ${file} failed${done}: ${errorMessage(e)}`, { errno, cause: e });
         }
-        // Refused after all: finish as copy+truncate, the prefix is already in the archive.
-        const rest = archivePath !== null ? copyRange(fd, sink, n) : fs.fstatSync(fd).size - n;
+        // Refused after all: finish as copy+truncate. The archive already holds what the live
+        // file still has up to n - collapsed.
+        const rest = archivePath !== null ? copyRange(fd, sink, n - collapsed) : fs.fstatSync(fd).size - (n - collapsed);
         finishArchive();
         fs.ftruncateSync(fd, 0);
         return { mode: "copy-truncate", bytesMoved: n + rest, note: `collapse refused (errno ${errno}): copied and truncated` };

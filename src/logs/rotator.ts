@@ -80,6 +80,7 @@ export class LogRotator {
   private readonly clock: Clock;
   private readonly log: Logger;
   private files: ManagedLog[] = [];
+  private readonly byPath = new Map<string, ManagedLog>();
   private readonly state = new Map<string, FileState>();
 
   constructor(opts: { clock: Clock; log?: Logger }) {
@@ -91,10 +92,12 @@ export class LogRotator {
   setFiles(files: ManagedLog[]): void {
     const seen = new Set<string>();
     this.files = [];
+    this.byPath.clear();
     for (const f of files) {
       if (seen.has(f.path)) continue; // the config forbids sharing; never rotate twice
       seen.add(f.path);
       this.files.push(f);
+      this.byPath.set(f.path, f);
     }
     for (const p of [...this.state.keys()]) if (!seen.has(p)) this.state.delete(p);
   }
@@ -112,6 +115,25 @@ export class LogRotator {
   /** The rotation mode last seen for `file` ("unknown" before the first tick finds it). */
   modeOf(file: string): RotationKind | "unknown" {
     return this.state.get(file)?.mode ?? "unknown";
+  }
+
+  /**
+   * The rotation mode of `file` for status: the one last seen, else probed now (and logged
+   * once, like a tick does) when it is a managed file that exists; "unknown" when it does not.
+   */
+  probeMode(file: string): RotationKind | "unknown" {
+    const known = this.state.get(file)?.mode;
+    if (known) return known;
+    const f = this.byPath.get(file);
+    if (!f) return "unknown";
+    const mode = probeRotationMode(file);
+    if (mode !== "unknown") this.noteMode(f, this.stateOf(file), mode);
+    return mode;
+  }
+
+  /** probeMode for every managed file: the daemon says at start (and after a reload) how each is rotated. */
+  probeModes(): void {
+    for (const f of this.files) this.probeMode(f.path);
   }
 
   private run(apps: Set<string> | undefined, force: boolean): TickReport {

@@ -39,7 +39,8 @@ export function unitStatus(unit: Unit, cgroups: CgroupTree, nowWallMs: number, r
   const stats = cgroups.stats(unit.name);
   const running = s.phase === "running" || s.phase === "stopping" || s.phase === "killing";
   const last = s.lastExit;
-  const logPaths = [...new Set([unit.config.logs.stdout, unit.config.logs.stderr])];
+  const { logs } = unit.config;
+  const logPaths = [...new Set([logs.stdout, logs.stderr, logs.stopCommandStdout, logs.stopCommandStderr].filter((p): p is string => !!p))];
   return {
     name: unit.name,
     state: s.phase,

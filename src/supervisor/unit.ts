@@ -116,6 +116,9 @@ export function transition(s: UnitState, ev: UnitEvent, ctx: UnitContext): Trans
         // The previous daemon died while stopping it: finish the stop the operator asked for.
         return beginStop({ phase: "stopping", startAfterStop: false });
       }
+      // The previous daemon died while restarting it (restart, or update of a changed service):
+      // finish the restart, or it would be adopted, end with the old stop, and stay down.
+      if (ev.populated && s.startAfterStop && ctx.enabled) return beginStop({ phase: "stopping", startAfterStop: true });
       if (ev.populated) return next({ phase: "running", mainPid: null, startedAtWallMs: s.startedAtWallMs ?? ctx.nowWallMs }, log("adopted running service"), { type: "persist" });
       if (s.operatorStopped || !ctx.enabled) return next({ phase: "stopped", mainPid: null });
       if (ctx.scheduled) return next({ phase: "scheduled", mainPid: null });
