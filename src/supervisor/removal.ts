@@ -29,7 +29,7 @@ export interface RemovalDeps {
 
 /** Should boot stop the running processes of `saved`, a service the config no longer defines? */
 export function shouldFinishRemoval(saved: PersistedUnit | undefined, config: Config): boolean {
-  return false; // BROKEN ON PURPOSE
+  return saved?.removing === true || config.serviceErrors.length === 0;
 }
 
 export async function finishRemoval(name: string, saved: PersistedUnit | undefined, deps: RemovalDeps, log: Logger): Promise<void> {
