@@ -1,5 +1,6 @@
 /** Start, stop, restart and status of real services in real cgroups, through the daemon. */
 import { afterEach, describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
 import { pidAlive, waitUntil, World } from "./helpers/harness.ts";
 
 let world: World;
@@ -105,6 +106,39 @@ describe("lifecycle", () => {
     const a = await waitUntil(async () => { const s = await world.app("oneshot"); return s.state === "failed" && s; }, "oneshot to fail");
     expect(a.exit_code).toBe(7);
     expect(a.pids).toEqual([]);
+  });
+
+  test("a stop_command that hangs is killed (with what it forked) once the stop's grace is over", async () => {
+    world = new World();
+    world.writeService("s", {
+      process: {
+        command: ["sleep", "1000"],
+        // Never returns and forks a helper: neither may outlive the stop's grace.
+        stop_command: ["sh", "-c", "sleep 1000 & echo $$ $! > stopcmd.pids; wait"],
+        stop_grace_ms: 500,
+      },
+    });
+    await world.daemon();
+    const res = await world.pmctl(["stop", "s"]);
+    expect(res.code, res.stderr).toBe(0);
+    const file = `${world.appDir("s")}/stopcmd.pids`;
+    const pids = await waitUntil(() => { try { const p = readFileSync(file, "utf8").trim().split(" ").map(Number); return p.length === 2 && p; } catch { return false; } }, "the stop command's pids");
+    await waitUntil(() => pids.every((p) => !pidAlive(p)), "the stop command and its child to be killed", 5000);
+  });
+
+  test("a stop answers once the service is down, even when a start came in during its grace", async () => {
+    world = new World();
+    world.writeService("a", { process: { command: ["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"], stop_grace_ms: 1500 } });
+    await world.daemon();
+    const first = (await world.app("a")).pids;
+    const stopping = world.pmctl(["stop", "a"]);
+    await waitUntil(async () => (await world.app("a")).state === "stopping", "the stop to begin");
+    const started = await world.pmctl(["start", "a"]);
+    expect(started.code, started.stderr).toBe(0);
+    const res = await Promise.race([stopping, Bun.sleep(5000).then(() => null)]);
+    expect(res, "pmctl stop never answered").not.toBeNull();
+    for (const pid of first) expect(pidAlive(pid)).toBe(false);
+    expect((await world.app("a")).state).toBe("running");
   });
 
   test("status as a table and as JSON", async () => {

@@ -167,4 +167,22 @@ describe("update", () => {
     const pid = (await world.app("a")).pids[0]!;
     expect(readFileSync(`/proc/${pid}/cmdline`, "utf8")).toBe("sleep\0" + "2000\0");
   });
+  test("a service update is removing cannot be started again during its stop; it is stopped and forgotten", async () => {
+    world = new World();
+    world.writeService("a", { process: { command: ["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"], stop_grace_ms: 1500 } });
+    await world.daemon();
+    const first = (await world.app("a")).pids;
+    world.removeService("a");
+    const updating = world.pmctl(["update"]);
+    await waitUntil(async () => (await world.app("a")).state === "stopping", "the removal's stop to begin");
+    const started = await world.pmctl(["start", "a"]);
+    expect(started.code).toBe(1);
+    expect(started.stderr).toMatch(/cannot start a: .*update is removing it/);
+    const res = await Promise.race([updating, Bun.sleep(5000).then(() => null)]);
+    expect(res, "pmctl update never answered").not.toBeNull();
+    expect(res!.code, res!.stderr).toBe(0);
+    for (const pid of first) expect(pidAlive(pid)).toBe(false);
+    expect(world.cgroupPids("a")).toEqual([]);
+    expect((await world.status()).map((a) => a.name)).toEqual([]);
+  });
 });

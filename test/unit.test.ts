@@ -239,6 +239,17 @@ describe("transition: focused cases", () => {
     expect(transition(stateIn("stopped"), empty, ctxOf({ scheduled: true })).state.phase).toBe("scheduled");
   });
 
+  test("boot drops a saved restart it does not finish (disabled, or its processes gone): nothing waits on it for ever", () => {
+    const restarting = (phase: Phase = "stopped") => stateIn(phase, { startAfterStop: true });
+    const cases: [UnitState, UnitEvent, UnitContext][] = [
+      [restarting(), { type: "boot", populated: false }, ctxOf({ enabled: false })],
+      [restarting(), { type: "boot", populated: false }, ctxOf({ scheduled: true })],
+      [restarting("suppressed"), { type: "boot", populated: false }, ctx],
+      [restarting(), { type: "boot", populated: true }, ctxOf({ enabled: false })],
+    ];
+    for (const [s, ev, c] of cases) expect(transition(s, ev, c).state.startAfterStop).toBe(false);
+  });
+
   test("spawnFailed goes through the restart policy and is reported as spawn-failed", () => {
     const starting = transition(stateIn("stopped", { startedAtWallMs: T0 - 3_600_000 }), { type: "start" }, ctx).state;
     expect(starting.startedAtWallMs).toBeNull(); // a failed spawn has no run time of its own

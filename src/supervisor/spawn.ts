@@ -73,10 +73,11 @@ export function spawnService(svc: ServiceConfig, cgroupPath: string): Subprocess
 }
 
 /**
- * Runs `stop_command` (in the daemon's own cgroup, so it does not keep the service's cgroup
- * populated) with its output to the stop-command logs. Resolves with its exit code.
+ * Starts `stop_command` (in the daemon's own cgroup, so it does not keep the service's cgroup
+ * populated) with its output to the stop-command logs, in a process group of its own so that
+ * the caller can kill it and whatever it forked once its time is up. Throws PmError("SPAWN").
  */
-export function runStopCommand(svc: ServiceConfig): Promise<number | null> {
+export function runStopCommand(svc: ServiceConfig): Subprocess {
   const cmd = svc.process.stopCommand!;
   let logs: ReturnType<typeof openLogs> | null = null;
   try {
@@ -88,6 +89,7 @@ export function runStopCommand(svc: ServiceConfig): Promise<number | null> {
       argv0: plan.argv0,
       cwd: svc.process.workingDirectory,
       env,
+      detached: true,
       stdin: "ignore",
       stdout: logs.out,
       stderr: logs.err,
@@ -95,9 +97,9 @@ export function runStopCommand(svc: ServiceConfig): Promise<number | null> {
       ...(plan.gid !== undefined ? { gid: plan.gid } : {}),
     });
     noteBunChild(proc);
-    return proc.exited.then(() => proc.exitCode);
+    return proc;
   } catch (e) {
-    return Promise.reject(new PmError("SPAWN", `cannot run stop_command of ${svc.name}: ${errorMessage(e)}`, { cause: e }));
+    throw new PmError("SPAWN", `cannot run stop_command of ${svc.name}: ${errorMessage(e)}`, { cause: e });
   } finally {
     logs?.close();
   }

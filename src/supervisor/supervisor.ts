@@ -13,7 +13,7 @@ import { CronSchedule, ScheduleTimer, systemTimerHost } from "../schedule/cron.t
 import type { Clock } from "../util/clock.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { logger, type Logger } from "../util/log.ts";
-import { initialUnitState, isActive, transition, type Effect, type UnitEvent, type UnitState } from "./unit.ts";
+import { initialUnitState, transition, type Effect, type UnitEvent, type UnitState } from "./unit.ts";
 import type { ExitInfo } from "./policy.ts";
 import { runStopCommand, spawnService } from "./spawn.ts";
 import type { StateStore } from "./state-store.ts";
@@ -251,37 +251,73 @@ export class Supervisor {
     };
     if (!unit.config.process.stopCommand) return signalAll();
     unit.log.info(`running stop_command: ${unit.config.process.stopCommand.join(" ")}`);
-    runStopCommand(unit.config).then(
-      (code) => {
-        if (code !== 0 && unit.state.phase === "stopping") { unit.log.warn(`stop_command exited with ${code}; sending ${unit.config.process.stopSignal}`); signalAll(); }
-      },
-      (e) => { unit.log.warn(`${errorMessage(e)}; sending ${unit.config.process.stopSignal}`); if (unit.state.phase === "stopping") signalAll(); },
-    );
+    let cmd: Subprocess;
+    try { cmd = runStopCommand(unit.config); } catch (e) {
+      unit.log.warn(`${errorMessage(e)}; sending ${unit.config.process.stopSignal}`);
+      return signalAll();
+    }
+    // The stop command gets the stop's grace too; one that hangs (or forks) would otherwise
+    // run on in the daemon's cgroup after the service is long gone, one more at every stop.
+    const graceMs = unit.config.process.stopGraceMs;
+    const deadline = setTimeout(() => {
+      unit.log.warn(`stop_command still running after ${graceMs}ms; killing it`);
+      try { process.kill(-cmd.pid, "SIGKILL"); } catch { /* exited meanwhile */ }
+    }, graceMs);
+    cmd.exited.then(() => {
+      clearTimeout(deadline);
+      const code = cmd.exitCode;
+      if (code !== 0 && unit.state.phase === "stopping") { unit.log.warn(`stop_command exited with ${code ?? cmd.signalCode}; sending ${unit.config.process.stopSignal}`); signalAll(); }
+    }, () => clearTimeout(deadline));
   }
 
-  /** Waits, event-driven, until the unit's cgroup is empty, then reports the exit. */
+  /**
+   * Waits, event-driven, until the unit's cgroup is empty, then reports the exit. Each PID's exit
+   * promise gets one reaction for the whole run: a Promise.race over all PIDs at every exit would
+   * add a reaction to each still-running PID's promise (the main process's above all), and a
+   * service that forks a short-lived helper every second would grow the daemon without bound.
+   */
   private track(unit: Unit) {
     if (unit.tracking) return;
     unit.tracking = true;
     const { cgroups, watcher } = this.deps;
     (async () => {
+      const watched = new Set<number>();
+      let wake: () => void = () => {};
+      let failing = false;
       for (;;) {
         const pids = cgroups.pids(unit.name);
-        if (pids.length === 0) {
-          if (!cgroups.populated(unit.name)) break;
-          // populated but no PID listed: a process in transit; the kernel settles within ~10 ms.
-          await new Promise((r) => setTimeout(r, 10));
-          continue;
+        if (pids.length === 0 && !cgroups.populated(unit.name)) break;
+        const changed = new Promise<void>((r) => { wake = r; });
+        const retry = (ms: number) => { const w = wake; setTimeout(w, ms); };
+        // Populated but no PID listed: a process in transit; the kernel settles within ~10 ms.
+        if (pids.length === 0) retry(10);
+        try {
+          for (const pid of pids) {
+            if (watched.has(pid)) continue;
+            const own = unit.proc;
+            const gone = own && pid === own.pid ? own.exited : watcher.watch(pid);
+            watched.add(pid);
+            const done = () => { watched.delete(pid); wake(); };
+            gone.then(done, done);
+          }
+          failing = false;
+        } catch (e) {
+          // Never report an exit the kernel has not confirmed (that could start a second run
+          // beside this one): look again in a second.
+          if (!failing) unit.log.error(`cannot watch the service's processes (${errorMessage(e)}); checking again every second`);
+          failing = true;
+          retry(1000);
         }
-        const own = unit.proc;
-        await Promise.race(pids.map((pid) => (own && pid === own.pid ? own.exited : watcher.watch(pid))));
+        await changed;
       }
     })().catch((e) => unit.log.error(`tracking failed: ${errorMessage(e)}`)).finally(async () => {
       const proc = unit.proc;
       let exit: ExitInfo = { code: null, signal: null, known: false };
       if (proc) {
-        await proc.exited;
-        exit = { code: proc.signalCode ? null : proc.exitCode, signal: proc.signalCode ? String(proc.signalCode) : null, known: true };
+        try {
+          await proc.exited;
+          exit = { code: proc.signalCode ? null : proc.exitCode, signal: proc.signalCode ? String(proc.signalCode) : null, known: true };
+        } catch { /* status lost: reported as unknown */ }
       }
       await this.exitTurns.next();
       unit.proc = null;
@@ -321,19 +357,31 @@ export class Supervisor {
   }
 
   async start(units: Unit[]): Promise<void> {
+    this.refuseRemoving(units, "start");
     for (const u of units) this.dispatch(u, { type: "start" });
     await Promise.all(units.map((u) => this.waitFor(u, settledAfterStart)));
   }
 
   async restart(units: Unit[]): Promise<void> {
+    this.refuseRemoving(units, "restart");
     this.batchedWriteAhead(() => { for (const u of units) this.dispatch(u, { type: "restart" }); });
     await Promise.all(units.map((u) => this.waitFor(u, settledAfterStart)));
   }
 
-  /** Stops all of them in parallel; resolves when every cgroup is empty. */
+  /** A service `update` is stopping to forget must not be started again: it would run on unmanaged. */
+  private refuseRemoving(units: Unit[], what: string) {
+    const removing = units.filter((u) => this.removing.has(u.name)).map((u) => u.name);
+    if (removing.length > 0) throw new PmError("UNKNOWN_SERVICE", `cannot ${what} ${removing.join(", ")}: its service file is gone and update is removing it`);
+  }
+
+  /**
+   * Stops all of them in parallel; resolves when each stop is over (its cgroup emptied). A
+   * start that came in meanwhile runs the service again right after: waiting for it to be
+   * inactive would then wait for ever.
+   */
   async stop(units: Unit[]): Promise<void> {
     this.batchedWriteAhead(() => { for (const u of units) this.dispatch(u, { type: "stop" }); });
-    await Promise.all(units.map((u) => this.waitFor(u, (x) => !isActive(x.state.phase))));
+    await Promise.all(units.map((u) => this.waitFor(u, stopOver)));
   }
 
   /**
@@ -418,6 +466,11 @@ export class Supervisor {
     }
     this.deps.store.flush();
   }
+}
+
+/** No stop in progress (a later start may have begun a new run). */
+function stopOver(u: Unit): boolean {
+  return u.state.phase !== "stopping" && u.state.phase !== "killing";
 }
 
 /** A start request is answered once the unit is no longer on its way up or down. */

@@ -119,10 +119,12 @@ export function transition(s: UnitState, ev: UnitEvent, ctx: UnitContext): Trans
       // The previous daemon died while restarting it (restart, or update of a changed service):
       // finish the restart, or it would be adopted, end with the old stop, and stay down.
       if (ev.populated && s.startAfterStop && ctx.enabled) return beginStop({ phase: "stopping", startAfterStop: true });
-      if (ev.populated) return next({ phase: "running", mainPid: null, startedAtWallMs: s.startedAtWallMs ?? ctx.nowWallMs }, log("adopted running service"), { type: "persist" });
-      if (s.operatorStopped || !ctx.enabled) return next({ phase: "stopped", mainPid: null });
-      if (ctx.scheduled) return next({ phase: "scheduled", mainPid: null });
-      if (s.phase === "suppressed") return same(); // tolerance exceeded before the daemon restart
+      // From here on a saved restart is not finished (disabled, or nothing left to stop): drop
+      // it, or a request waiting for the unit to settle (update, start) would wait for ever.
+      if (ev.populated) return next({ phase: "running", mainPid: null, startAfterStop: false, startedAtWallMs: s.startedAtWallMs ?? ctx.nowWallMs }, log("adopted running service"), { type: "persist" });
+      if (s.operatorStopped || !ctx.enabled) return next({ phase: "stopped", mainPid: null, startAfterStop: false });
+      if (ctx.scheduled) return next({ phase: "scheduled", mainPid: null, startAfterStop: false });
+      if (s.phase === "suppressed") return next({ startAfterStop: false }); // tolerance exceeded before the daemon restart
       return spawnNow();
 
     case "start":
