@@ -23,10 +23,3 @@ export function findCgroup2Mount(): string {
   }
   return mount;
 }
-
-/** The cgroup2 path of this process relative to the mount (the `0::` line of /proc/self/cgroup). */
-export function ownCgroupPath(pid: number | "self" = "self"): string {
-  const text = readFileSync(`/proc/${pid}/cgroup`, "utf8");
-  const line = text.split("\n").find((l) => l.startsWith("0::"));
-  return line ? line.slice(3) : "/";
-}

@@ -2,7 +2,7 @@
  * The only code that touches the cgroup file system: the master cgroup, the daemon's leaf,
  * one cgroup per service, their processes, kill, limits and stats.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync, watch, type FSWatcher } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { findCgroup2Mount } from "./mount.ts";
@@ -139,15 +139,6 @@ export class CgroupTree {
     return n;
   }
 
-  /**
-   * Calls `onChange` whenever the service's cgroup.events changes (the kernel notifies at most
-   * about every 10 ms). A backstop for the pidfd path, not the fast path.
-   */
-  watchEvents(service: string, onChange: () => void): FSWatcher | null {
-    try { return watch(join(this.servicePath(service), "cgroup.events"), { persistent: false }, onChange); }
-    catch { return null; }
-  }
-
   /** Controllers this cgroup's children can use (`cgroup.subtree_control` of the master). */
   controllersAvailable(path: string): Set<string> {
     const text = readText(join(path, "cgroup.controllers")) ?? "";
@@ -219,14 +210,6 @@ export class CgroupTree {
     return m ? Number(m[1]) : null;
   }
 
-  masterStats(): CgroupStats {
-    return readStats(this.masterPath);
-  }
-
-  /** Removes the daemon leaf and the master if nothing is left in them (tests, uninstall). */
-  removeMasterIfEmpty(): boolean {
-    return removeTree(this.masterPath);
-  }
 }
 
 /** The words of a file like cgroup.subtree_control; empty when it cannot be read. */

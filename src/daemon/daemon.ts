@@ -101,7 +101,8 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
 
   let reloading: Promise<unknown> | null = null;
   async function reload(ctx?: RequestContext) {
-    if (reloading) { ctx?.progress("an update is already running; waiting for it"); await reloading.catch(() => {}); }
+    // Updates run one after another: each diffs against the config the previous one left.
+    while (reloading) { ctx?.progress("an update is already running; waiting for it"); await reloading.catch(() => {}); }
     const work = (async () => {
       const next = loadConfig(configPath);
       enableNeededControllers(next); // before update: a new limit is written while applying it

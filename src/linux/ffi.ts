@@ -1,7 +1,7 @@
 /**
  * The only module that uses bun:ffi. Thin typed wrappers over libc calls that Bun does not
- * expose: pidfd_open, poll, waitid, eventfd, fallocate, copy_file_range, getsockopt(SO_PEERCRED),
- * prctl, flock.
+ * expose: pidfd_open, poll, waitid, eventfd, fallocate, copy_file_range, getsockopt(SO_PEERCRED,
+ * SO_PEERGROUPS), flock.
  * Each wrapper turns a -1 return into a PmError("SYSCALL") carrying the errno.
  */
 import { dlopen, FFIType, ptr, read } from "bun:ffi";
@@ -20,7 +20,6 @@ const libc = dlopen("libc.so.6", {
   fallocate: { args: [i32, i32, i64, i64], returns: i32 },
   copy_file_range: { args: [i32, P, i32, P, u64, u32], returns: i64 },
   getsockopt: { args: [i32, i32, i32, P, P], returns: i32 },
-  prctl: { args: [i32, u64, u64, u64, u64], returns: i32 },
   flock: { args: [i32, i32], returns: i32 },
   __errno_location: { args: [], returns: P },
 });
@@ -189,13 +188,6 @@ export function getPeerGroups(sockFd: number): number[] {
     if (errno() !== ERANGE || len[0]! <= gids.byteLength) fail("getsockopt(SO_PEERGROUPS)");
     gids = new Uint32Array(len[0]! / 4); // the kernel said how much room it needs
   }
-}
-
-const PR_SET_CHILD_SUBREAPER = 36;
-
-/** Orphans of our descendants are reparented to us instead of to init. */
-export function setChildSubreaper(): void {
-  if (sym.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) fail("prctl(PR_SET_CHILD_SUBREAPER)");
 }
 
 const LOCK_EX = 2;

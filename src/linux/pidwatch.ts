@@ -59,8 +59,6 @@ export class PidWatcher {
     return promise;
   }
 
-  get watchedCount(): number { return this.waiting.size; }
-
   private onFired(slots: number[]) {
     for (const slot of slots) {
       const w = this.waiting.get(slot);

@@ -131,7 +131,10 @@ export class Supervisor {
     const { cgroups } = this.deps;
     const files = resourceLimitFiles(unit.config.resources);
     if (Object.keys(files).length === 0 && !cgroups.hasService(unit.name)) { unit.limits = null; unit.writtenLimits = {}; return; }
-    const path = cgroups.createService(unit.name);
+    let path: string;
+    // At boot or in update a cgroup that cannot be made costs this service its limits, not the
+    // daemon its life; spawn reports the same error when it tries to start the service.
+    try { path = cgroups.createService(unit.name); } catch (e) { unit.log.error(errorMessage(e)); return; }
     const report = cgroups.writeLimits(path, limitChanges(unit.writtenLimits ?? KERNEL_DEFAULTS, files));
     unit.writtenLimits = files;
     const reported = new Set((unit.limits?.notApplied ?? []).map((p) => `${p.file}=${p.value}`));

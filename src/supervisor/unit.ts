@@ -101,7 +101,7 @@ export function transition(s: UnitState, ev: UnitEvent, ctx: UnitContext): Trans
   const next = (patch: Partial<UnitState>, ...effects: Effect[]): Transition => ({ state: { ...s, ...patch }, effects });
   const same = (...effects: Effect[]): Transition => ({ state: s, effects });
   /** Not running, nothing pending: where a service rests when no run is due. */
-  const idlePhase = (): Phase => (ctx.scheduled && ctx.enabled && !s.operatorStopped ? "scheduled" : "stopped");
+  const idlePhase = (): Phase => idlePhaseOf(s, ctx);
   const spawnNow = (patch: Partial<UnitState> = {}): Transition =>
     next({ phase: "starting", mainPid: null, startAfterStop: false, nextAttemptWallMs: null, suppressedReason: null, escalated: false, startedAtWallMs: null, ...patch },
       { type: "cancelTimer" }, { type: "spawn" });
