@@ -1,0 +1,449 @@
+/**
+ * processmaster vs supervisord vs PM2, same workloads, same run. Entry point: scripts/bench/run.
+ *
+ *   scripts/bench/run [--quick] [--drivers processmaster,supervisord,pm2] [--build] [workload…]
+ *
+ * Workloads: cli-latency restart-latency start-stop idle memory log-throughput (default: all).
+ * Results: scripts/bench/results.json (merged: a workload run alone replaces only its own part)
+ * and BENCHMARKS.md, regenerated from it. See scripts/bench/NOTES.md for what each one measures.
+ */
+import { existsSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync, writeSync } from "node:fs";
+import { cpus, hostname, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import { findCgroup2Mount } from "../../src/cgroup/mount.ts";
+import { BareRespawner, DRIVER_IDS, makeDriver, type Driver, type DriverId } from "./lib/drivers.ts";
+import { Fleet, logBytes, readMark } from "./lib/fleet.ts";
+import { ensurePeers, foreignSupervisord, type Peers } from "./lib/peers.ts";
+import { renderMarkdown, renderTerminal, type Results } from "./lib/report.ts";
+import { loadavg, log, now, pidAlive, procDelta, readText, run, sampleProc, sleep, summary, waitUntil, wallMs } from "./lib/util.ts";
+
+const REPO = join(import.meta.dir, "..", "..");
+const RESULTS = join(import.meta.dir, "results.json");
+const MARKDOWN = join(REPO, "BENCHMARKS.md");
+
+export const WORKLOADS = ["cli-latency", "restart-latency", "start-stop", "idle", "memory", "log-throughput"] as const;
+export type WorkloadId = (typeof WORKLOADS)[number];
+
+// ---- arguments --------------------------------------------------------------------------------
+
+const argv = process.argv.slice(2);
+if (argv.includes("-h") || argv.includes("--help")) {
+  console.log(`usage: scripts/bench/run [--quick] [--drivers a,b] [--build] [--no-write] [workload…]
+workloads: ${WORKLOADS.join(" ")} (default: all)
+drivers:   ${DRIVER_IDS.join(",")} (default: all)
+--quick    fewer repetitions, 15 s idle window (a smoke run; numbers are rougher)
+--build    rebuild dist/processmaster first (otherwise built only when missing or older than src/)
+--no-write print only; leave results.json and BENCHMARKS.md alone
+--report   run nothing: rewrite BENCHMARKS.md from results.json and NOTES.md`);
+  process.exit(0);
+}
+if (argv.includes("--report")) {
+  const merged = JSON.parse(readFileSync(RESULTS, "utf8")) as Results;
+  writeFileSync(MARKDOWN, renderMarkdown(merged, readText(join(import.meta.dir, "NOTES.md")) ?? ""));
+  writeSync(1, renderTerminal(merged));
+  process.exit(0);
+}
+const quick = argv.includes("--quick");
+const forceBuild = argv.includes("--build");
+const noWrite = argv.includes("--no-write");
+const driversArg = (() => { const i = argv.indexOf("--drivers"); return i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith("--drivers="))?.slice(10); })();
+const positional = argv.filter((a, i) => !a.startsWith("-") && argv[i - 1] !== "--drivers");
+for (const w of positional) if (!(WORKLOADS as readonly string[]).includes(w)) { console.error(`unknown workload '${w}'; known: ${WORKLOADS.join(" ")}`); process.exit(2); }
+const selected = new Set<WorkloadId>(positional.length ? (positional as WorkloadId[]) : WORKLOADS);
+const driverIds = (driversArg ? driversArg.split(",") : DRIVER_IDS) as DriverId[];
+for (const d of driverIds) if (!DRIVER_IDS.includes(d)) { console.error(`unknown driver '${d}'; known: ${DRIVER_IDS.join(",")}`); process.exit(2); }
+
+const P = quick
+  ? { cliReps: 10, cliBudgetMs: 15_000, restartReps: 15, startStopRounds: 2, idleSec: 15, idleSettleMs: 20_000, logReps: 1, logLines: 1_000_000, settleMs: 1000 }
+  : { cliReps: 30, cliBudgetMs: 60_000, restartReps: 50, startStopRounds: 5, idleSec: 60, idleSettleMs: 60_000, logReps: 3, logLines: 1_000_000, settleMs: 2000 };
+
+// ---- cleanup on every path --------------------------------------------------------------------
+
+const cleanups = new Set<() => Promise<void>>();
+let interrupted = false;
+async function emergency(why: string, code: number) {
+  if (interrupted) return;
+  interrupted = true;
+  log(`${why}: cleaning up`);
+  for (const c of [...cleanups].reverse()) await c().catch((e) => log(`cleanup: ${e}`));
+  process.exit(code);
+}
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, () => void emergency(sig, 130));
+process.on("SIGPIPE", () => {});
+process.on("uncaughtException", (e) => void emergency(`uncaught ${e?.stack ?? e}`, 1));
+process.on("unhandledRejection", (e) => void emergency(`unhandled rejection ${(e as Error)?.stack ?? e}`, 1));
+
+// ---- setup --------------------------------------------------------------------------------------
+
+async function ensureBuilt(): Promise<string> {
+  // PMBENCH_BIN: benchmark another build (an A/B of a change), used as is; pmctl must sit beside it.
+  if (process.env.PMBENCH_BIN) return process.env.PMBENCH_BIN;
+  const bin = join(REPO, "dist", "processmaster");
+  const newestSrc = (dir: string): number => {
+    let t = 0;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      t = Math.max(t, e.isDirectory() ? newestSrc(p) : statSync(p).mtimeMs);
+    }
+    return t;
+  };
+  const stale = !existsSync(bin) || !existsSync(join(REPO, "dist", "pmctl")) || statSync(bin).mtimeMs < newestSrc(join(REPO, "src"));
+  if (forceBuild || stale) {
+    log(`building dist/processmaster (${forceBuild ? "--build" : existsSync(bin) ? "src/ is newer" : "missing"})`);
+    const r = await run(["bun", "run", "build"], { cwd: REPO, timeoutMs: 300_000 });
+    if (r.code !== 0) {
+      if (!existsSync(bin)) throw new Error(`bun run build failed:\n${r.stderr || r.stdout}`);
+      log(`bun run build failed; benchmarking the existing dist/processmaster:\n${(r.stderr || r.stdout).trim().slice(-600)}`);
+    }
+  }
+  return bin;
+}
+
+function machine() {
+  const cpu = cpus();
+  return {
+    host: hostname(), cpu: cpu[0]?.model ?? "?", cores: cpu.length, memGiB: Number((totalmem() / 2 ** 30).toFixed(1)),
+    kernel: readText("/proc/sys/kernel/osrelease")?.trim() ?? "?",
+    os: /^PRETTY_NAME="?([^"\n]*)/m.exec(readText("/etc/os-release") ?? "")?.[1] ?? "?",
+  };
+}
+
+// ---- the workloads -------------------------------------------------------------------------------
+
+type Row = Record<string, unknown>;
+const results: Record<string, Record<string, Record<string, Row>>> = {};
+const put = (w: WorkloadId, key: string, who: string, data: Row) => {
+  ((results[w] ??= {})[key] ??= {})[who] = data;
+};
+
+async function cliLatency(d: Driver, size: number) {
+  const args = d.statusArgs();
+  const samples: number[] = [];
+  const start = now();
+  let failures = 0;
+  for (let i = 0; i < P.cliReps; i++) {
+    const r = await d.cli(args, 60_000);
+    // supervisorctl exits 3 when some program is not RUNNING; we only time the round trip.
+    if (r.code !== 0 && !(d.id === "supervisord" && r.code === 3)) failures++;
+    else samples.push(r.ms);
+    if (now() - start > P.cliBudgetMs && samples.length >= 5) break;
+  }
+  const s = summary(samples);
+  put("cli-latency", String(size), d.id, { ...s, command: d.cliArgv(args).slice(0, 1).concat(args).join(" ").replace(/^.*\//, ""), failures, cut: samples.length < P.cliReps });
+  log(`  cli ${d.id} ${size}: median ${s.median} ms (n=${s.n})`);
+}
+
+/** Resolves with the time the pid file names a PID other than `oldPid`. */
+function watchNewPid(fleet: Fleet, name: string, oldPid: number, timeoutMs = 15_000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const check = () => {
+      if (done) return;
+      const pid = fleet.readPid(name);
+      if (pid && pid !== oldPid) { const t = now(); finish(); resolve(t); }
+    };
+    // inotify wakes us at once; Bun may fold the truncate and the write of the pid file into one
+    // event seen before the write, so a 1 ms poll (one small read) backs it up.
+    const w = watch(fleet.pidDir, (_ev, file) => { if (file === name) check(); });
+    const poll = setInterval(check, 1);
+    const timer = setTimeout(() => { finish(); reject(new Error(`no new pid for ${name} within ${timeoutMs} ms`)); }, timeoutMs);
+    const finish = () => { done = true; w.close(); clearInterval(poll); clearTimeout(timer); };
+  });
+}
+
+async function restartLatency(who: string, fleet: Fleet) {
+  const name = fleet.names[0]!;
+  const samples: number[] = [];
+  for (let i = 0; i < P.restartReps; i++) {
+    const pid = await waitUntil(() => { const p = fleet.readPid(name); return p && pidAlive(p) ? p : null; }, `${name} running`, 15_000, 10);
+    await sleep(150 + Math.random() * 50); // let the supervisor settle (PM2 min_uptime etc.)
+    const next = watchNewPid(fleet, name, pid);
+    const t0 = now();
+    process.kill(pid, "SIGKILL");
+    try { samples.push((await next) - t0); } catch (e) { log(`  restart ${who}: ${(e as Error).message}`); break; }
+  }
+  const s = summary(samples, 3);
+  put("restart-latency", "kill-9", who, s);
+  log(`  restart ${who}: median ${s.median} ms p95 ${s.p95} ms (n=${s.n})`);
+}
+
+async function bareRestart(dir: string) {
+  const fleet = new Fleet(join(dir, "bare-restart"), 1, "sleep");
+  const r = new BareRespawner(fleet.argv(fleet.names[0]!), fleet.dir);
+  const cleanup = async () => { await r.stop(); fleet.killAll(); fleet.remove(); };
+  cleanups.add(cleanup);
+  try {
+    r.start();
+    await restartLatency("bare", fleet);
+  } finally {
+    await cleanup();
+    cleanups.delete(cleanup);
+  }
+}
+
+async function startStop(d: Driver, fleet: Fleet) {
+  const start: number[] = [], stop: number[] = [], startCli: number[] = [], stopCli: number[] = [];
+  for (let round = 0; round < P.startStopRounds; round++) {
+    const pids = fleet.livePids();
+    let t0 = now();
+    const rs = await d.stopAll();
+    stopCli.push(rs.ms);
+    if (rs.code !== 0) log(`  ${d.id} stop all exited ${rs.code}: ${(rs.stderr || rs.stdout).trim().slice(-300)}`);
+    await waitUntil(() => pids.every((p) => !pidAlive(p)), `${d.id}: 100 services to stop`, 60_000, 2);
+    stop.push(now() - t0);
+    fleet.clearPidFiles();
+    await sleep(300);
+    t0 = now();
+    const rr = await d.startAll();
+    startCli.push(rr.ms);
+    if (rr.code !== 0) log(`  ${d.id} start all exited ${rr.code}: ${(rr.stderr || rr.stdout).trim().slice(-300)}`);
+    await waitUntil(() => fleet.runningCount() === fleet.n, `${d.id}: 100 services to start`, 60_000, 2);
+    start.push(now() - t0);
+    await sleep(500);
+  }
+  put("start-stop", "start", d.id, { ...summary(start), cliMedian: summary(startCli).median });
+  put("start-stop", "stop", d.id, { ...summary(stop), cliMedian: summary(stopCli).median });
+  log(`  start/stop ${d.id}: start ${summary(start).median} ms, stop ${summary(stop).median} ms`);
+}
+
+/**
+ * Idle cost, all supervisors side by side: each brings up its fleet, then after a settle (boot
+ * work such as JIT, the GC of the config parse or PM2's first metrics is not idleness) one
+ * window measures every daemon at once. Concurrent daemons barely disturb each other's
+ * wake-up counts, and this saves two idle windows of the run's time budget.
+ */
+async function idleSideBySide(drivers: Driver[], size: number, dir: string, todo: WorkloadId[]) {
+  const up: { d: Driver; fleet: Fleet; cleanup: () => Promise<void> }[] = [];
+  try {
+    for (const d of drivers) {
+      const fleet = new Fleet(join(dir, `${d.id}-idle-${size}`), size, "sleep");
+      const cleanup = async () => { await d.down(); fleet.remove(); };
+      cleanups.add(cleanup);
+      up.push({ d, fleet, cleanup });
+      try {
+        const t0 = now();
+        await d.up(fleet, { autostart: true });
+        await waitUntil(() => fleet.runningCount() === fleet.n, `${d.id}: ${size} services running`, 60_000 + size * 200, 50);
+        log(`${d.id}: ${size} services up in ${Math.round(now() - t0)} ms`);
+      } catch (e) {
+        log(`${d.id} size ${size}: ${(e as Error).message}`);
+        for (const w of todo) put(w, "errors", d.id, { error: (e as Error).message.slice(0, 300), size });
+        await cleanup().catch(() => {});
+        cleanups.delete(cleanup);
+        up.pop();
+      }
+    }
+    log(`idle: settling ${P.idleSettleMs / 1000} s, then a ${P.idleSec} s window for ${up.map((u) => u.d.id).join(", ")}`);
+    await sleep(P.idleSettleMs);
+    if (todo.includes("memory")) for (const { d } of up) memory(d, size);
+    if (!todo.includes("idle")) return;
+    const before = up.map(({ d }) => sampleProc(d.daemonPid()));
+    await sleep(P.idleSec * 1000);
+    up.forEach(({ d }, i) => {
+      const a = before[i], b = sampleProc(d.daemonPid());
+      if (!a || !b) { put("idle", "errors", d.id, { error: "daemon vanished during the idle window", size }); return; }
+      const delta = procDelta(a, b);
+      put("idle", String(size), d.id, { ...delta, threads: Object.keys(b.threads).length, window: P.idleSec, settle: P.idleSettleMs / 1000 });
+      log(`  idle ${d.id}: ${delta.wakeupsPerSec} wake-ups/s, ${delta.cpuMs} ms CPU in ${delta.seconds} s`);
+    });
+  } finally {
+    for (const { d, cleanup } of up) {
+      await cleanup().catch((e) => log(`cleanup of ${d.id}: ${e}`));
+      cleanups.delete(cleanup);
+    }
+  }
+}
+
+function memory(d: Driver, size: number) {
+  const s = sampleProc(d.daemonPid());
+  if (!s) throw new Error(`${d.id} daemon is gone`);
+  const mib = (kb: number) => Number((kb / 1024).toFixed(1));
+  put("memory", String(size), d.id, { rssMiB: mib(s.rssKb), anonMiB: mib(s.rssAnonKb), fileMiB: mib(s.rssFileKb), threads: Object.keys(s.threads).length });
+  log(`  memory ${d.id} ${size}: ${mib(s.rssKb)} MiB (anon ${mib(s.rssAnonKb)}, file ${mib(s.rssFileKb)})`);
+}
+
+/** One run of the log writer; `begin` starts it, the service stays up afterwards. */
+async function oneLogRun(who: string, fleet: Fleet, daemonPid: number | null, begin: () => Promise<unknown>) {
+  const name = fleet.names[0]!;
+  rmSync(fleet.startMark(name), { force: true });
+  rmSync(fleet.endMark(name), { force: true });
+  const size0 = fleet.logSize(name);
+  const want = size0 + logBytes(fleet.logLines);
+  await begin();
+  const tStart = await waitUntil(() => readMark(fleet.startMark(name)), `${who}: log writer to start`, 30_000, 2);
+  const a = daemonPid ? sampleProc(daemonPid) : null;
+  await waitUntil(() => fleet.logSize(name) >= want, `${who}: ${fleet.logLines} lines in the log file`, 300_000, 5);
+  const tDone = wallMs();
+  const b = daemonPid ? sampleProc(daemonPid) : null;
+  const tEnd = await waitUntil(() => readMark(fleet.endMark(name)), `${who}: log writer to finish`, 30_000, 5);
+  return {
+    seconds: (tDone - tStart) / 1000,
+    writerSeconds: (tEnd - tStart) / 1000,
+    daemonCpuMs: a && b ? b.cpuMs - a.cpuMs : null,
+    daemonSwitches: a && b ? b.voluntary + b.nonvoluntary - a.voluntary - a.nonvoluntary : null,
+  };
+}
+
+function logSummary(who: string, lines: number, runs: Awaited<ReturnType<typeof oneLogRun>>[]) {
+  const rate = runs.map((r) => lines / r.seconds);
+  const cpu = runs.map((r) => r.daemonCpuMs).filter((x): x is number => x !== null);
+  const data = {
+    linesPerSec: summary(rate, 0).median, seconds: summary(runs.map((r) => r.seconds), 3).median,
+    writerSeconds: summary(runs.map((r) => r.writerSeconds), 3).median,
+    daemonCpuMs: cpu.length ? summary(cpu, 1).median : null,
+    daemonSwitches: cpu.length ? summary(runs.map((r) => r.daemonSwitches ?? 0), 0).median : null,
+    n: runs.length, lines, bytes: logBytes(lines),
+  };
+  put("log-throughput", `${lines}`, who, data);
+  log(`  logs ${who}: ${data.linesPerSec} lines/s, daemon CPU ${data.daemonCpuMs} ms`);
+}
+
+async function logThroughput(d: Driver, fleet: Fleet) {
+  const name = fleet.names[0]!;
+  const runs = [];
+  for (let i = 0; i < P.logReps; i++) {
+    runs.push(await oneLogRun(d.id, fleet, d.daemonPid(), () => d.startOne(name)));
+    const pid = fleet.readPid(name);
+    const r = await d.stopOne(name);
+    if (r.code !== 0) log(`  ${d.id} stop ${name} exited ${r.code}: ${(r.stderr || r.stdout).trim().slice(-300)}`);
+    if (pid) await waitUntil(() => !pidAlive(pid), `${d.id}: log writer to stop`, 30_000, 10);
+  }
+  logSummary(d.id, fleet.logLines, runs);
+}
+
+async function bareLogs(dir: string) {
+  const fleet = new Fleet(join(dir, "bare-logs"), 1, "log", P.logLines);
+  const name = fleet.names[0]!;
+  cleanups.add(async () => { fleet.killAll(); });
+  const runs = [];
+  try {
+    for (let i = 0; i < P.logReps; i++) {
+      let proc: ReturnType<typeof Bun.spawn> | null = null;
+      runs.push(await oneLogRun("bare", fleet, null, async () => {
+        const fd = openSync(fleet.stdoutLog(name), "a");
+        proc = Bun.spawn({ cmd: fleet.argv(name), cwd: fleet.dir, stdin: "ignore", stdout: fd, stderr: "ignore" });
+        closeSync(fd);
+      }));
+      const p = proc as ReturnType<typeof Bun.spawn> | null;
+      if (p) { p.kill("SIGKILL"); await p.exited; }
+    }
+    logSummary("bare", fleet.logLines, runs);
+  } finally {
+    fleet.killAll();
+    fleet.remove();
+  }
+}
+
+// ---- sessions: one daemon per driver and fleet size, several workloads on it ----------------------
+
+interface Session { size: number; kind: "sleep" | "log"; workloads: WorkloadId[]; sideBySide?: boolean }
+const SESSIONS: Session[] = [
+  { size: 20, kind: "sleep", workloads: ["memory", "cli-latency", "restart-latency"] },
+  { size: 100, kind: "sleep", workloads: ["start-stop"] },
+  { size: 200, kind: "sleep", workloads: ["memory", "idle"], sideBySide: true },
+  { size: 1000, kind: "sleep", workloads: ["memory", "cli-latency"] },
+  { size: 1, kind: "log", workloads: ["log-throughput"] },
+];
+
+async function runSession(d: Driver, s: Session, dir: string, todo: WorkloadId[]) {
+  const fleet = new Fleet(join(dir, `${d.id}-${s.kind}-${s.size}`), s.size, s.kind, P.logLines);
+  const cleanup = async () => { await d.down(); fleet.remove(); };
+  cleanups.add(cleanup);
+  try {
+    const t0 = now();
+    await d.up(fleet, { autostart: s.kind === "sleep" });
+    if (s.kind === "sleep") {
+      await waitUntil(() => fleet.runningCount() === fleet.n, `${d.id}: ${s.size} services running (${fleet.runningCount()} so far)`, 60_000 + s.size * 200, 50);
+      log(`${d.id}: ${s.size} services up in ${Math.round(now() - t0)} ms`);
+      await sleep(P.settleMs);
+    }
+    for (const w of todo) {
+      switch (w) {
+        case "memory": memory(d, s.size); break;
+        case "cli-latency": await cliLatency(d, s.size); break;
+        case "restart-latency": await restartLatency(d.id, fleet); break;
+        case "start-stop": await startStop(d, fleet); break;
+        case "log-throughput": await logThroughput(d, fleet); break;
+      }
+    }
+  } catch (e) {
+    log(`${d.id} size ${s.size}: ${(e as Error).message}`);
+    for (const w of todo) put(w, "errors", d.id, { error: (e as Error).message.slice(0, 300), size: s.size });
+  } finally {
+    await cleanup().catch((e) => log(`cleanup of ${d.id}: ${e}`));
+    cleanups.delete(cleanup);
+  }
+}
+
+async function main() {
+  const started = new Date();
+  const t0 = now();
+  const load0 = loadavg();
+  const pmBin = await ensureBuilt();
+  const pmVersion = (await run([pmBin, "--version"])).stdout.trim().replace(/^processmaster\s+/, "");
+  const peers: Peers = await ensurePeers({ supervisord: driverIds.includes("supervisord"), pm2: driverIds.includes("pm2") });
+  const foreign = foreignSupervisord();
+  if (foreign.length) log(`note: supervisord already running on this host (pids ${foreign.join(" ")}), not ours`);
+  const cgroupRoot = findCgroup2Mount();
+  const drivers = driverIds.map((id) => makeDriver(id, peers, { bin: pmBin, version: pmVersion, cgroupRoot })).filter((d): d is Driver => d !== null);
+  const dir = mkdtempSync(join(tmpdir(), "pmbench-"));
+  cleanups.add(async () => rmSync(dir, { recursive: true, force: true }));
+  log(`temp dir ${dir}; workloads: ${[...selected].join(" ")}; drivers: ${drivers.map((d) => d.id).join(" ")}${quick ? " (quick)" : ""}`);
+
+  try {
+    if (selected.has("restart-latency")) { log("restart latency: bare respawn loop"); await bareRestart(dir); }
+    if (selected.has("log-throughput")) { log("log throughput: bare file write"); await bareLogs(dir); }
+    for (const s of SESSIONS) {
+      const todo = s.workloads.filter((w) => selected.has(w));
+      if (todo.length === 0) continue;
+      if (s.sideBySide) {
+        log(`${s.size} services, all supervisors side by side: ${todo.join(", ")}`);
+        await idleSideBySide(drivers, s.size, dir, todo);
+        continue;
+      }
+      for (const d of drivers) {
+        if (interrupted) return;
+        log(`${d.id}: ${s.size} ${s.kind === "log" ? "log writer" : "services"}: ${todo.join(", ")}`);
+        await runSession(d, s, dir, todo);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+
+  const meta = {
+    date: started.toISOString(), durationSec: Math.round((now() - t0) / 1000), mode: quick ? "quick" : "full",
+    machine: machine(), loadavgStart: load0, loadavgEnd: loadavg(),
+    versions: {
+      processmaster: pmVersion, bun: Bun.version, supervisord: peers.supervisord?.version ?? null,
+      python: (await run(["python3", "--version"])).stdout.trim() || null,
+      pm2: peers.pm2?.version ?? null, node: peers.pm2?.nodeVersion ?? null,
+    },
+    problems: peers.problems,
+    params: P,
+  };
+  const merged: Results = existsSync(RESULTS) && !noWrite ? JSON.parse(readFileSync(RESULTS, "utf8")) : { workloads: {} };
+  merged.workloads ??= {};
+  for (const w of selected) {
+    if (!results[w]) continue;
+    // A partial run (fewer drivers) keeps the other drivers' earlier numbers for this workload.
+    const prev = merged.workloads[w];
+    const keep = prev && driverIds.length < DRIVER_IDS.length ? prev.data : {};
+    for (const [k, byWho] of Object.entries(results[w])) keep[k] = { ...(keep[k] ?? {}), ...byWho };
+    merged.workloads[w] = { meta, data: keep };
+  }
+  merged.last = meta;
+  try { writeSync(1, renderTerminal(merged)); } catch { /* stdout closed */ }
+  if (!noWrite) {
+    writeFileSync(RESULTS, JSON.stringify(merged, null, 2) + "\n");
+    const notes = readText(join(import.meta.dir, "NOTES.md")) ?? "";
+    writeFileSync(MARKDOWN, renderMarkdown(merged, notes));
+    log(`wrote ${RESULTS} and ${MARKDOWN} (${meta.durationSec} s)`);
+  }
+}
+
+main().then(() => process.exit(0), async (e) => {
+  log(`failed: ${(e as Error).stack ?? e}`);
+  for (const c of [...cleanups].reverse()) await c().catch(() => {});
+  process.exit(1);
+});
