@@ -7,6 +7,7 @@ import { basename, resolve } from "node:path";
 import { EXIT, parseCommandArgs, type CliCommand } from "./cli/args.ts";
 import { runCli } from "./cli/index.ts";
 import { startDaemon } from "./daemon/daemon.ts";
+import { reexecWithQuietRuntime } from "./daemon/quiet-runtime.ts";
 import { errorMessage } from "./util/errors.ts";
 
 const daemonCommand: CliCommand = {
@@ -15,6 +16,7 @@ const daemonCommand: CliCommand = {
   usage: "daemon [-c config.yaml]",
   args: {},
   async run(args) {
+    reexecWithQuietRuntime();
     try {
       await startDaemon(resolve(args.config));
       return new Promise<number>(() => {}); // serves until a signal ends the process

@@ -1,7 +1,7 @@
 /**
  * The only module that uses bun:ffi. Thin typed wrappers over libc calls that Bun does not
  * expose: pidfd_open, poll, waitid, eventfd, fallocate, copy_file_range, getsockopt(SO_PEERCRED,
- * SO_PEERGROUPS), flock.
+ * SO_PEERGROUPS), flock, execve.
  * Each wrapper turns a -1 return into a PmError("SYSCALL") carrying the errno.
  */
 import { dlopen, FFIType, ptr, read } from "bun:ffi";
@@ -21,6 +21,7 @@ const libc = dlopen("libc.so.6", {
   copy_file_range: { args: [i32, P, i32, P, u64, u32], returns: i64 },
   getsockopt: { args: [i32, i32, i32, P, P], returns: i32 },
   flock: { args: [i32, i32], returns: i32 },
+  execve: { args: [P, P, P], returns: i32 },
   __errno_location: { args: [], returns: P },
 });
 const sym = libc.symbols;
@@ -201,4 +202,18 @@ export function tryLockExclusive(fd: number): boolean {
   if (sym.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
   if (errno() === ERRNO.EAGAIN) return false; // EWOULDBLOCK
   fail("flock");
+}
+
+/**
+ * Replaces this process image (same PID, same open fds) with `path` run as `argv` in `env`.
+ * Returns only by throwing, when the kernel refused.
+ */
+export function execve(path: string, argv: string[], env: Record<string, string>): never {
+  const keep: Buffer[] = [];
+  const cString = (text: string) => { const b = Buffer.from(`${text}\0`); keep.push(b); return BigInt(ptr(b)); };
+  const list = (items: string[]) => { const a = new BigUint64Array(items.length + 1); items.forEach((t, i) => (a[i] = cString(t))); return a; };
+  const argvList = list(argv);
+  const envList = list(Object.entries(env).map(([k, v]) => `${k}=${v}`));
+  sym.execve(ptr(Buffer.from(`${path}\0`)), ptr(argvList), ptr(envList));
+  fail("execve", `(${path})`);
 }
