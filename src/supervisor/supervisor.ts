@@ -16,6 +16,7 @@ import { logger, type Logger } from "../util/log.ts";
 import { initialUnitState, transition, type Effect, type UnitEvent, type UnitState } from "./unit.ts";
 import type { ExitInfo } from "./policy.ts";
 import { runStopCommand, spawnService } from "./spawn.ts";
+import { untilCgroupEmpty } from "./cgroup-exit.ts";
 import type { StateStore } from "./state-store.ts";
 import { finishRemoval, shouldFinishRemoval } from "./removal.ts";
 import { OnePerTurn } from "../util/turns.ts";
@@ -273,47 +274,13 @@ export class Supervisor {
     }, () => clearTimeout(deadline));
   }
 
-  /**
-   * Waits, event-driven, until the unit's cgroup is empty, then reports the exit. Each PID's exit
-   * promise gets one reaction for the whole run: a Promise.race over all PIDs at every exit would
-   * add a reaction to each still-running PID's promise (the main process's above all), and a
-   * service that forks a short-lived helper every second would grow the daemon without bound.
-   */
+  /** Waits until the unit's cgroup is empty (cgroup-exit.ts), then reports how the run ended. */
   private track(unit: Unit) {
     if (unit.tracking) return;
     unit.tracking = true;
     const { cgroups, watcher } = this.deps;
-    (async () => {
-      const watched = new Set<number>();
-      let wake: () => void = () => {};
-      let failing = false;
-      for (;;) {
-        const pids = cgroups.pids(unit.name);
-        if (pids.length === 0 && !cgroups.populated(unit.name)) break;
-        const changed = new Promise<void>((r) => { wake = r; });
-        const retry = (ms: number) => { const w = wake; setTimeout(w, ms); };
-        // Populated but no PID listed: a process in transit; the kernel settles within ~10 ms.
-        if (pids.length === 0) retry(10);
-        try {
-          for (const pid of pids) {
-            if (watched.has(pid)) continue;
-            const own = unit.proc;
-            const gone = own && pid === own.pid ? own.exited : watcher.watch(pid);
-            watched.add(pid);
-            const done = () => { watched.delete(pid); wake(); };
-            gone.then(done, done);
-          }
-          failing = false;
-        } catch (e) {
-          // Never report an exit the kernel has not confirmed (that could start a second run
-          // beside this one): look again in a second.
-          if (!failing) unit.log.error(`cannot watch the service's processes (${errorMessage(e)}); checking again every second`);
-          failing = true;
-          retry(1000);
-        }
-        await changed;
-      }
-    })().catch((e) => unit.log.error(`tracking failed: ${errorMessage(e)}`)).finally(async () => {
+    untilCgroupEmpty(unit.name, { cgroups, watcher, ownProcess: () => unit.proc, log: unit.log })
+      .catch((e) => unit.log.error(`tracking failed: ${errorMessage(e)}`)).finally(async () => {
       const proc = unit.proc;
       let exit: ExitInfo = { code: null, signal: null, known: false };
       if (proc) {

@@ -1,0 +1,56 @@
+/**
+ * Waiting, event-driven, until a service's cgroup is empty: our own child through its
+ * `proc.exited`, every other PID through a pidfd in the PidWatcher's worker, cgroup.events
+ * `populated` as the final word. No timer runs while processes are there.
+ *
+ * Each PID's exit promise gets one reaction for the whole run: a Promise.race over all PIDs at
+ * every exit would add a reaction to each still-running PID's promise (the main process's above
+ * all), and a service that forks a short-lived helper every second would grow the daemon
+ * without bound.
+ */
+import type { Subprocess } from "bun";
+import type { CgroupTree } from "../cgroup/index.ts";
+import type { PidWatcher } from "../linux/pidwatch.ts";
+import { errorMessage } from "../util/errors.ts";
+import type { Logger } from "../util/log.ts";
+
+export interface CgroupExitDeps {
+  cgroups: CgroupTree;
+  watcher: PidWatcher;
+  /** The process this daemon spawned for the run, read afresh on each wake. */
+  ownProcess: () => Subprocess | null;
+  log: Logger;
+}
+
+export async function untilCgroupEmpty(service: string, deps: CgroupExitDeps): Promise<void> {
+  const { cgroups, watcher, log } = deps;
+  const watched = new Set<number>();
+  let wake: () => void = () => {};
+  let failing = false;
+  for (;;) {
+    const pids = cgroups.pids(service);
+    if (pids.length === 0 && !cgroups.populated(service)) return;
+    const changed = new Promise<void>((r) => { wake = r; });
+    const retry = (ms: number) => { const w = wake; setTimeout(w, ms); };
+    // Populated but no PID listed: a process in transit; the kernel settles within ~10 ms.
+    if (pids.length === 0) retry(10);
+    try {
+      for (const pid of pids) {
+        if (watched.has(pid)) continue;
+        const own = deps.ownProcess();
+        const gone = own && pid === own.pid ? own.exited : watcher.watch(pid);
+        watched.add(pid);
+        const done = () => { watched.delete(pid); wake(); };
+        gone.then(done, done);
+      }
+      failing = false;
+    } catch (e) {
+      // Never report an exit the kernel has not confirmed (that could start a second run
+      // beside this one): look again in a second.
+      if (!failing) log.error(`cannot watch the service's processes (${errorMessage(e)}); checking again every second`);
+      failing = true;
+      retry(1000);
+    }
+    await changed;
+  }
+}
