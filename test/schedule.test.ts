@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { CronSchedule, ScheduleTimer, type ScheduleTimerHost } from "../src/schedule/cron.ts";
+import { CronSchedule, ScheduleTimer } from "../src/schedule/cron.ts";
 import { ManualClock } from "../src/util/clock.ts";
+import { FakeTimers } from "./helpers/fake-timers.ts";
 import { PmError } from "../src/util/errors.ts";
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -10,42 +11,6 @@ const MIN = 60_000;
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
 
-/**
- * The injected event-loop timers, driven by hand together with a ManualClock: timers are due
- * on the monotonic clock, and `advance` moves both clocks to each due time in order.
- */
-class FakeTimers implements ScheduleTimerHost {
-  private seq = 0;
-  pending = new Map<number, { due: number; fn: () => void }>();
-  wakes = 0;
-  maxPending = 0;
-  sleeps: number[] = [];
-  constructor(private clock: ManualClock) {}
-  setTimer(ms: number, fn: () => void): unknown {
-    const id = ++this.seq;
-    this.pending.set(id, { due: this.clock.mono + ms, fn });
-    this.maxPending = Math.max(this.maxPending, this.pending.size);
-    this.sleeps.push(ms);
-    return id;
-  }
-  clearTimer(h: unknown): void {
-    this.pending.delete(h as number);
-  }
-  /** Run time forward by `ms` on both clocks, firing due timers in order. */
-  advance(ms: number): void {
-    const end = this.clock.mono + ms;
-    for (;;) {
-      let next: [number, { due: number; fn: () => void }] | undefined;
-      for (const e of this.pending) if (!next || e[1].due < next[1].due) next = e;
-      if (!next || next[1].due > end) break;
-      this.clock.advance(next[1].due - this.clock.mono);
-      this.pending.delete(next[0]);
-      this.wakes++;
-      next[1].fn();
-    }
-    this.clock.advance(end - this.clock.mono);
-  }
-}
 
 function setup(pattern: string, startIso: string, tz?: string, maxSleepMs?: number) {
   const clock = new ManualClock(1_000_000, at(startIso));

@@ -41,6 +41,7 @@ function world() {
     setPids(p: number[]) { pids = p; },
     exit(pid: number) { pids = pids.filter((x) => x !== pid); exits.get(pid)?.(); },
     failNextWatches(n: number) { failWatches = n; },
+    watching(pid: number) { return exits.has(pid); },
     track() { (sup as unknown as { track(u: Unit): void }).track(unit); },
   };
 }
@@ -72,7 +73,7 @@ test("a watch that throws does not end tracking while the cgroup is populated", 
   w.track();
   await Bun.sleep(50);
   expect(w.unit.tracking).toBe(true); // no exit reported: the service still runs
-  await Bun.sleep(1100); // the retry after a second watches it
+  await waitUntil(() => w.watching(200), "the retry (after a second) to watch the process", 3000, 10);
   w.exit(200);
   await waitUntil(() => !w.unit.tracking, "tracking to end after the real exit", 2000, 5);
 });

@@ -13,9 +13,10 @@
  */
 import { describe, expect, test } from "bun:test";
 import type { RestartPolicyConfig } from "../../src/config/types.ts";
-import { CronSchedule, ScheduleTimer, type ScheduleTimerHost } from "../../src/schedule/cron.ts";
+import { CronSchedule, ScheduleTimer } from "../../src/schedule/cron.ts";
 import { initialUnitState, transition, type Effect, type UnitContext, type UnitEvent, type UnitState } from "../../src/supervisor/unit.ts";
 import { ManualClock } from "../../src/util/clock.ts";
+import { FakeTimers } from "../helpers/fake-timers.ts";
 import { LONG, seededRandom } from "./chaos-helpers.ts";
 
 const SEC = 1000;
@@ -105,35 +106,6 @@ describe("chaos: wall clock jumps and the restart tolerance window", () => {
   });
 });
 
-/** Event-loop timers on the monotonic side of a ManualClock, fired in order by `advance`. */
-class FakeTimers implements ScheduleTimerHost {
-  private seq = 0;
-  readonly pending = new Map<number, { due: number; fn: () => void }>();
-  firesThisWake = 0;
-  maxPending = 0;
-  constructor(private readonly clock: ManualClock, private readonly onWakeDone: (fires: number) => void) {}
-  setTimer(ms: number, fn: () => void): unknown {
-    const id = ++this.seq;
-    this.pending.set(id, { due: this.clock.mono + ms, fn });
-    this.maxPending = Math.max(this.maxPending, this.pending.size);
-    return id;
-  }
-  clearTimer(h: unknown): void { this.pending.delete(h as number); }
-  advance(ms: number): void {
-    const end = this.clock.mono + ms;
-    for (;;) {
-      let next: [number, { due: number; fn: () => void }] | undefined;
-      for (const e of this.pending) if (!next || e[1].due < next[1].due) next = e;
-      if (!next || next[1].due > end) break;
-      this.clock.advance(next[1].due - this.clock.mono);
-      this.pending.delete(next[0]);
-      this.firesThisWake = 0;
-      next[1].fn();
-      this.onWakeDone(this.firesThisWake);
-    }
-    this.clock.advance(end - this.clock.mono);
-  }
-}
 
 describe("chaos: wall clock jumps and schedules", () => {
   for (const [pattern, periodMs] of [["*/5 * * * *", 5 * MIN], ["0 3 * * *", DAY], ["*/20 * * * * *", 20 * SEC]] as const) {

@@ -127,10 +127,9 @@ describe("chaos: disk full", () => {
     const fs = require("node:fs") as typeof import("node:fs");
     fs.truncateSync(ballast, Math.max(0, fs.statSync(ballast).size - 4096));
     await callDaemon(world.sockPath, "stop", ["s00"]);
-    await Bun.sleep(50); // the write is coalesced to the next event-loop turn
+    await d.waitForLog(/cannot write state file .*(ENOSPC|no space)/i, 5_000); // the write was tried
     const state = JSON.parse(readFileSync(statePath, "utf8")); // the old one, whole
     expect(Object.keys(state.units)).toHaveLength(30);
-    await d.waitForLog(/cannot write state file .*(ENOSPC|no space)/i, 5_000);
     // No half-written temporary file is left holding the little space there is.
     expect(fs.readdirSync(disk).filter((n) => n.startsWith("state.json.tmp"))).toEqual([]);
   }, 60_000);

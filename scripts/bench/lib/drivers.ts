@@ -57,9 +57,24 @@ async function killFleet(fleet: Fleet) {
   await waitUntil(() => fleet.livePids().length === 0, "fleet processes to die", 10_000, 20).catch((e) => log(String(e)));
 }
 
+/**
+ * What every supervisor's command-line client does alike: `<client> start|stop <name|all>`.
+ * Each driver says how its client is invoked (`cliArgv`) and overrides what differs.
+ */
+abstract class CliDriver {
+  abstract cliArgv(args: string[]): string[];
+  cliEnv(): Record<string, string | undefined> { return { ...process.env }; }
+  statusArgs() { return ["status"]; }
+  cli(args: string[], timeoutMs = 120_000) { return run(this.cliArgv(args), { env: this.cliEnv(), timeoutMs }); }
+  startOne(name: string) { return this.cli(["start", name]); }
+  stopOne(name: string) { return this.cli(["stop", name]); }
+  startAll() { return this.cli(["start", "all"]); }
+  stopAll() { return this.cli(["stop", "all"]); }
+}
+
 // ---- processmaster ----------------------------------------------------------------------------
 
-export class ProcessmasterDriver implements Driver {
+export class ProcessmasterDriver extends CliDriver implements Driver {
   readonly id = "processmaster" as const;
   private dir = "";
   private config = "";
@@ -68,7 +83,7 @@ export class ProcessmasterDriver implements Driver {
   readonly cgroupName = `pmbench-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   private masterCgroup = "";
 
-  constructor(readonly bin: string, readonly version: string, private readonly cgroupRoot: string) {}
+  constructor(readonly bin: string, readonly version: string, private readonly cgroupRoot: string) { super(); }
 
   async up(fleet: Fleet, { autostart }: { autostart: boolean }) {
     this.fleet = fleet;
@@ -100,13 +115,6 @@ export class ProcessmasterDriver implements Driver {
 
   daemonPid() { return this.proc!.pid; }
   cliArgv(args: string[]) { return [join(this.bin, "..", "pmctl"), "-c", this.config, ...args]; }
-  cliEnv() { return { ...process.env }; }
-  statusArgs() { return ["status"]; }
-  cli(args: string[], timeoutMs = 120_000) { return run(this.cliArgv(args), { env: this.cliEnv(), timeoutMs }); }
-  startOne(name: string) { return this.cli(["start", name]); }
-  stopOne(name: string) { return this.cli(["stop", name]); }
-  startAll() { return this.cli(["start", "all"]); }
-  stopAll() { return this.cli(["stop", "all"]); }
 
   async down() {
     await killDaemon(this.proc, null);
@@ -130,14 +138,14 @@ function removeCgroupTree(path: string) {
 
 // ---- supervisord --------------------------------------------------------------------------------
 
-export class SupervisordDriver implements Driver {
+export class SupervisordDriver extends CliDriver implements Driver {
   readonly id = "supervisord" as const;
   private dir = "";
   private conf = "";
   private proc: Subprocess | null = null;
   private fleet: Fleet | null = null;
 
-  constructor(private readonly bins: NonNullable<Peers["supervisord"]>) {}
+  constructor(private readonly bins: NonNullable<Peers["supervisord"]>) { super(); }
   get version() { return this.bins.version; }
 
   async up(fleet: Fleet, { autostart }: { autostart: boolean }) {
@@ -176,13 +184,6 @@ export class SupervisordDriver implements Driver {
 
   daemonPid() { return this.proc!.pid; }
   cliArgv(args: string[]) { return [this.bins.ctl, "-c", this.conf, ...args]; }
-  cliEnv() { return { ...process.env }; }
-  statusArgs() { return ["status"]; }
-  cli(args: string[], timeoutMs = 120_000) { return run(this.cliArgv(args), { env: this.cliEnv(), timeoutMs }); }
-  startOne(name: string) { return this.cli(["start", name]); }
-  stopOne(name: string) { return this.cli(["stop", name]); }
-  startAll() { return this.cli(["start", "all"]); }
-  stopAll() { return this.cli(["stop", "all"]); }
 
   async down() {
     const proc = this.proc;
@@ -199,7 +200,7 @@ export class SupervisordDriver implements Driver {
 
 // ---- PM2 -----------------------------------------------------------------------------------------
 
-export class Pm2Driver implements Driver {
+export class Pm2Driver extends CliDriver implements Driver {
   readonly id = "pm2" as const;
   private dir = "";
   private home = "";
@@ -207,7 +208,7 @@ export class Pm2Driver implements Driver {
   private fleet: Fleet | null = null;
   private pid = 0;
 
-  constructor(private readonly bins: NonNullable<Peers["pm2"]>) {}
+  constructor(private readonly bins: NonNullable<Peers["pm2"]>) { super(); }
   get version() { return this.bins.version; }
 
   async up(fleet: Fleet, { autostart }: { autostart: boolean }) {
@@ -237,13 +238,9 @@ export class Pm2Driver implements Driver {
 
   daemonPid() { return this.pid; }
   cliArgv(args: string[]) { return [this.bins.node, this.bins.bin, ...args]; }
-  cliEnv() { return { ...process.env, PM2_HOME: this.home }; }
-  statusArgs() { return ["jlist"]; }
-  cli(args: string[], timeoutMs = 120_000) { return run(this.cliArgv(args), { env: this.cliEnv(), timeoutMs }); }
-  startOne(name: string) { return this.cli(["start", this.eco, "--only", name]); }
-  stopOne(name: string) { return this.cli(["stop", name]); }
-  startAll() { return this.cli(["start", "all"]); }
-  stopAll() { return this.cli(["stop", "all"]); }
+  override cliEnv() { return { ...process.env, PM2_HOME: this.home }; }
+  override statusArgs() { return ["jlist"]; }
+  override startOne(name: string) { return this.cli(["start", this.eco, "--only", name]); }
 
   async down() {
     if (this.home && existsSync(join(this.home, "pm2.pid"))) await this.cli(["kill"], 60_000).catch(() => null);
