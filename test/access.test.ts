@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { MAIN, waitUntil, World } from "./helpers/harness.ts";
+import { PM_CWD, pmctlCommand, waitUntil, World } from "./helpers/harness.ts";
 import { resolveGroup } from "../src/config/users.ts";
 
 let world: World;
@@ -21,7 +21,7 @@ const READERS = "bin";
 async function pmctlAs(groups: number[], args: string[]) {
   const ids = [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, groups.length ? `--groups=${groups.join(",")}` : "--clear-groups"];
   const proc = Bun.spawn({
-    cmd: ["setpriv", ...ids, "bun", MAIN, "ctl", "-c", world.configPath, ...args],
+    cmd: ["setpriv", ...ids, ...pmctlCommand(["-c", world.configPath, ...args])], cwd: PM_CWD,
     stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, HOME: "/tmp" },
   });
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);

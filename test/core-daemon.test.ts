@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { MAIN, REPO, pidAlive, waitUntil, World } from "./helpers/harness.ts";
+import { PM_CWD, REPO, TARGET, pidAlive, pmCommand, pmctlCommand, runPm, waitUntil, World } from "./helpers/harness.ts";
 import { VERSION } from "../src/version.ts";
 
 // bunfig's [test] timeout is not read by Bun 1.4.5 (the default stays 5 s): set it here.
@@ -20,9 +20,10 @@ const sleeper = { process: { command: ["sleep", "1000"], stop_grace_ms: 2000 } }
 
 const startLines = (name: string) => readFileSync(join(world.appDir(name), "stdout.log"), "utf8").split("\n").filter((l) => l.startsWith("start "));
 
-/** Runs the binary from source; `argv0` picks the role as a symlink's name would. */
+/** Runs processmaster, or (argv0 "pmctl…") the client as a symlink of that name would: from source through argv0, in the binary lane through the pmctl symlink. */
 async function run(args: string[], argv0?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const proc = Bun.spawn({ cmd: ["bun", MAIN, ...args], ...(argv0 ? { argv0 } : {}), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  if (argv0 && TARGET === "binary") return runPm(pmctlCommand(args));
+  const proc = Bun.spawn({ cmd: pmCommand(args), cwd: PM_CWD, ...(argv0 ? { argv0 } : {}), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   return { code, stdout, stderr };
 }

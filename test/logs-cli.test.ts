@@ -8,7 +8,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { appendFileSync, closeSync, existsSync, ftruncateSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { MAIN, waitUntil, World } from "./helpers/harness.ts";
+import { PM_CWD, pmctlCommand, waitUntil, World } from "./helpers/harness.ts";
 
 let world: World | undefined;
 const children: Subprocess[] = [];
@@ -34,7 +34,7 @@ interface Follow {
 
 /** Starts `pmctl logs …` as a child and collects its output. */
 function pmctlLogs(w: World, args: string[]): Follow {
-  const proc = Bun.spawn({ cmd: ["bun", MAIN, "ctl", "-c", w.configPath, "logs", ...args], stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn({ cmd: pmctlCommand(["-c", w.configPath, "logs", ...args]), cwd: PM_CWD, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   children.push(proc);
   let out = "";
   let err = "";

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CronSchedule } from "../src/schedule/cron.ts";
-import { MAIN, waitUntil, World } from "./helpers/harness.ts";
+import { pmCommand, runPm, waitUntil, World } from "./helpers/harness.ts";
 
 let world: World;
 afterEach(async () => { await world?.cleanup(); });
@@ -136,8 +136,7 @@ describe("config errors for schedules and restart policies", () => {
     for (const [file, text] of Object.entries(bad)) world.writeRawService(file, text);
     world.writeService("fine", { process: { command: ["sleep", "1000"], stop_grace_ms: 1000 }, restart_policy: { policy: "always" } });
 
-    const proc = Bun.spawn({ cmd: ["bun", MAIN, "check", "-c", world.configPath], stdout: "pipe", stderr: "pipe" });
-    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    const { stderr, code } = await runPm(pmCommand(["check", "-c", world.configPath]));
     expect(code).toBe(1);
     const expectLine = (file: string, re: RegExp) => {
       const line = stderr.split("\n").find((l) => l.includes(`/${file}:`));

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { MAIN, pidAlive, waitUntil, World } from "../helpers/harness.ts";
+import { PM_CWD, pmCommand, pidAlive, waitUntil, World } from "../helpers/harness.ts";
 import { callDaemon } from "../../src/control/client.ts";
 import type { AppStatus } from "../../src/supervisor/status.ts";
 import { childrenOf, populatedServiceCgroups } from "./chaos-helpers.ts";
@@ -28,7 +28,7 @@ afterEach(async () => {
 async function startAsInit(w: World): Promise<number> {
   // --kill-child: if unshare dies (test cleanup), the kernel kills the namespace's init with it.
   const proc = Bun.spawn({
-    cmd: [unshare!, "--pid", "--fork", "--kill-child", "--mount-proc", "bun", MAIN, "daemon", "-c", w.configPath],
+    cmd: [unshare!, "--pid", "--fork", "--kill-child", "--mount-proc", ...pmCommand(["daemon", "-c", w.configPath])], cwd: PM_CWD,
     stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, PM_LOG_LEVEL: "debug" },
   });
   let text = "";

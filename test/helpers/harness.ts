@@ -3,7 +3,7 @@
  * socket — with a daemon run from source, a pmctl runner, and cleanup that removes every
  * process and cgroup it made, even when the test failed.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, rmdirSync, writeFileSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, rmdirSync, symlinkSync, writeFileSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -14,6 +14,50 @@ import type { AppStatus } from "../../src/supervisor/status.ts";
 
 export const REPO = join(import.meta.dir, "..", "..");
 export const MAIN = join(REPO, "src", "main.ts");
+
+/**
+ * What the end-to-end tests run: `source` (`bun src/main.ts`, from the repository root) or
+ * `binary` (PM_TEST_TARGET=binary: dist/processmaster copied into a temp folder outside the
+ * repository, the daemon started with cwd `/`, the client reached through a `pmctl` symlink in
+ * another folder), as users run it. `bun run test` runs both lanes.
+ */
+export const TARGET: "source" | "binary" = process.env.PM_TEST_TARGET === "binary" ? "binary" : "source";
+/** The working directory every processmaster process of a test starts in. */
+export const PM_CWD = TARGET === "binary" ? "/" : REPO;
+
+let installed: { daemon: string; pmctl: string } | null = null;
+/** The binary lane's copy of dist/processmaster (made once per test file, removed at exit). */
+function installedBinary() {
+  if (installed) return installed;
+  const built = join(REPO, "dist", "processmaster");
+  if (!existsSync(built)) throw new Error("PM_TEST_TARGET=binary needs dist/processmaster: run `bun run build` first");
+  const top = mkdtempSync(join(tmpdir(), "pmbin-"));
+  mkdirSync(join(top, "sbin")); mkdirSync(join(top, "bin"));
+  const daemon = join(top, "sbin", "processmaster");
+  copyFileSync(built, daemon);
+  const pmctl = join(top, "bin", "pmctl");
+  symlinkSync(daemon, pmctl);
+  process.on("exit", () => rmSync(top, { recursive: true, force: true }));
+  installed = { daemon, pmctl };
+  return installed;
+}
+
+/** argv for `processmaster <args>` (daemon, check, --version, or a client command). */
+export function pmCommand(args: string[]): string[] {
+  return TARGET === "binary" ? [installedBinary().daemon, ...args] : ["bun", MAIN, ...args];
+}
+
+/** argv for `pmctl <args>`: through the symlink in the binary lane. */
+export function pmctlCommand(args: string[]): string[] {
+  return TARGET === "binary" ? [installedBinary().pmctl, ...args] : ["bun", MAIN, "ctl", ...args];
+}
+
+/** Runs a processmaster/pmctl argv (from pmCommand/pmctlCommand) to the end from PM_CWD. */
+export async function runPm(cmd: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const proc = Bun.spawn({ cmd, cwd: PM_CWD, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  return { code, stdout, stderr };
+}
 
 /** What a truthy check result can be: `cond && value` gives `false | value`, and only the value comes back. */
 export type Truthy<T> = Exclude<T, false | null | undefined | 0 | "">;
@@ -108,8 +152,8 @@ export class World {
 
   startDaemon(extraArgs: string[] = [], env: Record<string, string> = {}): DaemonProc {
     const proc = Bun.spawn({
-      cmd: ["bun", MAIN, "daemon", "-c", this.configPath, ...extraArgs],
-      stdin: "ignore", stdout: "pipe", stderr: "pipe",
+      cmd: pmCommand(["daemon", "-c", this.configPath, ...extraArgs]),
+      cwd: PM_CWD, stdin: "ignore", stdout: "pipe", stderr: "pipe",
       env: { ...process.env, PM_LOG_LEVEL: "debug", ...env },
     });
     let text = "";
@@ -162,11 +206,9 @@ export class World {
     return (await this.status(name))[0]!;
   }
 
-  /** Runs pmctl from source against this world; returns exit code and output. */
-  async pmctl(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-    const proc = Bun.spawn({ cmd: ["bun", MAIN, "ctl", "-c", this.configPath, ...args], stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
-    const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-    return { code, stdout, stderr };
+  /** Runs pmctl (source or the binary's symlink, see TARGET) against this world. */
+  pmctl(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+    return runPm(pmctlCommand(["-c", this.configPath, ...args]), env);
   }
 
   /** Kills every daemon and service of this world, removes its cgroups and files. */
