@@ -49,10 +49,14 @@ describe("restart policy", () => {
     expect(table.stdout).toMatch(/\ncrash\s+suppressed\s+-\s+-\s+3\s+code 1\s.*3 restarts in 1m/);
 
     // A manual start clears suppression and the count, then the policy runs its course again.
+    // The start waits for its outcome: a failed start (exit before start_seconds), already
+    // counted as the first restart of the new count.
     const started = await world.pmctl(["start", "crash", "--json"]);
-    const reply = JSON.parse(started.stdout).apps[0];
-    expect(reply.restarts).toBe(0);
-    expect(reply.state).not.toBe("suppressed");
+    expect(started.code).toBe(1);
+    const reply = JSON.parse(started.stdout);
+    expect(reply.apps[0].restarts).toBe(1);
+    expect(reply.apps[0].state).toBe("backoff");
+    expect(reply.results[0].reason).toContain("exited with code 1");
     await waitUntil(() => runsOf("crash") === 8, "4 more runs after the manual start");
     const again = await waitForState("crash", "suppressed");
     expect(again.restarts).toBe(3);

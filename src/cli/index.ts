@@ -3,15 +3,17 @@
  * the socket. Exit codes: 0 success, 1 the request failed, 2 usage error, 3 daemon unreachable.
  */
 import { writeSync } from "node:fs";
+import type { ArgsDef } from "citty";
 import { resolve as resolvePath } from "node:path";
 import { checkConfig, loadConfig, loadMasterConfig } from "../config/load.ts";
 import { formatProblem } from "../config/types.ts";
 import { callDaemon } from "../control/client.ts";
-import type { Command } from "../control/protocol.ts";
+import type { Command, RequestOptions } from "../control/protocol.ts";
 import type { TickReport } from "../logs/index.ts";
 import type { AppStatus } from "../supervisor/status.ts";
 import { PmError, errorMessage, isPmError } from "../util/errors.ts";
 import { VERSION } from "../version.ts";
+import { parseDurationMs } from "../util/units.ts";
 import { EXIT, findCommand, GLOBAL_ARGS, intFlag, parseCommandArgs, type CliCommand, type ParsedCommandArgs } from "./args.ts";
 import { follow, printTail, selectLogFiles } from "./logs.ts";
 import { lastExitText, renderStatus, renderTable } from "./render.ts";
@@ -41,8 +43,16 @@ function sockPathOf(args: ParsedCommandArgs): string {
   return quickSockPath(file) ?? loadMasterConfig(file).sockPath;
 }
 
-async function request(args: ParsedCommandArgs, cmd: Command, names: string[] = []) {
-  return callDaemon(sockPathOf(args), cmd, names, { onProgress: (m) => err(m) });
+async function request(args: ParsedCommandArgs, cmd: Command, names: string[] = [], options?: RequestOptions) {
+  return callDaemon(sockPathOf(args), cmd, names, { onProgress: (m) => err(m), ...(options ? { options } : {}) });
+}
+
+interface StartResult { name: string; ok: boolean; reason: string | null; stderr?: string[] }
+
+/** A failed start: one line naming the service and why, then the last lines of its stderr. */
+function reportFailure(r: StartResult) {
+  err(`${r.name}: start failed: ${r.reason ?? "unknown reason"}`);
+  if (r.stderr?.length) for (const line of r.stderr) err(`  ${r.name} stderr| ${line}`);
 }
 
 function appsOf(data: unknown): AppStatus[] {
@@ -50,19 +60,27 @@ function appsOf(data: unknown): AppStatus[] {
 }
 
 function lifecycle(cmd: "start" | "stop" | "restart", description: string): CliCommand {
+  const args: ArgsDef = cmd === "stop" ? { "with-dependents": { type: "boolean", description: "stop the services that need them first" } } : {};
   return {
-    name: cmd, description, usage: `${cmd} <app…|all>`, args: {},
+    name: cmd, description, usage: `${cmd} <app…|all>${cmd === "stop" ? " [--with-dependents]" : ""}`, args,
     async run(args) {
       if (args.positionals.length === 0) throw new PmError("USAGE", `${cmd} needs service names or 'all'`);
-      const apps = appsOf(await request(args, cmd, args.positionals));
-      if (args.json) { out(JSON.stringify({ apps })); return EXIT.ok; }
-      let failed = false;
+      const options = cmd === "stop" && (args.flags["with-dependents"] === true || args.flags.withDependents === true) ? { withDependents: true } : undefined;
+      const data = (await request(args, cmd, args.positionals, options)) as { apps: AppStatus[]; results?: StartResult[] };
+      const apps = data.apps;
+      const results = data.results ?? [];
+      const failures = results.filter((r) => !r.ok);
+      if (args.json) { out(JSON.stringify({ apps, results })); return failures.length ? EXIT.failed : EXIT.ok; }
+      for (const r of failures) reportFailure(r);
+      let failed = failures.length > 0;
+      const failedNames = new Set(failures.map((r) => r.name));
       for (const a of apps) {
-        const ok = cmd === "stop" ? a.pids.length === 0 : a.state === "running" || a.state === "exited";
+        // A start's outcome is the daemon's call (results); without one, running or exited is fine.
+        const ok = cmd === "stop" ? a.pids.length === 0 : data.results ? !failedNames.has(a.name) : a.state === "running" || a.state === "exited";
         failed ||= !ok;
         const detail = cmd === "stop"
           ? a.last_exit === "killed-after-grace" ? "killed after grace" : "stopped"
-          : ok ? `running${a.pids.length ? ` (pid ${a.pids.join(",")})` : ""}` : `${a.state}${a.last_exit ? `, last exit ${lastExitText(a)}` : ""}`;
+          : ok && a.state === "running" ? `running${a.pids.length ? ` (pid ${a.pids.join(",")})` : ""}` : `${a.state}${a.last_exit ? `, last exit ${lastExitText(a)}` : ""}`;
         out(`${a.name}: ${detail}`);
       }
       return failed ? EXIT.failed : EXIT.ok;
@@ -85,6 +103,23 @@ const commands: CliCommand[] = [
   lifecycle("start", "start services (a manual start also clears restart suppression)"),
   lifecycle("stop", "stop services: stop_command or stop_signal, then cgroup.kill after stop_grace_ms"),
   lifecycle("restart", "stop, then start services"),
+  {
+    name: "wait", description: "wait until services are up (start succeeded), or ready with --ready", usage: "wait <app…|all> [--ready] [--timeout 30s]",
+    args: {
+      ready: { type: "boolean", description: "wait for readiness, not only a successful start" },
+      timeout: { type: "string", description: "give up after this long (default 30s)" },
+    },
+    async run(args) {
+      if (args.positionals.length === 0) throw new PmError("USAGE", "wait needs service names or 'all'");
+      const timeoutMs = args.flags.timeout === undefined ? 30_000 : parseDurationMs(String(args.flags.timeout));
+      if (timeoutMs === null || timeoutMs > 2 ** 31 - 1) throw new PmError("USAGE", `--timeout expects a duration like 30s or 500ms, got '${args.flags.timeout}'`);
+      const ready = args.flags.ready === true;
+      const data = (await request(args, "wait", args.positionals, { ready, timeoutMs })) as { results: StartResult[] };
+      if (args.json) out(JSON.stringify(data));
+      else for (const r of data.results) (r.ok ? out : err)(r.ok ? `${r.name}: ${ready ? "ready" : "up"}` : `${r.name}: ${r.reason}`);
+      return data.results.every((r) => r.ok) ? EXIT.ok : EXIT.failed;
+    },
+  },
   {
     name: "update", description: "re-read the config: start added, stop removed, restart changed services", usage: "update", args: {},
     async run(args) {

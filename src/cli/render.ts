@@ -1,5 +1,5 @@
 /** Rendering daemon replies as tables for people. */
-import type { AppStatus } from "../supervisor/status.ts";
+import type { AppStatus, HealthStatus } from "../supervisor/status.ts";
 import { formatBytes, formatDurationMs } from "../util/units.ts";
 
 export function lastExitText(a: AppStatus): string {
@@ -10,8 +10,19 @@ export function lastExitText(a: AppStatus): string {
   return a.last_exit === "exit" ? what : `${a.last_exit} (${what})`;
 }
 
-function noteText(a: AppStatus): string {
+/** READY column: `yes`, `no`, `starting` (start_seconds or readiness pending); `-` when not running. */
+function readyText(a: AppStatus & Partial<HealthStatus>): string {
+  if (a.ready === undefined || a.ready === null) return "-";
+  if (a.start === "starting") return "starting";
+  return a.ready ? "yes" : "no";
+}
+
+function noteText(a: AppStatus & Partial<HealthStatus>): string {
   const notes: string[] = [];
+  if (a.waiting_for?.length) notes.push(`waiting for ${a.waiting_for.join(", ")}`);
+  if (a.ready === false && a.readiness) notes.push(`not ready: ${a.readiness}`);
+  if (a.health) notes.push(a.health);
+  if (a.start_failure && a.state !== "running") notes.push(`start failed: ${a.start_failure}`);
   if (a.state === "backoff" && a.next_attempt_at) notes.push(`next attempt ${a.next_attempt_at}`);
   if (a.state === "suppressed" && a.suppressed_reason) notes.push(a.suppressed_reason);
   if (a.next_run_at) notes.push(`next run ${a.next_run_at}`);
@@ -28,7 +39,7 @@ export function renderTable(rows: string[][]): string {
 
 export function renderStatus(apps: AppStatus[]): string {
   if (apps.length === 0) return "no services configured";
-  const rows = [["NAME", "STATE", "PIDS", "UPTIME", "RESTARTS", "LAST EXIT", "CPU", "MEM", "NOTE"]];
+  const rows = [["NAME", "STATE", "PIDS", "UPTIME", "RESTARTS", "LAST EXIT", "CPU", "MEM", "READY", "NOTE"]];
   for (const a of apps) {
     const pids = a.pids.length > 4 ? `${a.pids.slice(0, 4).join(",")},+${a.pids.length - 4}` : a.pids.join(",") || "-";
     rows.push([
@@ -37,6 +48,7 @@ export function renderStatus(apps: AppStatus[]): string {
       String(a.restarts), lastExitText(a),
       a.cpu_usage_usec === null ? "-" : `${(a.cpu_usage_usec / 1e6).toFixed(1)}s`,
       a.memory_current === null ? "-" : formatBytes(a.memory_current),
+      readyText(a),
       noteText(a),
     ]);
   }

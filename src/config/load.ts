@@ -12,6 +12,7 @@ import { parseMaster } from "./master.ts";
 import type { MasterParse } from "./master.ts";
 import { parseServiceFile } from "./service.ts";
 import { describeFsError } from "./source.ts";
+import { dependencyProblems } from "./deps.ts";
 
 export { splitCommand, splitCommandWords } from "./command.ts";
 export { diffConfigs, deepEqual } from "./diff.ts";
@@ -97,6 +98,7 @@ export function scanServices(dir: string, masterDir: string): ServiceScan {
   }
   /** Canonical log path → who writes it. */
   const logOwners = new Map<string, { service: string; file: string }>();
+  const dependsOnLines = new Map<string, number | undefined>();
   for (const file of files) {
     const r = parseServiceFile(file, masterDir);
     if (!r.service) { problems.push(...r.problems); continue; }
@@ -124,6 +126,15 @@ export function scanServices(dir: string, masterDir: string): ServiceScan {
     if (clash) { problems.push(clash); continue; }
     for (const c of own) logOwners.set(c, { service: s.name, file });
     services.set(s.name, s);
+    dependsOnLines.set(s.name, lines.depends_on);
+  }
+  // depends_on across files: unknown names and cycles leave those services out, as any bad file.
+  // Repeated: a service that needs one left out is left out too.
+  for (;;) {
+    const graph = dependencyProblems([...services.values()].map((s) => ({ name: s.name, file: s.file, dependsOn: s.dependsOn, line: dependsOnLines.get(s.name) })));
+    for (const name of graph.bad) services.delete(name);
+    problems.push(...graph.problems);
+    if (graph.bad.size === 0) break;
   }
   return { services, problems };
 }

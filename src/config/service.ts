@@ -16,12 +16,13 @@ import {
 } from "./values.ts";
 import { SHELL_OPERATORS, splitCommandWords } from "./command.ts";
 import { resolveGroup, resolveUser } from "./users.ts";
+import { parseDependsOn, parseLiveness, parseReadiness, readStartMs } from "./health.ts";
 import { errorMessage } from "../util/errors.ts";
 
-export const SERVICE_KEYS = ["name", "enabled", "process", "logs", "restart_policy", "resources"] as const;
+export const SERVICE_KEYS = ["name", "enabled", "process", "logs", "restart_policy", "resources", "readiness", "liveness", "depends_on"] as const;
 export const PROCESS_KEYS = [
   "command", "working_directory", "user", "group", "environment", "stop_command", "stop_signal", "stop_grace_ms",
-  "schedule", "schedule_timezone", "allow_writable_command",
+  "schedule", "schedule_timezone", "allow_writable_command", "start_seconds",
 ] as const;
 export const LOGS_KEYS = [
   "stdout", "stderr", "stop_command_stdout", "stop_command_stderr", "hints", "rotation_mode", "rotation_frequency",
@@ -37,6 +38,8 @@ const POLICIES: readonly RestartPolicyKind[] = ["never", "always", "on-failure"]
 /** Names pmctl gives a meaning of its own. */
 export const RESERVED_SERVICE_NAMES: ReadonlySet<string> = new Set(["all"]);
 const DAY_MS = 86_400_000;
+/** `process.start_seconds` without readiness or schedule: 1 s, as supervisord's startsecs. */
+export const DEFAULT_START_MS = 1000;
 
 /** Why `name` cannot be a service name (it becomes a cgroup folder), or null when it can. */
 export function serviceNameError(name: string): string | null {
@@ -89,6 +92,11 @@ export function parseServiceText(file: string, text: string, masterDir: string):
   const restart = parseRestart(ctx, top);
   const restartPolicy = restart?.config;
   const resources = parseResources(ctx, top);
+  const readiness = parseReadiness(ctx, top, proc?.workingDirectory ?? masterDir);
+  const liveness = parseLiveness(ctx, top, proc?.workingDirectory ?? masterDir);
+  const dependsOn = parseDependsOn(ctx, top);
+  // A readiness check decides when a start succeeded; a scheduled job is a one-shot.
+  if (proc) proc.startMs ??= readiness || proc.schedule !== undefined ? 0 : DEFAULT_START_MS;
 
   if (proc?.schedule !== undefined && restartPolicy?.policy === "always") {
     ctx.add(restart?.policyNode ?? null, "restart_policy.policy",
@@ -96,15 +104,16 @@ export function parseServiceText(file: string, text: string, masterDir: string):
   }
 
   sortProblems(ctx.problems);
-  if (ctx.problems.length > 0 || !proc || !logs || !restartPolicy || !resources) return { problems: ctx.problems };
+  if (ctx.problems.length > 0 || !proc || !logs || !restartPolicy || !resources || readiness === null || liveness === null || dependsOn === null) return { problems: ctx.problems };
   const lines: Record<string, number | undefined> = {};
   for (const [key, group, sub] of [["name", "name", ""], ["process", "process", ""], ["logs", "logs", ""],
-    ["process.working_directory", "process", "working_directory"], ["logs.stdout", "logs", "stdout"], ["logs.stderr", "logs", "stderr"]] as const) {
+    ["process.working_directory", "process", "working_directory"], ["logs.stdout", "logs", "stdout"], ["logs.stderr", "logs", "stderr"], ["depends_on", "depends_on", ""]] as const) {
     const g = top.get(group);
     if (!sub) lines[key] = ctx.lineOf(g?.keyNode);
     else if (g?.node && isMap(g.node)) lines[key] = ctx.lineOf(g.node.items.find((it) => isScalar(it.key) && it.key.value === sub)?.key as Node);
   }
-  return { service: { name, file, enabled, process: proc, logs, restartPolicy, resources }, problems: [], lines };
+  const health = { ...(readiness ? { readiness } : {}), ...(liveness ? { liveness } : {}), ...(dependsOn ? { dependsOn } : {}) };
+  return { service: { name, file, enabled, process: proc, logs, restartPolicy, resources, ...health }, problems: [], lines };
 }
 
 /** Problems of one file in line order (stable for equal lines). */
@@ -167,11 +176,12 @@ function parseProcess(ctx: Ctx, top: MapView, masterDir: string): ProcessConfig 
   if (schedule !== undefined) checkSchedule(p, schedule, scheduleTimezone);
   else if (scheduleTimezone !== undefined) p.add(p.get("schedule_timezone"), "schedule_timezone is set but process.schedule is not; add a schedule or remove the timezone");
   const allowWritableCommand = readBool(p, "allow_writable_command") ?? false;
+  const startMs = readStartMs(p);
 
   if (!command) return undefined;
   return {
     command, workingDirectory, user, group, uid, gid, environment: environment ?? {}, stopCommand, stopSignal, stopGraceMs,
-    schedule, scheduleTimezone, allowWritableCommand,
+    schedule, scheduleTimezone, allowWritableCommand, ...(startMs !== undefined ? { startMs } : {}),
   };
 }
 

@@ -54,6 +54,11 @@ export interface ProcessConfig {
   scheduleTimezone?: string;
   /** Key `allow_writable_command`: run as root even if the command file is writable by others. */
   allowWritableCommand: boolean;
+  /**
+   * Key `start_seconds`: the run must stay up this long before a start counts as successful.
+   * Default 1000 ms, or 0 when `readiness:` is set (then readiness decides).
+   */
+  startMs?: number;
 }
 
 export interface LogsConfig {
@@ -95,6 +100,40 @@ export interface ResourcesConfig {
   pidsMax?: string;
 }
 
+/** How a probe checks a service (readiness.md in the README): exactly one kind. */
+export type ProbeCheck =
+  | { kind: "tcp"; host: string; port: number }
+  | { kind: "http"; url: string }
+  | { kind: "unix"; path: string }
+  | { kind: "exec"; command: string[] }
+  | { kind: "log"; pattern: string }
+  | { kind: "notify" };
+
+export interface ReadinessConfig {
+  check: ProbeCheck;
+  /** Between attempts. Default 1000. */
+  intervalMs: number;
+  /** One attempt. Default 2000. */
+  probeTimeoutMs: number;
+  /** How long a run may take to become ready. Default 60000. */
+  timeoutMs: number;
+  /** Whether not being ready within `timeoutMs` fails the start (the run is stopped). Default true. */
+  failOnTimeout: boolean;
+}
+
+export interface LivenessConfig {
+  check: ProbeCheck;
+  /** Between attempts. Default 10000. */
+  intervalMs: number;
+  probeTimeoutMs: number;
+  /** Consecutive failures that make the run failed. Default 3. */
+  failureThreshold: number;
+  /** notify: WATCHDOG=1 must come this often (else counts as a failure). */
+  watchdogMs?: number;
+}
+
+export type DependencyCondition = "started" | "ready" | "completed";
+
 export interface ServiceConfig {
   name: string;
   /** Absolute path of the file that defined it. */
@@ -104,6 +143,12 @@ export interface ServiceConfig {
   logs: LogsConfig;
   restartPolicy: RestartPolicyConfig;
   resources: ResourcesConfig;
+  /** Key `readiness:`; undefined: ready once started. */
+  readiness?: ReadinessConfig;
+  /** Key `liveness:`. */
+  liveness?: LivenessConfig;
+  /** Key `depends_on:`: service name → condition. */
+  dependsOn?: Record<string, DependencyCondition>;
 }
 
 export interface Config {

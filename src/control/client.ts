@@ -1,10 +1,11 @@
 /** The pmctl side of the control socket: one connection per request. */
 import { PmError, type ErrorCode } from "../util/errors.ts";
-import { encodeLine, LineSplitter, type Command } from "./protocol.ts";
+import { encodeLine, LineSplitter, type Command, type RequestOptions } from "./protocol.ts";
 
 export interface CallOptions {
   /** Called for each progress line while the daemon works. */
   onProgress?: (message: string) => void;
+  options?: RequestOptions;
 }
 
 export async function callDaemon(sockPath: string, cmd: Command, names: string[] = [], opts: CallOptions = {}): Promise<unknown> {
@@ -15,7 +16,7 @@ export async function callDaemon(sockPath: string, cmd: Command, names: string[]
     Bun.connect({
       unix: sockPath,
       socket: {
-        open(sock) { sock.write(encodeLine({ cmd, names })); },
+        open(sock) { sock.write(encodeLine({ cmd, names, ...(opts.options ? { options: opts.options } : {}) })); },
         data(sock, chunk) {
           let lines: string[];
           try { lines = splitter.push(chunk); } catch (e) { settle(() => reject(e)); sock.end(); return; }

@@ -18,7 +18,7 @@ export const MAX_QUEUED_REQUESTS = 64;
 /** Answers a client has not read yet; past this the daemon drops the connection. */
 export const MAX_UNREAD_REPLY_BYTES = 8 << 20;
 
-export const COMMANDS = ["ping", "status", "start", "stop", "restart", "update", "rotate"] as const;
+export const COMMANDS = ["ping", "status", "start", "stop", "restart", "update", "rotate", "wait"] as const;
 export type Command = (typeof COMMANDS)[number];
 
 /** Commands that change something: they need write access. */
@@ -28,7 +28,11 @@ export interface Request {
   cmd: Command;
   /** Service names; empty or ["all"] means every service. */
   names: string[];
+  /** stop: `withDependents`; wait: `ready`, `timeoutMs`. */
+  options?: RequestOptions;
 }
+
+export interface RequestOptions { withDependents?: boolean; ready?: boolean; timeoutMs?: number }
 
 export type Reply =
   | { type: "progress"; message: string }
@@ -48,14 +52,33 @@ export function parseRequest(line: string): Request {
     throw new PmError("PROTOCOL", `request is not valid JSON (${e instanceof RangeError ? "nested too deeply" : "syntax error"})`);
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw new PmError("PROTOCOL", "request must be a JSON object");
-  const { cmd, names } = value as Record<string, unknown>;
+  const { cmd, names, options } = value as Record<string, unknown>;
   if (typeof cmd !== "string" || !(COMMANDS as readonly string[]).includes(cmd)) {
     throw new PmError("PROTOCOL", `unknown command ${JSON.stringify(cmd)}; expected one of ${COMMANDS.join(", ")}`);
   }
   if (names !== undefined && (!Array.isArray(names) || !names.every((n) => typeof n === "string" && n.length > 0 && n.length < 256))) {
     throw new PmError("PROTOCOL", "names must be a list of service names");
   }
-  return { cmd: cmd as Command, names: (names as string[] | undefined) ?? [] };
+  const req: Request = { cmd: cmd as Command, names: (names as string[] | undefined) ?? [] };
+  if (options !== undefined) req.options = parseOptions(options);
+  return req;
+}
+
+function parseOptions(o: unknown): RequestOptions {
+  if (typeof o !== "object" || o === null || Array.isArray(o)) throw new PmError("PROTOCOL", "options must be a JSON object");
+  const { withDependents, ready, timeoutMs, ...rest } = o as Record<string, unknown>;
+  if (Object.keys(rest).length) throw new PmError("PROTOCOL", `unknown option ${JSON.stringify(Object.keys(rest)[0])}`);
+  const out: RequestOptions = {};
+  for (const [k, v] of [["withDependents", withDependents], ["ready", ready]] as const) {
+    if (v === undefined) continue;
+    if (typeof v !== "boolean") throw new PmError("PROTOCOL", `option ${k} must be true or false`);
+    out[k] = v;
+  }
+  if (timeoutMs !== undefined) {
+    if (typeof timeoutMs !== "number" || !Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > 2 ** 31 - 1) throw new PmError("PROTOCOL", "option timeoutMs must be a whole number of milliseconds");
+    out.timeoutMs = timeoutMs;
+  }
+  return out;
 }
 
 /** How deep a request's JSON may nest (a request needs 2: the object and its `names` list). */

@@ -14,7 +14,9 @@ import { OrphanReaper } from "../linux/reaper.ts";
 import { LogRotator, msUntilNextMinute, type ManagedLog, type TickReport } from "../logs/index.ts";
 import { Supervisor, type Unit } from "../supervisor/supervisor.ts";
 import { StateStore } from "../supervisor/state-store.ts";
-import { unitStatus } from "../supervisor/status.ts";
+import { healthStatus, unitStatus } from "../supervisor/status.ts";
+import { GateRunner } from "../supervisor/start-gate.ts";
+import { Orchestrator, type StartResult } from "../supervisor/orchestrate.ts";
 import { controllersFor, masterLimitFiles, resourceLimitFiles } from "../supervisor/limits.ts";
 import { systemClock } from "../util/clock.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
@@ -57,7 +59,16 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
   // As PID 1 (a container, `unshare --pid`) every orphan in the namespace becomes our child.
   const asInit = process.pid === 1;
   if (asInit) new OrphanReaper((e) => log.error(`reaping orphans failed: ${errorMessage(e)}`)).start();
-  const supervisor = new Supervisor({ config, cgroups, watcher, store, clock });
+  // Readiness and health of each run (start-gate.ts); dependency order and outcomes (orchestrate.ts).
+  const gates = new GateRunner({ cgroups, clock, fail: (u, reason) => supervisor.dispatch(u, { type: "fail", reason }) });
+  let orchestrator: Orchestrator | null = null;
+  const supervisor = new Supervisor({
+    config, cgroups, watcher, store, clock,
+    observer: (u, before, event) => gates.observe(u, before, event),
+    holdStart: (u, go) => orchestrator?.holdStart(u, go) ?? false,
+  });
+  orchestrator = new Orchestrator(supervisor, gates);
+  const orch = orchestrator;
 
   const handle = async (req: Request, ctx: RequestContext): Promise<unknown> => {
     const what = `${req.cmd} ${req.names.join(" ") || "(all)"}`;
@@ -67,9 +78,16 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
     switch (req.cmd) {
       case "ping": return { pid: process.pid, version: VERSION };
       case "status": return { apps: supervisor.resolve(req.names).map(statusOf), master: masterStatus() };
-      case "start": return runAndReport(req, ctx, (u) => supervisor.start(u));
-      case "restart": return runAndReport(req, ctx, (u) => supervisor.restart(u));
-      case "stop": return runAndReport(req, ctx, (u) => supervisor.stop(u));
+      case "start": return runAndReport(req, ctx, (u) => orch.start(u));
+      case "restart": return runAndReport(req, ctx, (u) => orch.restart(u));
+      case "stop": return runAndReport(req, ctx, async (u) => {
+        const { warnings } = await orch.stop(u, req.options?.withDependents === true);
+        for (const w of warnings) ctx.progress(`warning: ${w}`);
+      });
+      case "wait": {
+        const results = await orch.wait(supervisor.resolve(req.names), req.options?.ready === true, req.options?.timeoutMs ?? 30_000);
+        return { results, apps: supervisor.resolve(req.names).map(statusOf) };
+      }
       case "update": return reload(ctx);
       case "rotate": {
         const names = req.names.length && !req.names.includes("all") ? supervisor.resolve(req.names).map((u) => u.name) : undefined;
@@ -82,9 +100,9 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
 
   let masterLimitsNotInForce: LimitProblem[] = [];
   const masterStatus = () => ({ cgroup: cgroups.masterPath, limits_not_in_force: masterLimitsNotInForce });
-  const statusOf = (u: Unit) => unitStatus(u, cgroups, clock.wallMs(), (p) => rotator.probeMode(p));
+  const statusOf = (u: Unit) => ({ ...unitStatus(u, cgroups, clock.wallMs(), (p) => rotator.probeMode(p)), ...healthStatus(u, gates.view(u), orch.waitingFor(u)) });
 
-  async function runAndReport(req: Request, ctx: RequestContext, act: (units: Unit[]) => Promise<void>) {
+  async function runAndReport(req: Request, ctx: RequestContext, act: (units: Unit[]) => Promise<StartResult[] | void>) {
     const units = supervisor.resolve(req.names);
     const started = clock.monotonicMs();
     const ticker = setInterval(() => {
@@ -95,8 +113,9 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
       }
     }, 1000);
     // Flush before answering: what the operator was told (stopped, last exit) survives a SIGKILL right after.
-    try { await act(units); } finally { clearInterval(ticker); store.flush(); }
-    return { apps: units.map(statusOf) };
+    let results: StartResult[] | void;
+    try { results = await act(units); } finally { clearInterval(ticker); store.flush(); }
+    return { apps: units.map(statusOf), ...(results ? { results } : {}) };
   }
 
   let reloading: Promise<unknown> | null = null;

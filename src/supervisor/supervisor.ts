@@ -54,6 +54,10 @@ export interface SupervisorDeps {
   watcher: PidWatcher;
   store: StateStore;
   clock: Clock;
+  /** Sees every transition before its effects run (start-gate.ts: readiness and health). */
+  observer?: (unit: Unit, before: UnitState, event: UnitEvent) => void;
+  /** May hold a unit's first start (boot, added by update) until its dependencies are up; `go` starts it. */
+  holdStart?: (unit: Unit, go: () => void) => boolean;
 }
 
 export class Supervisor {
@@ -103,6 +107,9 @@ export class Supervisor {
     this.armSchedule(unit);
     const populated = this.deps.cgroups.populated(svc.name);
     if (!booting && !populated && !svc.enabled) return unit;
+    // Held until what it depends on is up; by then an operator may have started or stopped it.
+    const go = () => { if (unit.state.phase === "stopped" && this.units.get(unit.name) === unit) this.dispatch(unit, { type: "boot", populated: false }); };
+    if (!populated && this.deps.holdStart?.(unit, go)) return unit;
     this.dispatch(unit, { type: "boot", populated });
     // An adopted run: OOM kills from now on are this run's (earlier ones we cannot attribute).
     if (populated) { unit.oomKillsAtStart = this.deps.cgroups.oomKills(svc.name); this.track(unit); }
@@ -164,11 +171,14 @@ export class Supervisor {
       stopGraceMs: unit.config.process.stopGraceMs,
       restartPolicy: unit.config.restartPolicy,
       nowWallMs: this.deps.clock.wallMs(),
+      stopSignal: unit.config.process.stopSignal,
     };
     const before = unit.state.phase;
     const { state, effects } = transition(unit.state, event, ctx);
+    const previous = unit.state;
     unit.state = state;
     if (state.phase !== before) unit.log.debug(`${before} -> ${state.phase} on ${event.type}`);
+    this.deps.observer?.(unit, previous, event);
     for (const effect of effects) this.run(unit, effect);
     for (const fn of [...unit.listeners]) fn();
   }

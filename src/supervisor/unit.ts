@@ -6,7 +6,7 @@
  * Phases say what is running now; `lastExit` (the result of the last run) is separate and sticky.
  */
 import type { RestartPolicyConfig } from "../config/types.ts";
-import { decideAfterExit, describeExit, emptyHistory, manualStartHistory, type ExitInfo, type RestartHistory } from "./policy.ts";
+import { decideAfterExit, describeExit, emptyHistory, isFailure, manualStartHistory, type ExitInfo, type RestartHistory } from "./policy.ts";
 
 export type Phase =
   | "stopped"    // not running, nothing due (operator stop, disabled, never started)
@@ -48,6 +48,8 @@ export interface UnitState {
   suppressedReason: string | null;
   /** Set once stop escalated to cgroup.kill, so the exit is reported as killed-after-grace. */
   escalated: boolean;
+  /** The daemon is stopping this run because it failed (readiness timeout, liveness): why. Its exit goes to the restart policy. */
+  failing?: string | null;
 }
 
 export type UnitEvent =
@@ -60,7 +62,8 @@ export type UnitEvent =
   | { type: "exited"; exit: ExitInfo; oomKilled?: boolean } // the cgroup became empty
   | { type: "timer" }                                // the one armed timer fired
   | { type: "cronTick" }
-  | { type: "configChanged"; enabled: boolean };     // update: enabled flag may have flipped
+  | { type: "configChanged"; enabled: boolean }      // update: enabled flag may have flipped
+  | { type: "fail"; reason: string };                // readiness timed out or liveness failed: stop, then the restart policy
 
 export type Effect =
   | { type: "spawn" }
@@ -78,6 +81,8 @@ export interface UnitContext {
   stopGraceMs: number;
   restartPolicy: RestartPolicyConfig;
   nowWallMs: number;
+  /** For a failing run stopped by the daemon that exited 0 on its stop signal. */
+  stopSignal?: string;
 }
 
 export interface Transition { state: UnitState; effects: Effect[] }
@@ -103,8 +108,9 @@ export function transition(s: UnitState, ev: UnitEvent, ctx: UnitContext): Trans
   /** Not running, nothing pending: where a service rests when no run is due. */
   const idlePhase = (): Phase => idlePhaseOf(s, ctx);
   const spawnNow = (patch: Partial<UnitState> = {}): Transition =>
-    next({ phase: "starting", mainPid: null, startAfterStop: false, nextAttemptWallMs: null, suppressedReason: null, escalated: false, startedAtWallMs: null, ...patch },
+    next({ phase: "starting", mainPid: null, startAfterStop: false, nextAttemptWallMs: null, suppressedReason: null, escalated: false, startedAtWallMs: null, failing: null, ...patch },
       { type: "cancelTimer" }, { type: "spawn" });
+  const failing = s.failing ?? null;
   const beginStop = (patch: Partial<UnitState>): Transition =>
     next({ phase: "stopping", escalated: false, ...patch },
       { type: "sendStop" }, { type: "armTimer", ms: ctx.stopGraceMs }, { type: "persist" });
@@ -163,9 +169,14 @@ export function transition(s: UnitState, ev: UnitEvent, ctx: UnitContext): Trans
     case "exited": {
       const cause: LastExit["cause"] = ev.oomKilled ? "oom-kill" : s.escalated ? "killed-after-grace" : "exit";
       const lastExit: LastExit = { ...ev.exit, cause, atWallMs: ctx.nowWallMs };
-      const ended = { ...s, lastExit, mainPid: null, escalated: false };
+      const ended = { ...s, lastExit, mainPid: null, escalated: false, failing: null };
       switch (s.phase) {
         case "stopping": case "killing":
+          if (failing !== null && !s.startAfterStop && !s.operatorStopped) {
+            // Stopped by the daemon for failing: the policy decides as for a crash, whatever the code.
+            const asFailure: ExitInfo = isFailure(ev.exit) ? ev.exit : { code: null, signal: ctx.stopSignal ?? "SIGTERM", known: true };
+            return afterRun(ended, asFailure, ctx, failing);
+          }
           if (s.startAfterStop) return { state: { ...ended, phase: "starting", startAfterStop: false, suppressedReason: null }, effects: [{ type: "cancelTimer" }, log(`stopped (${describeExit(ev.exit)}), starting again`), { type: "spawn" }] };
           return { state: { ...ended, phase: s.operatorStopped ? "stopped" : idlePhaseOf(ended, ctx) }, effects: [{ type: "cancelTimer" }, log(`stopped (${cause === "killed-after-grace" ? "killed after grace" : describeExit(ev.exit)})`), { type: "persist" }] };
         case "running": case "starting":
@@ -190,6 +201,13 @@ export function transition(s: UnitState, ev: UnitEvent, ctx: UnitContext): Trans
         case "backoff": case "suppressed": return same();
       }
       break;
+
+    case "fail":
+      if (s.phase !== "running" && s.phase !== "starting") return same();
+      {
+        const stop = beginStop({ startAfterStop: false, failing: ev.reason });
+        return { state: stop.state, effects: [log(`${ev.reason}; stopping it`, "warn"), ...stop.effects] };
+      }
 
     case "configChanged":
       // `update` changed the definition. A running service that stays enabled is restarted by
