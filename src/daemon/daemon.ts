@@ -16,6 +16,7 @@ import { Supervisor, type Unit } from "../supervisor/supervisor.ts";
 import { StateStore } from "../supervisor/state-store.ts";
 import { healthStatus, unitStatus } from "../supervisor/status.ts";
 import { GateRunner } from "../supervisor/start-gate.ts";
+import { NotifyHub, setNotifyNamespace } from "../supervisor/notify.ts";
 import { Orchestrator, type StartResult } from "../supervisor/orchestrate.ts";
 import { controllersFor, masterLimitFiles, resourceLimitFiles } from "../supervisor/limits.ts";
 import { systemClock } from "../util/clock.ts";
@@ -60,7 +61,13 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
   const asInit = process.pid === 1;
   if (asInit) new OrphanReaper((e) => log.error(`reaping orphans failed: ${errorMessage(e)}`)).start();
   // Readiness and health of each run (start-gate.ts); dependency order and outcomes (orchestrate.ts).
-  const gates = new GateRunner({ cgroups, clock, fail: (u, reason) => supervisor.dispatch(u, { type: "fail", reason }) });
+  setNotifyNamespace(cgroups.masterPath);
+  const notify: NotifyHub = new NotifyHub({
+    cgroups,
+    deliver: (u, msg) => gates.notify(u, msg),
+    waitingForReady: (u): boolean => u.state.phase === "running" && gates.view(u).state?.active === true && !gates.view(u).state?.ready,
+  });
+  const gates: GateRunner = new GateRunner({ cgroups, clock, notify, fail: (u, reason) => supervisor.dispatch(u, { type: "fail", reason }) });
   let orchestrator: Orchestrator | null = null;
   const supervisor = new Supervisor({
     config, cgroups, watcher, store, clock,

@@ -1,7 +1,7 @@
 /**
  * The only module that uses bun:ffi. Thin typed wrappers over libc calls that Bun does not
  * expose: pidfd_open, poll, waitid, eventfd, fallocate, copy_file_range, getsockopt(SO_PEERCRED,
- * SO_PEERGROUPS), flock, execve.
+ * SO_PEERGROUPS), flock, execve, and unix datagram sockets with SCM_CREDENTIALS (sd_notify).
  * Each wrapper turns a -1 return into a PmError("SYSCALL") carrying the errno.
  */
 import { dlopen, FFIType, ptr, read } from "bun:ffi";
@@ -22,6 +22,11 @@ const libc = dlopen("libc.so.6", {
   getsockopt: { args: [i32, i32, i32, P, P], returns: i32 },
   flock: { args: [i32, i32], returns: i32 },
   execve: { args: [P, P, P], returns: i32 },
+  socket: { args: [i32, i32, i32], returns: i32 },
+  bind: { args: [i32, P, u32], returns: i32 },
+  setsockopt: { args: [i32, i32, i32, P, u32], returns: i32 },
+  recvmsg: { args: [i32, P, i32], returns: i64 },
+  sendto: { args: [i32, P, u64, i32, P, u32], returns: i64 },
   __errno_location: { args: [], returns: P },
 });
 const sym = libc.symbols;
@@ -216,4 +221,75 @@ export function execve(path: string, argv: string[], env: Record<string, string>
   const envList = list(Object.entries(env).map(([k, v]) => `${k}=${v}`));
   sym.execve(ptr(Buffer.from(`${path}\0`)), ptr(argvList), ptr(envList));
   fail("execve", `(${path})`);
+}
+
+const AF_UNIX = 1;
+const SOCK_DGRAM = 2;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+const SO_PASSCRED = 16;
+const SCM_CREDENTIALS = 2;
+const MSG_DONTWAIT = 0x40;
+
+/** sockaddr_un for an abstract name (no file: `@name` in NOTIFY_SOCKET), and its length. */
+function abstractAddress(name: string): { addr: Buffer; len: number } {
+  const path = Buffer.from(name);
+  if (path.length + 1 > 107) throw new PmError("SYSCALL", `abstract socket name too long: ${name}`);
+  const addr = Buffer.alloc(110);
+  addr.writeUInt16LE(AF_UNIX, 0);
+  path.copy(addr, 3); // byte 2 is the NUL that makes it abstract
+  return { addr, len: 3 + path.length };
+}
+
+/**
+ * A non-blocking unix datagram socket bound to the abstract name `name`, with SO_PASSCRED so
+ * that every message carries its sender's pid, uid and gid as the kernel knows them.
+ */
+export function openCredentialedDatagramSocket(name: string): number {
+  const fd = sym.socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail("socket(AF_UNIX, SOCK_DGRAM)");
+  const { addr, len } = abstractAddress(name);
+  const one = new Int32Array([1]);
+  if (sym.bind(fd, ptr(addr), len) < 0 || sym.setsockopt(fd, SOL_SOCKET, SO_PASSCRED, ptr(one), 4) < 0) {
+    const e = errno();
+    sym.close(fd);
+    throw new PmError("SYSCALL", `bind/setsockopt of @${name} failed: errno ${e}`, { errno: e });
+  }
+  return fd;
+}
+
+export interface CredentialedMessage { data: Buffer; pid: number; uid: number; gid: number }
+
+/** The next datagram waiting on `fd` with its sender's credentials; null when none is waiting. */
+export function receiveWithCredentials(fd: number): CredentialedMessage | null {
+  const data = Buffer.alloc(4096);
+  const control = new BigUint64Array(8); // cmsghdr (16 bytes) + ucred (12), 8-byte aligned
+  const iov = new BigUint64Array([BigInt(ptr(data)), BigInt(data.length)]);
+  // struct msghdr on 64-bit Linux: name, namelen(+pad), iov, iovlen, control, controllen, flags(+pad).
+  const msg = new BigUint64Array([0n, 0n, BigInt(ptr(iov)), 1n, BigInt(ptr(control)), BigInt(control.byteLength), 0n]);
+  const n = Number(sym.recvmsg(fd, ptr(msg), MSG_DONTWAIT));
+  if (n < 0) {
+    if (errno() === ERRNO.EAGAIN) return null;
+    fail("recvmsg");
+  }
+  const cmsg = Buffer.from(control.buffer);
+  const controllen = Number(msg[5]);
+  let cred = { pid: 0, uid: -1, gid: -1 };
+  if (controllen >= 28 && cmsg.readInt32LE(8) === SOL_SOCKET && cmsg.readInt32LE(12) === SCM_CREDENTIALS) {
+    cred = { pid: cmsg.readInt32LE(16), uid: cmsg.readUInt32LE(20), gid: cmsg.readUInt32LE(24) };
+  }
+  return { data: data.subarray(0, n), ...cred };
+}
+
+/** Sends one datagram to the abstract unix socket `name` (what sd_notify does; for tests and tools). */
+export function sendDatagram(name: string, payload: string): void {
+  const fd = sym.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail("socket(AF_UNIX, SOCK_DGRAM)");
+  try {
+    const { addr, len } = abstractAddress(name);
+    const buf = Buffer.from(payload);
+    if (Number(sym.sendto(fd, ptr(buf), buf.length, 0, ptr(addr), len)) < 0) fail("sendto", `(@${name})`);
+  } finally {
+    sym.close(fd);
+  }
 }

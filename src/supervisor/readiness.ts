@@ -45,7 +45,7 @@ export interface GateState {
 export type GateEvent =
   | { type: "timer" }
   | { type: "probeResult"; probe: "readiness" | "liveness"; ok: boolean; detail: string }
-  | { type: "notify"; ready?: boolean; status?: string; watchdog?: boolean }
+  | { type: "notify"; ready?: boolean; status?: string; watchdog?: boolean; stopping?: boolean }
   | { type: "stopping" }
   /** The run ended; `exitText` says how (`exited with code 7`), `failure` whether it failed. */
   | { type: "ended"; exitText: string; failure: boolean };
@@ -101,6 +101,17 @@ export function gateStep(s: GateState, ev: GateEvent, cfg: GateConfig, nowMs: nu
       if (ev.status !== undefined) st.status = ev.status;
       if (ev.ready && cfg.readiness?.notify && !st.ready) { st.readinessDetail = "READY=1"; st = becomeReady(st, cfg, nowMs, effects); }
       if (ev.watchdog) { st.lastWatchdogAtMs = nowMs; st.livenessFailures = 0; st.livenessDetail = null; }
+      if (ev.stopping) {
+        // STOPPING=1: the service is shutting down on its own; no more checks, not ready. Its
+        // exit is then judged as any exit (a pending start is failed by it).
+        st.ready = false;
+        st.active = st.outcome === null; // a pending start still waits for its outcome (the exit)
+        st.probing = null;
+        st.nextProbeAtMs = null;
+        st.lastWatchdogAtMs = null;
+        effects.push({ type: "log", level: "info", message: "the service says it is stopping (STOPPING=1)" });
+        if (!st.active) { effects.push({ type: "disarm" }); return { state: st, effects }; }
+      }
       break;
     case "stopping":
       st.active = false;

@@ -9,6 +9,7 @@ import type { ServiceConfig } from "../config/types.ts";
 import { resolveUser } from "../config/load.ts";
 import { openLogFd } from "../logs/index.ts";
 import { execPlan } from "./exec.ts";
+import { withNotifyEnv } from "./notify.ts";
 import { noteBunChild } from "../linux/reaper.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 
@@ -21,7 +22,8 @@ export function serviceEnv(svc: ServiceConfig): Record<string, string> {
     if (user) Object.assign(env, { HOME: user.home, USER: user.name, LOGNAME: user.name, SHELL: user.shell });
   }
   env.PM_SERVICE = svc.name;
-  return Object.assign(env, svc.process.environment);
+  Object.assign(env, svc.process.environment);
+  return withNotifyEnv(env, svc);
 }
 
 /** Opens the log files once (stdout and stderr may be the same file). Caller closes. */

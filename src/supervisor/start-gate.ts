@@ -30,6 +30,8 @@ export interface GateView {
   startFailure: string | null;
   /** Counts starts. */
   runs: number;
+  /** MAINPID= of the current run (checked to be in its cgroup). */
+  notifyMainPid: number | null;
   /** The last time a run was found unhealthy (liveness), kept across runs: why and when (wall ms). */
   lastUnhealthy: { reason: string; atWallMs: number } | null;
 }
@@ -49,6 +51,8 @@ export interface GateRunnerDeps {
   clock: Clock;
   /** Tell the supervisor that a run failed (readiness timeout, liveness). */
   fail(unit: Unit, reason: string): void;
+  /** sd_notify sockets (notify.ts): opened before a notify service starts, read before a timer decides. */
+  notify?: { ensure(unit: Unit): void; drain(unit: Unit): void; wake(): void };
 }
 
 export class GateRunner {
@@ -61,7 +65,7 @@ export class GateRunner {
 
   view(unit: Unit): GateView {
     let v = this.views.get(unit);
-    if (!v) { v = { state: null, startFailure: null, runs: 0, lastUnhealthy: null }; this.views.set(unit, v); }
+    if (!v) { v = { state: null, startFailure: null, runs: 0, lastUnhealthy: null, notifyMainPid: null }; this.views.set(unit, v); }
     return v;
   }
 
@@ -69,6 +73,7 @@ export class GateRunner {
   observe(unit: Unit, before: UnitState, event: UnitEvent): void {
     const after = unit.state;
     if (after.phase === "starting" && (before.phase !== "starting" || event.type === "exited")) {
+      this.deps.notify?.ensure(unit);
       const wantsLog = unit.config.readiness?.check.kind === "log";
       if (wantsLog) this.pendingLogs.set(unit, new LogCursor([unit.config.logs.stdout, unit.config.logs.stderr]));
     }
@@ -99,8 +104,13 @@ export class GateRunner {
   }
 
   /** A message from the service over its notify socket (already checked to come from its cgroup). */
-  notify(unit: Unit, msg: { ready?: boolean; status?: string; watchdog?: boolean }): void {
-    this.step(unit, { type: "notify", ...msg }, true);
+  notify(unit: Unit, msg: { ready?: boolean; status?: string; watchdog?: boolean; stopping?: boolean; mainPid?: number }): void {
+    const { mainPid, ...rest } = msg;
+    if (mainPid !== undefined && this.runs.has(unit)) {
+      this.view(unit).notifyMainPid = mainPid;
+      unit.log.info(`MAINPID=${mainPid}`);
+    }
+    this.step(unit, { type: "notify", ...rest }, true);
   }
 
   /** The unit is forgotten (update removed it) or the daemon exits. */
@@ -116,13 +126,16 @@ export class GateRunner {
     const logs = adopted ? (unit.config.readiness?.check.kind === "log" ? new LogCursor([]) : null) : this.pendingLogs.get(unit) ?? null;
     this.pendingLogs.delete(unit);
     const t = beginGate(cfg, this.deps.clock.monotonicMs(), adopted);
+    if (adopted) this.deps.notify?.ensure(unit);
     const run: Run = { cfg, state: t.state, timer: null, logs };
     this.runs.set(unit, run);
     const v = this.view(unit);
     v.runs++;
     v.state = t.state;
     v.startFailure = null;
+    v.notifyMainPid = null;
     this.apply(unit, run, t.effects);
+    this.deps.notify?.wake();
   }
 
   private step(unit: Unit, ev: GateEvent, notifyListeners: boolean) {
@@ -142,7 +155,11 @@ export class GateRunner {
       switch (e.type) {
         case "arm":
           if (run.timer) clearTimeout(run.timer);
-          run.timer = setTimeout(() => { run.timer = null; if (this.runs.get(unit) === run) this.step(unit, { type: "timer" }, true); },
+          run.timer = setTimeout(() => {
+            run.timer = null;
+            this.deps.notify?.drain(unit); // a WATCHDOG=1 or READY=1 already sent counts before the timer decides
+            if (this.runs.get(unit) === run && run.timer === null) this.step(unit, { type: "timer" }, true);
+          },
             Math.max(0, e.atMs - this.deps.clock.monotonicMs()));
           break;
         case "disarm":

@@ -88,6 +88,8 @@ export interface HealthStatus {
   start_failure: string | null;
   /** STATUS= from sd_notify. */
   notify_status: string | null;
+  /** MAINPID= from sd_notify (a process of the service). */
+  notify_main_pid: number | null;
   /** The last run found unhealthy by liveness (and restarted through the restart policy): why, and when. */
   last_unhealthy: string | null;
   last_unhealthy_at: string | null;
@@ -95,7 +97,7 @@ export interface HealthStatus {
   waiting_for: string[];
 }
 
-export function healthStatus(unit: Unit, gate: { state: GateState | null; startFailure: string | null; lastUnhealthy: { reason: string; atWallMs: number } | null }, waitingFor: string[]): HealthStatus {
+export function healthStatus(unit: Unit, gate: { state: GateState | null; startFailure: string | null; notifyMainPid?: number | null; lastUnhealthy: { reason: string; atWallMs: number } | null }, waitingFor: string[]): HealthStatus {
   const g = gate.state;
   const live = unit.state.phase === "running" && g !== null;
   return {
@@ -105,6 +107,7 @@ export function healthStatus(unit: Unit, gate: { state: GateState | null; startF
     health: g?.failure && g.outcome === "up" ? g.failure : live && g.livenessFailures > 0 ? `${g.livenessFailures} failed check(s): ${g.livenessDetail}` : null,
     start_failure: gate.startFailure,
     notify_status: live ? g.status : null,
+    notify_main_pid: live ? gate.notifyMainPid ?? null : null,
     last_unhealthy: gate.lastUnhealthy?.reason ?? null,
     last_unhealthy_at: iso(gate.lastUnhealthy?.atWallMs ?? null),
     waiting_for: waitingFor,
