@@ -27,7 +27,7 @@ export const PM_CWD = TARGET === "binary" ? "/" : REPO;
 
 let installed: { daemon: string; pmctl: string } | null = null;
 /** The binary lane's copy of dist/processmaster (made once per test file, removed at exit). */
-function installedBinary() {
+export function installedBinary(): { daemon: string; pmctl: string } {
   if (installed) return installed;
   const built = join(REPO, "dist", "processmaster");
   if (!existsSync(built)) throw new Error("PM_TEST_TARGET=binary needs dist/processmaster: run `bun run build` first");
@@ -150,10 +150,12 @@ export class World {
     try { return readFileSync(join(this.serviceCgroup(name), "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number); } catch { return []; }
   }
 
-  startDaemon(extraArgs: string[] = [], env: Record<string, string> = {}): DaemonProc {
+  /** `opts.binary`: the installed binary whatever the lane; `opts.cwd`: the daemon's working directory. */
+  startDaemon(extraArgs: string[] = [], env: Record<string, string> = {}, opts: { binary?: boolean; cwd?: string } = {}): DaemonProc {
+    const args = ["daemon", "-c", this.configPath, ...extraArgs];
     const proc = Bun.spawn({
-      cmd: pmCommand(["daemon", "-c", this.configPath, ...extraArgs]),
-      cwd: PM_CWD, stdin: "ignore", stdout: "pipe", stderr: "pipe",
+      cmd: opts.binary ? [installedBinary().daemon, ...args] : pmCommand(args),
+      cwd: opts.cwd ?? (opts.binary ? "/" : PM_CWD), stdin: "ignore", stdout: "pipe", stderr: "pipe",
       env: { ...process.env, PM_LOG_LEVEL: "debug", ...env },
     });
     let text = "";
@@ -184,8 +186,8 @@ export class World {
   }
 
   /** Starts a daemon and waits until it serves. */
-  async daemon(extraArgs: string[] = []): Promise<DaemonProc> {
-    const d = this.startDaemon(extraArgs);
+  async daemon(extraArgs: string[] = [], opts: { binary?: boolean; cwd?: string } = {}): Promise<DaemonProc> {
+    const d = this.startDaemon(extraArgs, {}, opts);
     await Promise.race([
       d.waitForLog(/serving /, 15_000),
       d.exited.then((code) => { throw new Error(`daemon exited with ${code} before serving:\n${d.output()}`); }),
