@@ -7,7 +7,8 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { findCgroup2Mount } from "../../src/cgroup/mount.ts";
+import { defaultCgroupRoot } from "../../src/cgroup/mount.ts";
+import { DAEMON_LEAF } from "../../src/cgroup/names.ts";
 import { callDaemon } from "../../src/control/client.ts";
 import type { Command } from "../../src/control/protocol.ts";
 import type { AppStatus } from "../../src/supervisor/status.ts";
@@ -110,7 +111,7 @@ export class World {
     mkdirSync(this.confDir);
     this.sockPath = join(this.dir, "pm.sock");
     this.cgroupName = `pmtest-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-    this.cgroupRoot = findCgroup2Mount();
+    this.cgroupRoot = defaultCgroupRoot(this.cgroupName, DAEMON_LEAF).path; // where the daemon puts it
     this.masterCgroup = join(this.cgroupRoot, this.cgroupName);
     this.configPath = join(this.dir, "config.yaml");
     this.writeMaster(opts.master ?? {});
@@ -150,9 +151,12 @@ export class World {
     try { return readFileSync(join(this.serviceCgroup(name), "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number); } catch { return []; }
   }
 
-  /** `opts.binary`: the installed binary whatever the lane; `opts.cwd`: the daemon's working directory. */
-  startDaemon(extraArgs: string[] = [], env: Record<string, string> = {}, opts: { binary?: boolean; cwd?: string } = {}): DaemonProc {
-    const args = ["daemon", "-c", this.configPath, ...extraArgs];
+  /**
+   * `opts.binary`: the installed binary whatever the lane; `opts.cwd`: the daemon's working
+   * directory; `opts.noConfigFlag`: no `-c` (the config is found as discoverConfig says).
+   */
+  startDaemon(extraArgs: string[] = [], env: Record<string, string> = {}, opts: { binary?: boolean; cwd?: string; noConfigFlag?: boolean } = {}): DaemonProc {
+    const args = ["daemon", ...(opts.noConfigFlag ? [] : ["-c", this.configPath]), ...extraArgs];
     const proc = Bun.spawn({
       cmd: opts.binary ? [installedBinary().daemon, ...args] : pmCommand(args),
       cwd: opts.cwd ?? (opts.binary ? "/" : PM_CWD), stdin: "ignore", stdout: "pipe", stderr: "pipe",
