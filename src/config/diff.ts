@@ -8,7 +8,9 @@
  *  - `logs.rotation_*` and `logs.hints`: used by the daemon's rotation timer and by `pmctl logs`;
  *    the service keeps writing to the same stdout/stderr files;
  *  - how to stop it: `process.stop_command`, `process.stop_signal`, `process.stop_grace_ms`,
- *    `logs.stop_command_stdout`, `logs.stop_command_stderr`: used only at the next stop.
+ *    `logs.stop_command_stdout`, `logs.stop_command_stderr`: used only at the next stop;
+ *  - `process.start_seconds`, `readiness:`, `liveness:`: used from the next run on;
+ *  - `depends_on:`: used at the next start or stop (order), never a reason to restart.
  * Everything else — `enabled`, `process.command`, working directory, user/group, environment,
  * schedule, `allow_writable_command`, `logs.stdout`/`logs.stderr` — is `changed`: the daemon
  * restarts the service (or starts/stops it for `enabled`). The defining file's path is ignored.
@@ -36,6 +38,7 @@ function restartShape(s: ServiceConfig): unknown {
       command: p.command, workingDirectory: p.workingDirectory, user: p.user, group: p.group, uid: p.uid, gid: p.gid,
       environment: p.environment, schedule: p.schedule, scheduleTimezone: p.scheduleTimezone,
       allowWritableCommand: p.allowWritableCommand,
+      // startMs is left out on purpose: a live setting (see the header).
     },
     logs: { stdout: s.logs.stdout, stderr: s.logs.stderr },
   };
