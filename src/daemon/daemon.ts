@@ -72,6 +72,7 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
   const notify: NotifyHub = new NotifyHub({
     cgroups,
     deliver: (u, msg) => gates.notify(u, msg),
+    managed: (u) => supervisor.units.get(u.name) === u,
     waitingForReady: (u): boolean => u.state.phase === "running" && gates.view(u).state?.active === true && !gates.view(u).state?.ready,
   });
   const gates: GateRunner = new GateRunner({ cgroups, clock, notify, fail: (u, reason) => supervisor.dispatch(u, { type: "fail", reason }) });

@@ -80,6 +80,8 @@ export interface NotifyHubDeps {
   deliver(unit: Unit, msg: NotifyMessage): void;
   /** Whether `unit` is waiting for READY=1 (read its socket often). */
   waitingForReady(unit: Unit): boolean;
+  /** Whether `unit` is still managed (update may have removed it): its socket is closed when not. */
+  managed(unit: Unit): boolean;
 }
 
 export class NotifyHub {
@@ -133,7 +135,9 @@ export class NotifyHub {
     const fast = [...this.sockets.keys()].some((u) => this.deps.waitingForReady(u));
     this.timer = setTimeout(() => {
       this.timer = null;
-      for (const unit of [...this.sockets.keys()]) this.drain(unit);
+      for (const unit of [...this.sockets.keys()]) {
+        if (this.deps.managed(unit)) this.drain(unit); else this.close(unit);
+      }
       this.schedule();
     }, fast ? 100 : 1000);
   }
