@@ -35,6 +35,20 @@ describe("start outcome", () => {
     expect(again.stderr).toContain("exited with code 7");
   });
 
+  test("a start answers with its own run's outcome even when the policy restarts it at once", async () => {
+    world = new World();
+    world.writeService("loop", {
+      enabled: false, process: { command: ["sh", "-c", "exit 5"] },
+      restart_policy: { policy: "always", restart_backoff_ms: 0, tolerance: { max_restarts: 1000, duration: "1h" } },
+    });
+    await world.daemon();
+    const res = await world.pmctl(["start", "loop"]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain("loop: start failed: exited with code 5");
+    expect((await world.app("loop")).state).not.toBe("suppressed"); // answered long before the loop could end
+    expect((await world.pmctl(["stop", "loop"])).code).toBe(0);
+  });
+
   test("a service that stays up for start_seconds starts; a one-shot that exits 0 early is not a failed start", async () => {
     world = new World();
     world.writeService("steady", { enabled: false, process: { command: ["sleep", "1000"], start_seconds: "300ms", stop_grace_ms: 2000 } });

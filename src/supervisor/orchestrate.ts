@@ -38,7 +38,12 @@ export class Orchestrator {
     setImmediate(async () => {
       const failure = await this.dependenciesUp(unit);
       this.held.delete(unit);
-      if (failure) { unit.log.warn(`not started: ${failure}`); for (const fn of [...unit.listeners]) fn(); return; }
+      if (failure) {
+        unit.log.warn(`not started: ${failure}`);
+        this.gates.view(unit).startFailure = `not started: ${failure}`; // status says why it is down
+        for (const fn of [...unit.listeners]) fn();
+        return;
+      }
       go();
     });
     return true;
@@ -92,8 +97,9 @@ export class Orchestrator {
     p = (async () => {
       const failure = await this.dependenciesUp(unit, starting);
       if (failure) return { name: unit.name, ok: false, reason: `not started: ${failure}`, stderr: [] };
+      const before = this.gates.view(unit).runs;
       await this.sup.start([unit]);
-      return this.outcome(unit);
+      return this.outcome(unit, before);
     })();
     // Register before awaiting: a dependency reached twice is started once.
     starting.set(unit, p);
@@ -115,8 +121,9 @@ export class Orchestrator {
         if (blocker) { failed.add(name); results.push({ name, ok: false, reason: `not restarted: dependency '${blocker}' did not start`, stderr: [] }); }
         else go.push(unit);
       }
+      const before = go.map((u) => this.gates.view(u).runs);
       await this.sup.restart(go);
-      for (const r of await Promise.all(go.map((u) => this.outcome(u)))) { results.push(r); if (!r.ok) failed.add(r.name); }
+      for (const r of await Promise.all(go.map((u, i) => this.outcome(u, before[i]!)))) { results.push(r); if (!r.ok) failed.add(r.name); }
     }
     return results;
   }
@@ -148,14 +155,21 @@ export class Orchestrator {
     return { stopped, warnings };
   }
 
-  /** The outcome of the start in progress (or the run already up). */
-  async outcome(unit: Unit): Promise<StartResult> {
-    await this.sup.waitFor(unit, (u) => this.decided(u));
+  /**
+   * The outcome of the first start after `runsBefore` (what the request began), or of the run
+   * already up when the request started nothing.
+   */
+  async outcome(unit: Unit, runsBefore: number): Promise<StartResult> {
+    const first = () => this.gates.view(unit).outcomes.find((o) => o.run > runsBefore);
+    await this.sup.waitFor(unit, (u) => first() !== undefined || this.decided(u, runsBefore));
     const v = this.gates.view(unit);
     const s = unit.state;
+    const o = first();
+    if (o?.ok) return { name: unit.name, ok: true, reason: null, stderr: [] };
+    if (o) return { name: unit.name, ok: false, reason: o.reason ?? "start failed", stderr: lastLines(unit.config.logs.stderr, STDERR_LINES) };
     // Up, or a one-shot that finished with code 0 (exited, or scheduled again).
     const endedWell = s.phase !== "running" && !isActive(s.phase) && s.lastExit !== null && !isFailure(s.lastExit);
-    const ok = v.state?.outcome === "up" && (s.phase === "running" || endedWell);
+    const ok = (v.state?.outcome ?? "up") === "up" && (s.phase === "running" || endedWell);
     if (ok) return { name: unit.name, ok: true, reason: null, stderr: [] };
     const last = s.lastExit;
     let reason = v.startFailure ?? (last ? `${s.phase}, last exit: ${last.cause === "exit" ? describeExit(last) : last.cause}` : s.phase);
@@ -165,12 +179,16 @@ export class Orchestrator {
     return { name: unit.name, ok: false, reason, stderr: lastLines(unit.config.logs.stderr, STDERR_LINES) };
   }
 
-  private decided(u: Unit): boolean {
+  private decided(u: Unit, runsBefore: number): boolean {
     if (this.sup.units.get(u.name) !== u) return true;
     switch (u.state.phase) {
       case "starting": return false;
       case "stopping": case "killing": return !u.state.startAfterStop;
-      case "running": return (this.gates.view(u).state?.outcome ?? null) !== null;
+      case "running": {
+        if (this.gates.view(u).runs > runsBefore) return false; // a start of ours: its outcome is recorded
+        const g = this.gates.view(u).state;
+        return g === null || g.outcome !== null; // no gate: nothing to wait for
+      }
       default: return true;
     }
   }

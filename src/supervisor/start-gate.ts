@@ -28,8 +28,13 @@ export interface GateView {
   state: GateState | null;
   /** Why the last start failed, including a spawn that failed. */
   startFailure: string | null;
-  /** Counts starts. */
+  /** Counts starts (spawns and spawn failures). */
   runs: number;
+  /**
+   * The outcome of each recent start, by its number in `runs`: a start request answers with the
+   * first start after it, even when the restart policy has begun another one since.
+   */
+  outcomes: { run: number; ok: boolean; reason: string | null }[];
   /** MAINPID= of the current run (checked to be in its cgroup). */
   notifyMainPid: number | null;
   /** The last time a run was found unhealthy (liveness), kept across runs: why and when (wall ms). */
@@ -65,7 +70,7 @@ export class GateRunner {
 
   view(unit: Unit): GateView {
     let v = this.views.get(unit);
-    if (!v) { v = { state: null, startFailure: null, runs: 0, lastUnhealthy: null, notifyMainPid: null }; this.views.set(unit, v); }
+    if (!v) { v = { state: null, startFailure: null, runs: 0, outcomes: [], lastUnhealthy: null, notifyMainPid: null }; this.views.set(unit, v); }
     return v;
   }
 
@@ -89,6 +94,7 @@ export class GateRunner {
         v.runs++;
         v.state = null;
         v.startFailure = `could not start: ${event.message}`;
+        this.record(v, false, v.startFailure);
         return;
       }
       case "exited": {
@@ -134,6 +140,7 @@ export class GateRunner {
     v.state = t.state;
     v.startFailure = null;
     v.notifyMainPid = null;
+    this.recordOutcome(v, t.state);
     this.apply(unit, run, t.effects);
     this.deps.notify?.wake();
   }
@@ -146,8 +153,19 @@ export class GateRunner {
     const v = this.view(unit);
     v.state = t.state;
     if (t.state.outcome === "failed" && t.state.failure) v.startFailure ??= t.state.failure;
+    this.recordOutcome(v, t.state);
     this.apply(unit, run, t.effects);
     if (notifyListeners) for (const fn of [...unit.listeners]) fn();
+  }
+
+  /** The current run's outcome, once it has one. */
+  private recordOutcome(v: GateView, s: GateState) {
+    if (s.outcome !== null && !v.outcomes.some((o) => o.run === v.runs)) this.record(v, s.outcome === "up", s.outcome === "up" ? null : s.failure);
+  }
+
+  private record(v: GateView, ok: boolean, reason: string | null) {
+    v.outcomes.push({ run: v.runs, ok, reason });
+    if (v.outcomes.length > 16) v.outcomes.shift();
   }
 
   private apply(unit: Unit, run: Run, effects: GateEffect[]) {
