@@ -221,7 +221,7 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
     // With the socket closed, exits are reported by the PidWatcher's unref'd worker, which does
     // not keep the event loop alive: without this, Bun would exit mid-stop, state unwritten.
     setInterval(() => {}, 1000);
-    try { await supervisor.stopAllForExit(); } catch (e) { log.error(`stopping services before exit failed: ${errorMessage(e)}`); }
+    try { await supervisor.stopAllForExit((units) => orch.stop(units, false)); } catch (e) { log.error(`stopping services before exit failed: ${errorMessage(e)}`); }
     supervisor.shutdown();
     log.info("every service stopped; exiting");
     process.exit(0);

@@ -411,10 +411,10 @@ export class Supervisor {
    * does, but keep each one's operator intent as it was, so the next start of the container
    * starts them again.
    */
-  async stopAllForExit(): Promise<void> {
+  async stopAllForExit(stop: (units: Unit[]) => Promise<unknown> = (u) => this.stop(u)): Promise<void> {
     const units = [...this.units.values()];
     const intent = new Map(units.map((u) => [u, u.state.operatorStopped] as const));
-    await this.stop(units);
+    await stop(units); // the daemon passes dependency order (orchestrate.ts)
     for (const u of units) {
       u.state = { ...u.state, operatorStopped: intent.get(u)! };
       this.persist(u);
