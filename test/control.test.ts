@@ -244,7 +244,13 @@ describe("control socket", () => {
   });
 
   test("200 raw connections left open do not stop the daemon from serving", async () => {
-    const fdsBefore = fdCount(daemon.pid);
+    // The count at rest: a state write (its temp file open during fsync) or a connection being
+    // closed right at the first read would be counted, and the count never come back down to it.
+    const fdsBefore = await waitUntil(async () => {
+      const first = fdCount(daemon.pid);
+      await Bun.sleep(100);
+      return fdCount(daemon.pid) === first && first;
+    }, "the daemon's fd count to be at rest");
     const idle = await Promise.all(Array.from({ length: 200 }, () => RawClient.open(world.sockPath)));
     await stillServing();
     await waitUntil(() => fdCount(daemon.pid) >= fdsBefore + 200, "the daemon to hold the 200 connections");
