@@ -19,6 +19,7 @@ import { controllersFor, masterLimitFiles, resourceLimitFiles } from "../supervi
 import { systemClock } from "../util/clock.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { logger } from "../util/log.ts";
+import { serviceReloads, serviceSignals } from "./reload-requests.ts";
 import { accessWarnings, authorize, describePeer, socketPermissions } from "./access.ts";
 import { VERSION } from "../version.ts";
 
@@ -60,7 +61,7 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
   const supervisor = new Supervisor({ config, cgroups, watcher, store, clock });
 
   const handle = async (req: Request, ctx: RequestContext): Promise<unknown> => {
-    const what = `${req.cmd} ${req.names.join(" ") || "(all)"}`;
+    const what = `${req.cmd}${req.signal ? ` ${req.signal}` : ""}${req.main ? " --main" : ""} ${req.names.join(" ") || "(all)"}`;
     try { authorize(req, ctx.peer, master); }
     catch (e) { log.warn(`refused ${what} from ${describePeer(ctx.peer)}`); throw e; }
     if (MUTATING.has(req.cmd)) log.info(`${what} by ${describePeer(ctx.peer)}`);
@@ -71,6 +72,8 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
       case "restart": return runAndReport(req, ctx, (u) => supervisor.restart(u));
       case "stop": return runAndReport(req, ctx, (u) => supervisor.stop(u));
       case "update": return reload(ctx);
+      case "reload": return serviceReloads(supervisor.resolve(req.names), cgroups);
+      case "signal": return serviceSignals(supervisor.resolve(req.names), cgroups, req);
       case "rotate": {
         const names = req.names.length && !req.names.includes("all") ? supervisor.resolve(req.names).map((u) => u.name) : undefined;
         const report = rotator.rotateNow(names);
