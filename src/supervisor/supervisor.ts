@@ -13,7 +13,7 @@ import { CronSchedule, ScheduleTimer, systemTimerHost } from "../schedule/cron.t
 import type { Clock } from "../util/clock.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { logger, type Logger } from "../util/log.ts";
-import { initialUnitState, isActive, transition, type Effect, type UnitEvent, type UnitState } from "./unit.ts";
+import { initialUnitState, transition, type Effect, type UnitEvent, type UnitState } from "./unit.ts";
 import type { ExitInfo } from "./policy.ts";
 import { removeRuntimeDirectory, startServiceProcess } from "./process-setup.ts";
 import { sendStop } from "./signals.ts";
@@ -113,9 +113,8 @@ export class Supervisor {
   }
 
   /** Reports the main process's exit while the run goes on (exit_type decides what it means). */
-  private watchMain(unit: Unit) {
-    const pid = unit.state.mainPid;
-    if (pid === null || !isActive(unit.state.phase)) return;
+  private watchMain(unit: Unit, pid = unit.state.mainPid) {
+    if (pid === null) return;
     void mainProcessExit(pid, unit.proc, this.deps.watcher).then((exit) => {
       if (unit.state.mainPid !== pid) return; // the run it belonged to is over
       this.dispatch(unit, { type: "mainExited", exit, othersRemain: this.deps.cgroups.pids(unit.name).some((p) => p !== pid) });
@@ -234,7 +233,7 @@ export class Supervisor {
     unit.proc = proc;
     this.dispatch(unit, { type: "spawned", pid: proc.pid, startTime: processStartTime(proc.pid) });
     this.track(unit);
-    this.watchMain(unit);
+    this.watchMain(unit, proc.pid); // the `spawned` event may still wait in the queue
   }
 
   private sendStop(unit: Unit) {
