@@ -59,6 +59,10 @@ export function ensureRuntimeDirectory(dir: string, uid: number, gid: number, mo
       try { fs.mkdirSync(at, { mode: i === parts.length - 1 ? 0o700 : 0o755 }); } catch (e) { if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e; }
       if (i < parts.length - 1) checkRootFolder(at);
     }
+    const last = fs.lstatSync(dir);
+    if (last.isSymbolicLink()) refuse(dir, "it is a symbolic link");
+    if (!last.isDirectory()) refuse(dir, "it is not a folder");
+    // Only root can swap a name in the root-only folder above; O_NOFOLLOW all the same.
     const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
     try {
       fs.fchownSync(fd, uid, gid);
