@@ -181,10 +181,14 @@ export function transition(s: UnitState, ev: UnitEvent, ctx: UnitContext): Trans
     case "mainExited": {
       const gone = { mainPid: null, mainStartTime: null };
       if (s.phase !== "running") return next(gone, { type: "persist" }); // a stop is under way anyway
-      const what = `main process ${s.mainPid ?? ""} ${describeExit(ev.exit)}`.replace("  ", " ");
+      const what = `main process ${s.mainPid ?? "(adopted)"} ${describeExit(ev.exit)}`;
       switch (mainExitVerdict(ctx.exitType ?? "auto", ev.exit, ev.othersRemain)) {
         case "cgroup-ends-run": return same(); // the cgroup's exit report follows
-        case "keep-running": return next(gone, log(`${what}; its other processes keep the service running (exit_type ${ctx.exitType ?? "auto"})`), { type: "persist" });
+        case "keep-running": {
+          // Not worded as an exit of the service: it is not one (a forking daemon's parent left).
+          const how = ev.exit.known && ev.exit.signal === null ? `code ${ev.exit.code}` : describeExit(ev.exit);
+          return next(gone, log(`main process ${s.mainPid ?? "(adopted)"} is gone (${how}); its other processes keep the service running (exit_type ${ctx.exitType ?? "auto"})`), { type: "persist" });
+        }
         case "end-service": {
           const t = beginStop({ ...gone, mainExit: ev.exit, startAfterStop: false });
           return { state: t.state, effects: [log(`${what} while other processes remain; the service has ended, stopping them`, "warn"), ...t.effects] };
