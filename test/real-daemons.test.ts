@@ -86,6 +86,29 @@ describe("a pre-forking server (test double, run as nobody)", () => {
     expect(d.output()).toMatch(/reload fork by uid 0 \(root\) pid \d+/);
   });
 
+  test("reload_command: runs with MAINPID; a failing one is reported with its output and the service keeps running", async () => {
+    newWorld().writeService("fork", forkingServer({ reload_command: ["sh", "-c", 'kill -HUP "$MAINPID" && echo "reloaded $MAINPID"'] }));
+    world.writeService("broken", forkingServer({ reload_command: ["sh", "-c", "echo 'config test failed: line 3' >&2; exit 4"] }));
+    const d = await world.daemon();
+    const fork = await upWithWorkers("fork");
+    const broken = await upWithWorkers("broken");
+    const ok = await world.pmctl(["reload", "fork"]);
+    expect(ok).toMatchObject({ code: 0, stdout: `fork: reload_command sh -c kill -HUP "$MAINPID" && echo "reloaded $MAINPID"\n` });
+    const oldWorkers = fork.pids.filter((p) => p !== fork.main_pid);
+    await waitUntil(async () => { const a = await world.app("fork"); return a.pids.length === PIDS_WHEN_UP && !a.pids.some((p) => oldWorkers.includes(p)); }, "new workers");
+    const bad = await world.pmctl(["reload", "broken"]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toBe("broken: failed: reload_command sh -c echo 'config test failed: line 3' >&2; exit 4: exited with code 4\n  config test failed: line 3\n");
+    expect(await world.app("broken")).toMatchObject({ state: "running", main_pid: broken.main_pid, pids: broken.pids });
+    expect(d.output()).toMatch(/\[broken\] reload failed: .*exited with code 4; output: config test failed: line 3; the service keeps running/);
+    // A service that is not running cannot be reloaded; the others still are.
+    expect((await world.pmctl(["stop", "broken"])).code).toBe(0);
+    const mixed = await world.pmctl(["reload", "fork", "broken"]);
+    expect(mixed.code).toBe(1);
+    expect(mixed.stdout).toStartWith("fork: reload_command");
+    expect(mixed.stderr).toBe("broken: failed: cannot reload broken: it is stopped, not running\n");
+  });
+
   test("stop_mode main: the stop signal reaches the master only; stop_mode all: every worker too", async () => {
     newWorld().writeService("mainonly", forkingServer({ stop_mode: "main" }));
     world.writeService("every", forkingServer({ stop_mode: "all" }));
