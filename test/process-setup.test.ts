@@ -67,6 +67,7 @@ describe("process setup", () => {
     expect({ uid: dir.uid, gid: dir.gid, mode: dir.mode & 0o7777 }).toEqual({ uid: NOBODY, gid: NOBODY, mode: 0o750 });
     const made = statSync(join("/run", rt, "made-by-service"));
     expect({ uid: made.uid, mode: made.mode & 0o777 }).toEqual({ uid: NOBODY, mode: 0o640 }); // 0666 & ~027
+    expect(statSync(join(world.appDir("env"), "stdout.log")).mode & 0o777).toBe(0o644); // the daemon's file: its own umask
 
     expect((await world.pmctl(["stop", "env"])).code).toBe(0);
     expect(existsSync(join("/run", rt))).toBe(false);
@@ -94,6 +95,17 @@ describe("process setup", () => {
     expect(res.stderr).toBe(
       `${file}: process.environment_file: environment_file ${join(world.dir, "nope.env")} does not exist (prefix the name with '-' to make it optional)\n` +
       `${file}: process.environment_file: environment_file ${bad}:2: expected KEY=value, found 'not a line'\n`);
+  });
+
+  test("a start that fails after the runtime directory was made removes it again", async () => {
+    world = new World();
+    const rt = runName();
+    extraCleanup.push(join("/run", rt));
+    world.writeService("gone", { process: { command: ["/nonexistent/program"], runtime_directory: rt } });
+    const d = await world.daemon();
+    await waitUntil(async () => (await world.app("gone")).state === "failed", "the start to fail");
+    expect(d.output()).toContain("/nonexistent/program");
+    expect(existsSync(join("/run", rt))).toBe(false);
   });
 
   test("a missing environment file fails the start and says which file", async () => {

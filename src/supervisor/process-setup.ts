@@ -12,21 +12,29 @@ import { RUNTIME_BASE } from "../config/process-extras.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/log.ts";
 import { spawnService } from "./spawn.ts";
+import { openLogFd } from "../logs/index.ts";
 
 /**
- * Starts the service's process: runtime folders first, then the environment files read afresh,
- * then the spawn under the service's umask. Bun.spawn forks synchronously, so the child inherits
- * the umask set around the call; the daemon's own umask is back before anything else runs.
+ * Starts the service's process: the environment files read afresh, runtime folders made, then
+ * the spawn under the service's umask. Bun.spawn forks synchronously, so the child inherits the
+ * umask set around the call; the daemon's own umask is back before anything else runs. The log
+ * files are opened once before that, so the daemon's files do not take the service's umask.
  */
-export function startServiceProcess(svc: ServiceConfig, cgroupPath: string): Subprocess {
+export function startServiceProcess(svc: ServiceConfig, cgroupPath: string, log: Logger): Subprocess {
   const p = svc.process;
-  for (const dir of p.runtimeDirectories) ensureRuntimeDirectory(dir, p.uid ?? 0, p.gid ?? 0, p.runtimeDirectoryMode);
   const fromFiles = readEnvironmentFiles(p.environmentFiles, p.uid);
   // As systemd: variables from environment files override `environment`.
   const withFiles: ServiceConfig = Object.keys(fromFiles).length === 0 ? svc : { ...svc, process: { ...p, environment: { ...p.environment, ...fromFiles } } };
-  if (p.umask === undefined) return spawnService(withFiles, cgroupPath);
-  const old = process.umask(p.umask);
-  try { return spawnService(withFiles, cgroupPath); } finally { process.umask(old); }
+  for (const dir of p.runtimeDirectories) ensureRuntimeDirectory(dir, p.uid ?? 0, p.gid ?? 0, p.runtimeDirectoryMode);
+  try {
+    if (p.umask === undefined) return spawnService(withFiles, cgroupPath);
+    for (const file of new Set([svc.logs.stdout, svc.logs.stderr])) fs.closeSync(openLogFd(file));
+    const old = process.umask(p.umask);
+    try { return spawnService(withFiles, cgroupPath); } finally { process.umask(old); }
+  } catch (e) {
+    for (const dir of p.runtimeDirectories) removeRuntimeDirectory(dir, log); // no run follows to remove them
+    throw e;
+  }
 }
 
 function refuse(dir: string, why: string): never {

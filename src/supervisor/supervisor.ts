@@ -224,7 +224,7 @@ export class Supervisor {
       const path = this.deps.cgroups.freshService(unit.name);
       this.applyLimits(unit);
       unit.oomKillsAtStart = this.deps.cgroups.oomKills(unit.name);
-      proc = startServiceProcess(unit.config, path);
+      proc = startServiceProcess(unit.config, path, unit.log);
     } catch (e) {
       unit.log.error(errorMessage(e));
       this.dispatch(unit, { type: "spawnFailed", message: errorMessage(e) });
