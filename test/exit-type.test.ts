@@ -128,6 +128,12 @@ describe("the main process across a daemon restart", () => {
     expect(a.state).toMatchObject({ phase: "running", mainPid: 100, mainStartTime: "777" });
   });
 
+  test("a stop the previous daemon had begun is finished with the main process known (stop_mode main can reach it)", () => {
+    const a = transition({ ...saved(), operatorStopped: true }, { type: "boot", populated: true, main: { pid: 100, startTime: "777" } }, ctxOf());
+    expect(a.state).toMatchObject({ phase: "stopping", mainPid: 100 });
+    expect(kinds(a.effects)).toEqual(["sendStop", "armTimer"]);
+  });
+
   test("gone while others remain (auto): it ended unseen; the service is stopped and then restarted", () => {
     const ctx = ctxOf();
     const a = transition(saved(), { type: "boot", populated: true, main: null }, ctx);

@@ -126,18 +126,19 @@ export function transition(s: UnitState, ev: UnitEvent, ctx: UnitContext): Trans
   const manualReset = { operatorStopped: false, history: manualStartHistory(), restarts: 0 };
 
   switch (ev.type) {
-    case "boot":
+    case "boot": {
+      const main = { mainPid: ev.main?.pid ?? null, mainStartTime: ev.main?.startTime ?? null };
       if (ev.populated && s.operatorStopped) {
         // The previous daemon died while stopping it: finish the stop the operator asked for.
-        return beginStop({ phase: "stopping", startAfterStop: false });
+        return beginStop({ phase: "stopping", startAfterStop: false, ...main });
       }
       // The previous daemon died while restarting it (restart, or update of a changed service):
       // finish the restart, or it would be adopted, end with the old stop, and stay down.
-      if (ev.populated && s.startAfterStop && ctx.enabled) return beginStop({ phase: "stopping", startAfterStop: true });
+      if (ev.populated && s.startAfterStop && ctx.enabled) return beginStop({ phase: "stopping", startAfterStop: true, ...main });
       // From here on a saved restart is not finished (disabled, or nothing left to stop): drop
       // it, or a request waiting for the unit to settle (update, start) would wait for ever.
       if (ev.populated) {
-        const adopted = next({ phase: "running", mainPid: ev.main?.pid ?? null, mainStartTime: ev.main?.startTime ?? null, mainExit: null, startAfterStop: false, startedAtWallMs: s.startedAtWallMs ?? ctx.nowWallMs },
+        const adopted = next({ phase: "running", ...main, mainExit: null, startAfterStop: false, startedAtWallMs: s.startedAtWallMs ?? ctx.nowWallMs },
           log(`adopted running service${ev.main ? `, main pid ${ev.main.pid}` : ""}`), { type: "persist" });
         // The saved main process is gone while others run: it ended while no daemon watched.
         if (ev.main === null) return transition(adopted.state, { type: "mainExited", exit: UNSEEN_EXIT, othersRemain: true }, ctx);
@@ -150,6 +151,7 @@ export function transition(s: UnitState, ev: UnitEvent, ctx: UnitContext): Trans
       if (ctx.scheduled) return next({ phase: "scheduled", mainPid: null, startAfterStop: false });
       if (s.phase === "suppressed") return next({ startAfterStop: false }); // tolerance exceeded before the daemon restart
       return spawnNow();
+    }
 
     case "start":
       switch (s.phase) {
