@@ -181,6 +181,13 @@ describe("a pre-forking server (test double, run as nobody)", () => {
     expect(stderr).toBe("pmctl: signal refused for uid 65534: changing services needs root\n");
     expect(d.output()).toMatch(/refused signal SIGTERM fork from uid 65534 \(nobody\)/);
 
+    // Exactly the signal asked for: a SIGSTOP is not undone by a SIGCONT behind it.
+    const procState = (pid: number) => { const st = readFileSync(`/proc/${pid}/stat`, "latin1"); return st.slice(st.lastIndexOf(")") + 2)[0]; };
+    expect((await world.pmctl(["signal", "STOP", "fork", "--main"])).code).toBe(0);
+    await waitUntil(() => procState(before.main_pid) === "T", "the master to be stopped");
+    expect((await world.pmctl(["signal", "CONT", "fork", "--main"])).code).toBe(0);
+    await waitUntil(() => procState(before.main_pid) !== "T", "the master to run again");
+
     const term = await world.pmctl(["signal", "TERM", "fork"]);
     expect(term.code).toBe(0);
     await waitUntil(() => stdoutOf("fork").includes("worker got TERM"), "a worker to get SIGTERM");

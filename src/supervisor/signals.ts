@@ -11,19 +11,23 @@ import { isSameProcess } from "./main-process.ts";
 import { runStopCommand } from "./spawn.ts";
 import type { Unit } from "./supervisor.ts";
 
-/** Sends `signal` to the unit's live main process; its PID, or null when none is known. */
-export function signalMain(unit: Unit, cgroups: CgroupTree, signal: NodeJS.Signals): number | null {
+/**
+ * Sends `signal` to the unit's live main process; its PID, or null when none is known. `wake`
+ * (the stop): SIGCONT after it, so a stopped process sees it. Not for `pmctl signal` and reload,
+ * which send exactly what was asked (SIGSTOP must stay stopped).
+ */
+export function signalMain(unit: Unit, cgroups: CgroupTree, signal: NodeJS.Signals, wake = false): number | null {
   const { mainPid: pid, mainStartTime: startTime } = unit.state;
   if (pid === null || !isSameProcess({ pid, startTime }, cgroups.pids(unit.name))) return null;
   try { process.kill(pid, signal); } catch { return null; }
-  if (signal !== "SIGKILL" && signal !== "SIGCONT") { try { process.kill(pid, "SIGCONT"); } catch { /* exited */ } }
+  if (wake) { try { process.kill(pid, "SIGCONT"); } catch { /* exited */ } }
   return pid;
 }
 
-/** Sends `signal` to every process of the unit; how many got it. */
-export function signalAll(unit: Unit, cgroups: CgroupTree, signal: NodeJS.Signals): number {
+/** Sends `signal` to every process of the unit; how many got it. `wake`: as for signalMain. */
+export function signalAll(unit: Unit, cgroups: CgroupTree, signal: NodeJS.Signals, wake = false): number {
   const n = cgroups.signal(unit.name, signal);
-  if (signal !== "SIGKILL" && signal !== "SIGCONT") cgroups.signal(unit.name, "SIGCONT"); // a stopped process must wake to see it
+  if (wake) cgroups.signal(unit.name, "SIGCONT"); // a stopped process must wake to see it
   return n;
 }
 
@@ -32,9 +36,9 @@ export function sendStop(unit: Unit, cgroups: CgroupTree): void {
   const { stopSignal, stopMode, stopCommand, stopGraceMs } = unit.config.process;
   const signal = stopSignal as NodeJS.Signals;
   const bySignal = () => {
-    const main = stopMode === "main" ? signalMain(unit, cgroups, signal) : null;
+    const main = stopMode === "main" ? signalMain(unit, cgroups, signal, true) : null;
     if (main !== null) { unit.log.info(`sent ${stopSignal} to the main process ${main} (stop_mode main)`); return; }
-    unit.log.info(`sent ${stopSignal} to ${signalAll(unit, cgroups, signal)} process(es)`);
+    unit.log.info(`sent ${stopSignal} to ${signalAll(unit, cgroups, signal, true)} process(es)`);
   };
   if (!stopCommand) return bySignal();
   unit.log.info(`running stop_command: ${stopCommand.join(" ")}`);
