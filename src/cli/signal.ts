@@ -1,6 +1,6 @@
 /** `pmctl reload <app…|all>` and `pmctl signal <SIGNAL> <app…|all> [--main]`. */
 import { normalizeSignal } from "../config/values.ts";
-import type { ServiceActionReport } from "../daemon/reload-requests.ts";
+import type { ServiceActionReport } from "../control/protocol.ts";
 import { PmError } from "../util/errors.ts";
 import { EXIT, type CliCommand, type ParsedCommandArgs } from "./args.ts";
 

@@ -34,6 +34,9 @@ export interface Request {
   main?: boolean;
 }
 
+/** One service's outcome in the answer to `reload` and `signal`: `{services: [...]}`. */
+export interface ServiceActionReport { name: string; ok: boolean; message: string; output?: string; pids?: number[] }
+
 export type Reply =
   | { type: "progress"; message: string }
   | { type: "result"; data: unknown }

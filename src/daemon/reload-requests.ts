@@ -5,13 +5,12 @@
  */
 import type { CgroupTree } from "../cgroup/index.ts";
 import { normalizeSignal } from "../config/load.ts";
-import type { Request } from "../control/protocol.ts";
+import type { Request, ServiceActionReport } from "../control/protocol.ts";
 import { reloadService, signalService } from "../supervisor/reload.ts";
 import type { Unit } from "../supervisor/supervisor.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { logger } from "../util/log.ts";
 
-export interface ServiceActionReport { name: string; ok: boolean; message: string; output?: string; pids?: number[] }
 
 export async function serviceReloads(units: Unit[], cgroups: CgroupTree): Promise<{ services: ServiceActionReport[] }> {
   const services = await Promise.all(units.map(async (u): Promise<ServiceActionReport> => {
