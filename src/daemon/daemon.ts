@@ -208,7 +208,7 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
     reload().catch((e) => log.error(`update failed, old config kept: ${errorMessage(e)}`));
   });
 
-  log.info(`processmaster ${VERSION} pid ${process.pid} serving ${master.sockPath}, cgroup ${cgroups.masterPath}, ${config.services.size} service(s)`);
+  log.info(`processmaster ${VERSION} pid ${process.pid} serving ${master.sockPath}, cgroup ${cgroups.masterPath} (root: ${cgroups.rootChoice}), ${config.services.size} service(s), config ${configPath}`);
   return { supervisor, shutdown };
 }
 
