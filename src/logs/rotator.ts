@@ -180,7 +180,7 @@ export class LogRotator {
         }
         if (f.config.rotationMode === "time" && dir) {
           try {
-            for (const p of deleteExpiredArchives(dir, path.basename(f.path), f.config.rotationMaxAgeMs, now)) {
+            for (const p of deleteExpiredArchives(dir, path.basename(f.path), f.config.rotationMaxAgeMs, now, allowedOwners(f.owner?.uid))) {
               report.deleted.push({ app: f.app, path: p, reason: "max-age" });
             }
           } catch (e) {
@@ -262,7 +262,7 @@ export class LogRotator {
     const keep = Math.max(0, Math.floor(f.config.rotationBackups));
     if (keep === 0) {
       await this.rotateInto(f, s, dir, null, report);
-      for (const p of shiftBackups(dir, base, 0)) report.deleted.push({ app: f.app, path: p, reason: "backups" });
+      for (const p of shiftBackups(dir, base, 0, allowedOwners(f.owner?.uid))) report.deleted.push({ app: f.app, path: p, reason: "backups" });
       return;
     }
     const staging = `${base}.rotating`;
@@ -272,7 +272,7 @@ export class LogRotator {
       if (staged?.isFile()) dir.unlink(staging);
       return; // nothing moved (less than a block): backups stay as they are
     }
-    for (const p of shiftBackups(dir, base, keep)) report.deleted.push({ app: f.app, path: p, reason: "backups" });
+    for (const p of shiftBackups(dir, base, keep, allowedOwners(f.owner?.uid))) report.deleted.push({ app: f.app, path: p, reason: "backups" });
     dir.rename(staging, `${base}.1`);
     entry.archive = dir.at(`${base}.1`);
   }
