@@ -52,13 +52,13 @@ function logsError(message: string, e?: unknown): PmError {
   return new PmError("LOGS", message, { ...(errnoOf(e) !== undefined ? { errno: errnoOf(e) } : {}), ...(e !== undefined ? { cause: e } : {}) });
 }
 
-/** How `file` would be rotated, for status: "unknown" when it cannot be opened safely. */
-export function probeRotationMode(file: string): RotationKind | "unknown" {
+/** How `file` would be rotated, for status: "unknown" when it cannot be opened safely (see checkFile; `owners` who may own it). */
+export function probeRotationMode(file: string, owners = allowedOwners()): RotationKind | "unknown" {
   try {
     return withDirOf(file, false, (dir, name) => {
       const fd = dir.open(name, C.O_RDWR);
       try {
-        const st = checkFile(fd, file, allowedOwners());
+        const st = checkFile(fd, file, owners);
         const blk = st.blksize > 0 ? st.blksize : 4096;
         return probeCollapse(fd, blk, st.size) ? "collapse" : "copy-truncate";
       } finally { closeQuietly(fd); }

@@ -148,7 +148,7 @@ export class LogRotator {
     if (known) return known;
     const f = this.byPath.get(file);
     if (!f) return "unknown";
-    const mode = probeRotationMode(file);
+    const mode = probeRotationMode(file, allowedOwners(f.owner?.uid));
     if (mode !== "unknown") this.noteMode(f, this.stateOf(file), mode);
     return mode;
   }
@@ -228,7 +228,7 @@ export class LogRotator {
     }
     s.replaced = false;
     if (s.mode === undefined) {
-      const mode = probeRotationMode(f.path);
+      const mode = probeRotationMode(f.path, allowedOwners(f.owner?.uid));
       if (mode !== "unknown") this.noteMode(f, s, mode);
     }
     if (f.config.rotationMode === "size") await this.checkSize(f, s, dir, st, force, report);

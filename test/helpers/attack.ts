@@ -3,7 +3,7 @@
  * nobody owns, a root-only file the attacker aims at, running shell commands as nobody
  * (setpriv), and asking the daemon for status with a deadline.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { periodKey } from "../../src/logs/period.ts";
@@ -22,7 +22,7 @@ export class RootFiles {
   add(name: string, content: string, mtimeMs?: number): string {
     const file = join(this.dir, name);
     writeFileSync(file, content, { mode: 0o600 });
-    if (mtimeMs !== undefined) { const s = mtimeMs / 1000; require("node:fs").utimesSync(file, s, s); }
+    if (mtimeMs !== undefined) utimesSync(file, mtimeMs / 1000, mtimeMs / 1000);
     return file;
   }
 

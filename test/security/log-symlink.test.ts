@@ -5,7 +5,7 @@
  * killing its own process so the daemon reopens the logs on restart.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { asNobody, NOBODY, nobodysFolder, pmctlWithin, RootFiles } from "../helpers/attack.ts";
@@ -119,15 +119,15 @@ describe("log files are never opened through what a service's user planted", () 
     const dir = mkdtempSync(join(tmpdir(), "pmlinks-"));
     extra.push(dir);
     const other = join(dir, "elsewhere");
-    require("node:fs").writeFileSync(other, "x");
+    writeFileSync(other, "x");
     linkSync(other, join(dir, "hard.log"));
     expect(() => openLogFd(join(dir, "hard.log"))).toThrow(/has 2 hard links/);
     Bun.spawnSync(["mkfifo", join(dir, "fifo.log")]);
     expect(() => openLogFd(join(dir, "fifo.log"))).toThrow(/FIFO/);
     // A folder symlink root made in a folder only root can write is followed (e.g. /var/run -> /run).
     mkdirSync(join(dir, "real"));
-    require("node:fs").symlinkSync(join(dir, "real"), join(dir, "alias"));
-    require("node:fs").closeSync(openLogFd(join(dir, "alias", "ok.log")));
+    symlinkSync(join(dir, "real"), join(dir, "alias"));
+    closeSync(openLogFd(join(dir, "alias", "ok.log")));
     expect(existsSync(join(dir, "real", "ok.log"))).toBe(true);
   });
 });
