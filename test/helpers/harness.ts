@@ -64,7 +64,7 @@ export async function runPm(cmd: string[], env: Record<string, string> = {}): Pr
 export type Truthy<T> = Exclude<T, false | null | undefined | 0 | "">;
 
 /** Waits until `check` returns a truthy value, re-checking every `everyMs`, failing at the deadline. */
-export async function waitUntil<T>(check: () => T | Promise<T>, what: string, timeoutMs = 10_000, everyMs = 20): Promise<Truthy<Awaited<T>>> {
+export async function waitUntil<T>(check: () => T | Promise<T>, what: string, timeoutMs = 30_000, everyMs = 20): Promise<Truthy<Awaited<T>>> {
   const deadline = performance.now() + timeoutMs;
   let last: unknown;
   for (;;) {
