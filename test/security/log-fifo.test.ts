@@ -52,4 +52,15 @@ describe("a FIFO at a log path never blocks the daemon", () => {
     expect((await pmctlWithin(world, ["status"], ANSWER_MS)).code).toBe(0);
     expect(readFileSync(live, "utf8")).toContain(`service line ${lines - 1}\n`); // nothing lost
   }, 90_000);
+
+  test("root's pmctl logs on a log path that is a FIFO: answered with an error, not stuck in open()", async () => {
+    world = new World();
+    const wd = nobodysFolder(world, "victim");
+    world.writeService("victim", { process: { command: ["sh", "-c", "echo started; exec sleep 1000"], user: "nobody", stop_grace_ms: 1000 } });
+    await world.daemon();
+    await waitUntil(() => existsSync(join(wd, "stdout.log")) && readFileSync(join(wd, "stdout.log"), "utf8").includes("started"), "the service's output", 30_000);
+    expect(await asNobody(wd, "rm -f stdout.log && mkfifo stdout.log")).toEqual({ code: 0, out: "" });
+    const r = await pmctlWithin(world, ["logs", "victim", "-n", "5"], ANSWER_MS);
+    expect(r.stderr).toMatch(/stdout\.log is not a regular file/);
+  }, 90_000);
 });
