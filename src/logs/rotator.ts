@@ -171,6 +171,9 @@ export class LogRotator {
     try {
       for (const f of [...this.files]) {
         if (apps && !apps.has(f.app)) continue;
+        // Between files, let the daemon answer whatever came in: small rotations run on this
+        // thread, and a thousand of them in one run would otherwise hold it for seconds.
+        await new Promise((resolve) => setImmediate(resolve));
         let dir: LogDir | null = null;
         try {
           dir = this.dirOf(dirs, f.path);

@@ -83,7 +83,7 @@ export async function pmctlWithin(world: World, args: string[], deadlineMs: numb
   const timer = setTimeout(() => { timedOut = true; proc.kill("SIGKILL"); }, deadlineMs);
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   clearTimeout(timer);
-  if (timedOut) throw new Error(`pmctl ${args.join(" ")} got no answer from the daemon within ${deadlineMs} ms`);
+  if (timedOut) throw new Error(`pmctl ${args.join(" ")} did not finish within ${deadlineMs} ms (no answer)`);
   return { code, stdout, stderr };
 }
 
