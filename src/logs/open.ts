@@ -39,7 +39,8 @@ export function openedIdentity(file: string): { dev: number; ino: number } | und
  * Opens `file` for appending and returns the fd to pass as a service's stdout/stderr. Missing
  * folders are created (0755, root). A new file is created mode 0640, owned by root and the
  * service's group. An existing one must be a regular file with one link, owned by root or the
- * service's user. O_APPEND matters: after a truncate or a collapse the writer keeps writing at
+ * service's user (or a character device such as /dev/null in a folder only root can change).
+ * O_APPEND matters: after a truncate or a collapse the writer keeps writing at
  * the new end (no hole of NULs). The caller closes the fd once the child has it.
  */
 export function openLogFd(file: string, owner: LogOwner = {}): number {
@@ -62,6 +63,8 @@ export function openLogFd(file: string, owner: LogOwner = {}): number {
       if (fd !== null || errnoOf(e) !== ERRNO.EEXIST) throw e;
       fd = dir.open(name, flags);
     }
+    // A device such as /dev/null, in a folder only root can change, is root's own choice.
+    if (fs.fstatSync(fd).isCharacterDevice() && dir.rootOnly()) { clearNonBlocking(fd, O_NONBLOCK); return fd; }
     const st = checkFile(fd, file, allowedOwners(owner.uid));
     clearNonBlocking(fd, O_NONBLOCK); // the service gets an ordinary blocking stdout
     opened.set(file, { dev: st.dev, ino: st.ino });

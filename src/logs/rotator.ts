@@ -222,6 +222,7 @@ export class LogRotator {
       return;
     }
     s.missing = false;
+    if (st.isCharacterDevice()) return; // /dev/null and the like: nothing to rotate
     if (!st.isFile()) throw new Error(`${f.path} is ${kindOf(st)}, not a regular file; not rotated`);
     const identity = openedIdentity(f.path);
     if (identity && (identity.dev !== st.dev || identity.ino !== st.ino)) {

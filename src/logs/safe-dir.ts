@@ -172,6 +172,12 @@ export class LogDir {
     }
   }
 
+  /** True when only root (or the daemon's user) can change what is in this folder. */
+  rootOnly(): boolean {
+    const st = fs.fstatSync(this.fd);
+    return new Set([0, daemonUid()]).has(st.uid) && (st.mode & 0o022) === 0;
+  }
+
   /** The full path of `name` in this folder, for messages. */
   at(name: string): string { return path.join(this.path, name); }
 
