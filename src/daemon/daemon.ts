@@ -166,11 +166,17 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
 
   // One timer for all log files, aligned to the minute: an idle daemon wakes once a minute.
   let rotationTimer: ReturnType<typeof setTimeout>;
+  let ticking = false;
   const armRotation = () => {
     rotationTimer = setTimeout(() => {
-      rotator.tick()
-        .then((report) => logRotation(report, "minute tick"))
-        .catch((e) => log.error(`log rotation failed: ${errorMessage(e)}`));
+      // A rotation of a huge file can outlast a minute (it runs in a worker): skip, not queue, the tick.
+      if (!ticking) {
+        ticking = true;
+        rotator.tick()
+          .then((report) => logRotation(report, "minute tick"))
+          .catch((e) => log.error(`log rotation failed: ${errorMessage(e)}`))
+          .finally(() => { ticking = false; });
+      }
       armRotation();
     }, msUntilNextMinute(clock.wallMs()) + 5);
   };
