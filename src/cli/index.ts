@@ -1,8 +1,8 @@
 /**
  * pmctl: the client. Every command reads the master config (`-c`, default config.yaml) to find
- * the socket. Exit codes: 0 success, 1 the request failed, 2 usage error, 3 daemon unreachable.
+ * the socket. Exit codes: EXIT_CODE_TABLE in args.ts (0 success, 1 the request failed, 2 usage
+ * error, 3 daemon unreachable, 4 status found an unhealthy service).
  */
-import { writeSync } from "node:fs";
 import { resolve as resolvePath } from "node:path";
 import { checkConfig, loadConfig, loadMasterConfig } from "../config/load.ts";
 import { formatProblem } from "../config/types.ts";
@@ -12,38 +12,18 @@ import type { TickReport } from "../logs/index.ts";
 import type { AppStatus } from "../supervisor/status.ts";
 import { PmError, errorMessage, isPmError } from "../util/errors.ts";
 import { VERSION } from "../version.ts";
-import { EXIT, findCommand, GLOBAL_ARGS, intFlag, parseCommandArgs, type CliCommand, type ParsedCommandArgs } from "./args.ts";
+import { EXIT, EXIT_CODE_TABLE, findCommand, GLOBAL_ARGS, intFlag, parseCommandArgs, type CliCommand, type ParsedCommandArgs } from "./args.ts";
 import { follow, printTail, selectLogFiles } from "./logs.ts";
-import { lastExitText, renderStatus, renderTable } from "./render.ts";
+import { lastExitText, renderTable } from "./render.ts";
 import { quickSockPath } from "./quick-master.ts";
+import { err, out } from "./output.ts";
+import { request } from "./request.ts";
+import { snakeKeys } from "./json.ts";
+import { statusCommand } from "./status.ts";
+import { showCommand } from "./show.ts";
+import { shutdownCommand } from "./shutdown.ts";
+import { completionCommand } from "./completion.ts";
 
-/**
- * Output through write(2): the first touch of process.stdout builds a stream object, about 3 ms
- * of a ~15 ms cold pmctl (issue 6). Blocking and in order; a closed pipe (`| head`) ends output.
- */
-function writeFd(fd: number, s: string) {
-  const buf = Buffer.from(s);
-  for (let off = 0; off < buf.length;) {
-    try { off += writeSync(fd, buf, off); }
-    catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === "EAGAIN") { Bun.sleepSync(1); continue; } // a non-blocking fd from the caller
-      if (code === "EPIPE") return;
-      throw e;
-    }
-  }
-}
-const out = (s: string) => writeFd(1, s + "\n");
-const err = (s: string) => writeFd(2, s + "\n");
-
-function sockPathOf(args: ParsedCommandArgs): string {
-  const file = resolvePath(args.config);
-  return quickSockPath(file) ?? loadMasterConfig(file).sockPath;
-}
-
-async function request(args: ParsedCommandArgs, cmd: Command, names: string[] = []) {
-  return callDaemon(sockPathOf(args), cmd, names, { onProgress: (m) => err(m) });
-}
 
 function appsOf(data: unknown): AppStatus[] {
   return (data as { apps: AppStatus[] }).apps;
@@ -55,10 +35,12 @@ function lifecycle(cmd: "start" | "stop" | "restart", description: string): CliC
     async run(args) {
       if (args.positionals.length === 0) throw new PmError("USAGE", `${cmd} needs service names or 'all'`);
       const apps = appsOf(await request(args, cmd, args.positionals));
-      if (args.json) { out(JSON.stringify({ apps })); return EXIT.ok; }
+      const reached = (a: AppStatus) => (cmd === "stop" ? a.pids.length === 0 : a.state === "running" || a.state === "exited");
+      if (args.json) { out(JSON.stringify({ apps })); return apps.every(reached) ? EXIT.ok : EXIT.failed; }
+      if (apps.length === 0 && cmd === "restart") out("nothing to restart: no service is running, starting or in backoff (name a service to start it)");
       let failed = false;
       for (const a of apps) {
-        const ok = cmd === "stop" ? a.pids.length === 0 : a.state === "running" || a.state === "exited";
+        const ok = reached(a);
         failed ||= !ok;
         const detail = cmd === "stop"
           ? a.last_exit === "killed-after-grace" ? "killed after grace" : "stopped"
@@ -71,27 +53,17 @@ function lifecycle(cmd: "start" | "stop" | "restart", description: string): CliC
 }
 
 const commands: CliCommand[] = [
-  {
-    name: "status", description: "show services: state, PIDs, uptime, restarts, last exit", usage: "status [app…] [--json]", args: {},
-    async run(args) {
-      const data = (await request(args, "status", args.positionals)) as { apps: AppStatus[]; master?: { cgroup: string; limits_not_in_force: { file: string }[] } };
-      const apps = appsOf(data);
-      out(args.json ? JSON.stringify({ apps, master: data.master }) : renderStatus(apps));
-      const masterMissing = data.master?.limits_not_in_force ?? [];
-      if (!args.json && masterMissing.length) out(`master cgroup ${data.master!.cgroup}: limits not in force: ${masterMissing.map((l) => l.file).join(", ")} (the daemon log says why)`);
-      return EXIT.ok;
-    },
-  },
+  statusCommand,
   lifecycle("start", "start services (a manual start also clears restart suppression)"),
   lifecycle("stop", "stop services: stop_command or stop_signal, then cgroup.kill after stop_grace_ms"),
-  lifecycle("restart", "stop, then start services"),
+  lifecycle("restart", "stop, then start services; 'all' restarts those running, starting or in backoff, a named stopped service is started"),
   {
     name: "update", description: "re-read the config: start added, stop removed, restart changed services", usage: "update", args: {},
     async run(args) {
-      const report = (await request(args, "update")) as Record<string, string[]>;
+      const report = snakeKeys(await request(args, "update")) as Record<string, string[]>;
       if (args.json) { out(JSON.stringify(report)); return EXIT.ok; }
       const rows = [["ACTION", "SERVICES"]];
-      for (const [key, label] of [["added", "started"], ["removed", "stopped and removed"], ["changed", "restarted"], ["resourcesOnly", "updated in place"], ["unchanged", "unchanged"]] as const) {
+      for (const [key, label] of [["added", "started"], ["removed", "stopped and removed"], ["changed", "restarted"], ["resources_only", "updated in place"], ["unchanged", "unchanged"]] as const) {
         rows.push([label, report[key]!.join(" ") || "-"]);
       }
       out(renderTable(rows));
@@ -102,7 +74,7 @@ const commands: CliCommand[] = [
     name: "rotate", description: "rotate log files now", usage: "rotate [app…]", args: {},
     async run(args) {
       const report = (await request(args, "rotate", args.positionals)) as TickReport;
-      if (args.json) { out(JSON.stringify(report)); return report.errors.length ? EXIT.failed : EXIT.ok; }
+      if (args.json) { out(JSON.stringify(snakeKeys(report))); return report.errors.length ? EXIT.failed : EXIT.ok; }
       for (const r of report.rotated) {
         out(r.bytesMoved > 0 || !r.note
           ? `${r.app}: ${r.path} -> ${r.archive ?? "(discarded)"} (${r.bytesMoved} bytes, ${r.mode})`
@@ -116,7 +88,7 @@ const commands: CliCommand[] = [
     },
   },
   {
-    name: "logs", description: "print the last lines of log files, or follow them", usage: "logs [app] [file-name] [-n N] [-f]",
+    name: "logs", description: "print the last lines of log files, or follow them (--json: one {app,file,line} a line)", usage: "logs [app] [file-name] [-n N] [-f]",
     args: {
       lines: { type: "string", alias: ["n"], description: "number of lines (default 50)" },
       follow: { type: "boolean", alias: ["f"], description: "keep printing new lines (Ctrl-C to stop)" },
@@ -128,10 +100,10 @@ const commands: CliCommand[] = [
       try { await callDaemon(config.master.sockPath, "ping"); }
       catch { err(`note: the daemon is not running; reading log files named in ${config.master.file}`); }
       if (args.flags.follow) {
-        if (lines > 0 && args.flags.lines !== undefined) printTail(files, lines, out);
-        return follow(files, out, err);
+        if (lines > 0 && args.flags.lines !== undefined) printTail(files, lines, out, args.json);
+        return follow(files, out, err, args.json);
       }
-      printTail(files, lines, out);
+      printTail(files, lines, out, args.json);
       return EXIT.ok;
     },
   },
@@ -152,10 +124,21 @@ export function usageText(prog: string, extra: CliCommand[] = []): string {
   const lines = [`${prog} ${VERSION}`, "", `usage: ${prog} [-c config.yaml] <command> [options]`, "", "commands:"];
   for (const c of all) lines.push(`  ${c.usage.padEnd(36)} ${c.description}`);
   lines.push("", "options:");
-  for (const [name, a] of Object.entries(GLOBAL_ARGS)) lines.push(`  ${`--${name}${"alias" in a ? `, -${a.alias[0]}` : ""}`.padEnd(36)} ${a.description}`);
+  for (const [name, a] of Object.entries(GLOBAL_ARGS)) {
+    const flag = name === "color" ? "--no-color" : `--${name}${"alias" in a ? `, -${a.alias[0]}` : ""}`;
+    lines.push(`  ${flag.padEnd(36)} ${a.description}`);
+  }
   lines.push(`  ${"-n N, -f".padEnd(36)} logs: line count, follow`);
-  lines.push("", "exit codes: 0 ok, 1 request failed, 2 usage error, 3 daemon not reachable");
+  lines.push(`  ${"--watch, --interval 1s".padEnd(36)} status: redraw every interval`);
+  lines.push("", "exit codes:");
+  for (const [code, meaning] of EXIT_CODE_TABLE) lines.push(`  ${code}  ${meaning}`);
   return lines.join("\n");
+}
+
+/** `--json` before any `--` (the flag may come before the command, or be the usage error itself). */
+function wantsJson(argv: string[]): boolean {
+  const end = argv.indexOf("--");
+  return (end < 0 ? argv : argv.slice(0, end)).some((a) => a === "--json" || a === "--json=true");
 }
 
 /** Runs one client command; returns the exit code. `extra` lets processmaster add `daemon`. */
@@ -173,9 +156,10 @@ export async function runCli(argv: string[], prog: string, extra: CliCommand[] =
     if (wantsHelp) { out(`usage: ${prog} [-c config.yaml] ${cmd.usage}\n  ${cmd.description}`); return EXIT.ok; }
     return await cmd.run(parseCommandArgs(rest, cmd.args));
   } catch (e) {
-    err(`${prog}: ${errorMessage(e)}`);
-    if (isPmError(e, "USAGE")) return EXIT.usage;
-    if (isPmError(e, "DAEMON_UNREACHABLE")) return EXIT.unreachable;
-    return EXIT.failed;
+    const code = isPmError(e, "USAGE") ? EXIT.usage : isPmError(e, "DAEMON_UNREACHABLE") ? EXIT.unreachable : EXIT.failed;
+    // Under --json the error is the one JSON document on stdout (scripts parse one stream).
+    if (wantsJson(argv)) out(JSON.stringify({ error: { code: isPmError(e) ? e.code : "INTERNAL", message: errorMessage(e) } }));
+    else err(`${prog}: ${errorMessage(e)}`);
+    return code;
   }
 }

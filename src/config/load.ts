@@ -50,7 +50,7 @@ export function loadMasterConfig(masterPath: string): MasterConfig {
 export function loadConfig(masterPath: string): Config {
   const m = parseMaster(masterPath);
   if (!m.master) throwMaster(m);
-  const scan = scanServices(m.master.configDirectory, path.dirname(m.master.file));
+  const scan = scanServices(m.master.configDirectory, path.dirname(m.master.file), m.master.logDirectory);
   if (scan.dirProblem) {
     throw new ConfigError("CONFIG_INVALID", [{ file: m.file, line: m.configDirectoryLine, key: "config_directory", message: scan.dirProblem }]);
   }
@@ -62,7 +62,7 @@ export function checkConfig(masterPath: string): ConfigProblem[] {
   const m = parseMaster(masterPath);
   const problems = [...m.problems];
   if (m.configDirectory !== undefined && !m.unreadable) {
-    const scan = scanServices(m.configDirectory, path.dirname(m.file));
+    const scan = scanServices(m.configDirectory, path.dirname(m.file), m.logDirectory);
     if (scan.dirProblem) problems.push({ file: m.file, line: m.configDirectoryLine, key: "config_directory", message: scan.dirProblem });
     problems.push(...scan.problems);
   }
@@ -85,7 +85,7 @@ export function listServiceFiles(dir: string): string[] {
 }
 
 /** Load every service file of `dir`, then check names and log files across services. */
-export function scanServices(dir: string, masterDir: string): ServiceScan {
+export function scanServices(dir: string, masterDir: string, logDirectory?: string): ServiceScan {
   const services = new Map<string, ServiceConfig>();
   const problems: ConfigProblem[] = [];
   let files: string[];
@@ -98,7 +98,7 @@ export function scanServices(dir: string, masterDir: string): ServiceScan {
   /** Canonical log path → who writes it. */
   const logOwners = new Map<string, { service: string; file: string }>();
   for (const file of files) {
-    const r = parseServiceFile(file, masterDir);
+    const r = parseServiceFile(file, masterDir, logDirectory);
     if (!r.service) { problems.push(...r.problems); continue; }
     const s = r.service;
     const lines = r.lines ?? {};
@@ -117,7 +117,7 @@ export function scanServices(dir: string, masterDir: string): ServiceScan {
       if (owner && !clash) {
         clash = {
           file, line: lines[key] ?? lines["process.working_directory"] ?? lines.logs ?? lines.process, key,
-          message: `${p} is already written by service '${owner.service}' (${owner.file}); give this service its own file by setting process.working_directory or ${key}`,
+          message: `${p} is already written by service '${owner.service}' (${owner.file}); give this service its own file by setting ${key} (or a working_directory of its own)`,
         };
       }
     }
