@@ -29,6 +29,8 @@ export interface CliCommand {
   description: string;
   usage: string;
   args: ArgsDef;
+  /** Left out of --help and completion (helpers for scripts, like `__complete`). */
+  hidden?: boolean;
   run(args: ParsedCommandArgs): Promise<number>;
 }
 

@@ -4,7 +4,7 @@
  * error, 3 daemon unreachable, 4 status found an unhealthy service).
  */
 import { resolve as resolvePath } from "node:path";
-import { checkConfig, loadConfig, loadMasterConfig } from "../config/load.ts";
+import { checkConfigDeep, loadConfig } from "../config/load.ts";
 import { formatProblem } from "../config/types.ts";
 import { callDaemon } from "../control/client.ts";
 import type { Command } from "../control/protocol.ts";
@@ -22,7 +22,7 @@ import { snakeKeys } from "./json.ts";
 import { statusCommand } from "./status.ts";
 import { showCommand } from "./show.ts";
 import { shutdownCommand } from "./shutdown.ts";
-import { completionCommand } from "./completion.ts";
+import { completionCommands } from "./completion.ts";
 
 
 function appsOf(data: unknown): AppStatus[] {
@@ -108,21 +108,31 @@ const commands: CliCommand[] = [
     },
   },
   {
-    name: "check", description: "validate the config files and print every problem", usage: "check", args: {},
+    name: "check", description: "validate the config files and what would fail at run time; print every problem (warnings do not fail)", usage: "check", args: {},
     async run(args) {
-      const problems = checkConfig(resolvePath(args.config));
-      if (args.json) out(JSON.stringify({ problems }));
-      else if (problems.length === 0) out(`${resolvePath(args.config)}: ok`);
-      else for (const p of problems) err(formatProblem(p));
-      return problems.length ? EXIT.failed : EXIT.ok;
+      const { errors, warnings } = checkConfigDeep(resolvePath(args.config));
+      if (args.json) out(JSON.stringify({ problems: errors, warnings }));
+      else {
+        for (const p of errors) err(formatProblem(p));
+        for (const w of warnings) err(`warning: ${formatProblem(w)}`);
+        if (errors.length === 0) out(`${resolvePath(args.config)}: ok${warnings.length ? ` (${warnings.length} warning${warnings.length === 1 ? "" : "s"})` : ""}`);
+      }
+      return errors.length ? EXIT.failed : EXIT.ok; // warnings alone do not fail the check
     },
   },
+  shutdownCommand,
+  showCommand,
+  ...completionCommands(() => currentProg, () => currentCommands),
 ];
+
+/** The program name and command list of this run (completion scripts name both). */
+let currentProg = "pmctl";
+let currentCommands: CliCommand[] = commands;
 
 export function usageText(prog: string, extra: CliCommand[] = []): string {
   const all = [...commands, ...extra];
   const lines = [`${prog} ${VERSION}`, "", `usage: ${prog} [-c config.yaml] <command> [options]`, "", "commands:"];
-  for (const c of all) lines.push(`  ${c.usage.padEnd(36)} ${c.description}`);
+  for (const c of all) if (!c.hidden) lines.push(`  ${c.usage.padEnd(36)} ${c.description}`);
   lines.push("", "options:");
   for (const [name, a] of Object.entries(GLOBAL_ARGS)) {
     const flag = name === "color" ? "--no-color" : `--${name}${"alias" in a ? `, -${a.alias[0]}` : ""}`;
@@ -144,6 +154,8 @@ function wantsJson(argv: string[]): boolean {
 /** Runs one client command; returns the exit code. `extra` lets processmaster add `daemon`. */
 export async function runCli(argv: string[], prog: string, extra: CliCommand[] = []): Promise<number> {
   const all = [...commands, ...extra];
+  currentProg = prog;
+  currentCommands = all;
   try {
     if (argv.includes("--version") || argv.includes("-V")) { out(`${prog} ${VERSION}`); return EXIT.ok; }
     const { command, rest, unknown } = findCommand(argv, all.map((c) => c.name));

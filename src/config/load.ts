@@ -12,6 +12,7 @@ import { parseMaster } from "./master.ts";
 import type { MasterParse } from "./master.ts";
 import { parseServiceFile } from "./service.ts";
 import { describeFsError } from "./source.ts";
+import { runtimeFindings, type RuntimeFindings } from "./runtime-check.ts";
 
 export { splitCommand, splitCommandWords } from "./command.ts";
 export { diffConfigs, deepEqual } from "./diff.ts";
@@ -59,14 +60,31 @@ export function loadConfig(masterPath: string): Config {
 
 /** Every problem of the master and of all service files; empty when all is good. */
 export function checkConfig(masterPath: string): ConfigProblem[] {
+  return checkFiles(masterPath).problems;
+}
+
+function checkFiles(masterPath: string): { problems: ConfigProblem[]; services: Map<string, ServiceConfig> } {
   const m = parseMaster(masterPath);
   const problems = [...m.problems];
+  let services = new Map<string, ServiceConfig>();
   if (m.configDirectory !== undefined && !m.unreadable) {
     const scan = scanServices(m.configDirectory, path.dirname(m.file), m.logDirectory);
     if (scan.dirProblem) problems.push({ file: m.file, line: m.configDirectoryLine, key: "config_directory", message: scan.dirProblem });
     problems.push(...scan.problems);
+    services = scan.services;
   }
-  return problems;
+  return { problems, services };
+}
+
+/**
+ * `check`: every problem of the files, plus what would fail at run time for the services that
+ * load (program not found or not executable by the service's user, working directory not
+ * reachable, log folders that cannot be created), plus warnings that do not fail the check.
+ */
+export function checkConfigDeep(masterPath: string): RuntimeFindings {
+  const { problems, services } = checkFiles(masterPath);
+  const runtime = runtimeFindings({ services });
+  return { errors: [...problems, ...runtime.errors], warnings: runtime.warnings };
 }
 
 export interface ServiceScan {
