@@ -57,6 +57,8 @@ describe("status exit codes", () => {
     const r = await world.pmctl(["status"]);
     expect(r.code).toBe(4);
     expect(r.stdout).toMatch(/next attempt \S+ \(in (59m|1h)/); // local time, then how far ahead
+    const json = JSON.parse((await world.pmctl(["status", "--json"])).stdout);
+    expect(json.apps[0].next_attempt_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/); // JSON keeps ISO UTC
   });
 
   test("--help lists every exit code", async () => {
