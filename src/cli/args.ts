@@ -4,6 +4,7 @@
  * first, refusing unknown flags, and the usage-error exit code.
  */
 import { parseArgs, type ArgsDef } from "citty";
+import { discoverConfig } from "../config/discover.ts";
 import { PmError } from "../util/errors.ts";
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, unhealthy: 4 } as const;
@@ -18,7 +19,7 @@ export const EXIT_CODE_TABLE: readonly [number, string][] = [
 ];
 
 export const GLOBAL_ARGS = {
-  config: { type: "string", alias: ["c"], description: "master config file", default: "config.yaml" },
+  config: { type: "string", alias: ["c"], description: "master config file (else $PROCESSMASTER_CONFIG, ./config.yaml, /etc/processmaster/config.yaml)" },
   json: { type: "boolean", description: "print JSON instead of a table (errors too: {\"error\":{\"code\",\"message\"}})" },
   color: { type: "boolean", description: "colour states on a terminal; --no-color (or NO_COLOR=1) turns it off", default: true },
   help: { type: "boolean", alias: ["h"], description: "show help" },
@@ -92,7 +93,7 @@ export function parseCommandArgs(argv: string[], def: ArgsDef): ParsedCommandArg
   }
   const parsed = parseArgs(argv, full) as Record<string, unknown> & { _: string[] };
   return {
-    config: String(parsed.config ?? "config.yaml"),
+    get config() { return discoverConfig(parsed.config === undefined ? undefined : String(parsed.config)); },
     json: Boolean(parsed.json),
     color: parsed.color !== false && !process.env.NO_COLOR,
     positionals: parsed._.map(String),

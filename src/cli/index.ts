@@ -7,15 +7,13 @@ import { resolve as resolvePath } from "node:path";
 import { checkConfigDeep, loadConfig } from "../config/load.ts";
 import { formatProblem } from "../config/types.ts";
 import { callDaemon } from "../control/client.ts";
-import type { Command } from "../control/protocol.ts";
 import type { TickReport } from "../logs/index.ts";
 import type { AppStatus } from "../supervisor/status.ts";
 import { PmError, errorMessage, isPmError } from "../util/errors.ts";
-import { VERSION } from "../version.ts";
-import { EXIT, EXIT_CODE_TABLE, findCommand, GLOBAL_ARGS, intFlag, parseCommandArgs, type CliCommand, type ParsedCommandArgs } from "./args.ts";
+import { VERSION, VERSION_LINE } from "../version.ts";
+import { EXIT, EXIT_CODE_TABLE, findCommand, GLOBAL_ARGS, intFlag, parseCommandArgs, type CliCommand } from "./args.ts";
 import { follow, printTail, selectLogFiles } from "./logs.ts";
 import { lastExitText, renderTable } from "./render.ts";
-import { quickSockPath } from "./quick-master.ts";
 import { err, out } from "./output.ts";
 import { request } from "./request.ts";
 import { snakeKeys } from "./json.ts";
@@ -157,7 +155,7 @@ export async function runCli(argv: string[], prog: string, extra: CliCommand[] =
   currentProg = prog;
   currentCommands = all;
   try {
-    if (argv.includes("--version") || argv.includes("-V")) { out(`${prog} ${VERSION}`); return EXIT.ok; }
+    if (argv.includes("--version") || argv.includes("-V")) { out(`${prog} ${VERSION_LINE}`); return EXIT.ok; }
     const { command, rest, unknown } = findCommand(argv, all.map((c) => c.name));
     const wantsHelp = rest.includes("--help") || rest.includes("-h");
     if (!command) {
