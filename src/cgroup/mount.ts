@@ -45,8 +45,7 @@ export interface CgroupRootChoice { path: string; why: string }
  * Where the master cgroup goes when `cgroup_root` is not set: the daemon's own cgroup when that
  * is not the root cgroup (systemd's `Delegate=yes` gives the service a subtree, and a daemon may
  * create and write cgroups only inside it), else the cgroup2 mount (a bare host, a container with
- * its own cgroup namespace). A daemon that already sits in its own `<cgroup_name>/_daemon` leaf
- * (re-executed, or started again from there) finds the same tree.
+ * its own cgroup namespace). A daemon started in a `_daemon` leaf finds the tree above it.
  */
 export function defaultCgroupRoot(cgroupName: string, daemonLeaf: string,
   read: (path: string) => string = (p) => readFileSync(p, "utf8")): CgroupRootChoice {
@@ -54,8 +53,12 @@ export function defaultCgroupRoot(cgroupName: string, daemonLeaf: string,
   const mount = parseCgroup2Mount(mountinfo);
   if (!mount) return { path: findCgroup2Mount(), why: "" };
   let own = parseOwnCgroup(read("/proc/self/cgroup")) ?? "/";
+  // Started in a `_daemon` leaf: its own (re-exec, a restart from there), or the one systemd's
+  // `DelegateSubgroup=_daemon` starts the unit's process in (a unit's cgroup that has controllers
+  // enabled for its children may hold no process, so a restarted daemon cannot go there).
   const leaf = `/${cgroupName}/${daemonLeaf}`;
   if (own.endsWith(leaf)) own = own.slice(0, -leaf.length) || "/";
+  else if (own.endsWith(`/${daemonLeaf}`)) own = own.slice(0, -daemonLeaf.length - 1) || "/";
   const mountRoot = cgroup2MountRoot(mountinfo);
   if (mountRoot !== "/" && (own === mountRoot || own.startsWith(mountRoot + "/"))) own = own.slice(mountRoot.length) || "/";
   if (own === "/") return { path: mount, why: "the cgroup2 mount (the daemon runs in the root cgroup)" };

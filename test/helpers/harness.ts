@@ -95,6 +95,8 @@ export interface DaemonProc {
 
 export interface ServiceSpec { [key: string]: unknown }
 
+export interface DaemonOptions { binary?: boolean; cwd?: string; noConfigFlag?: boolean; cgroup?: string }
+
 export class World {
   readonly dir: string;
   readonly configPath: string;
@@ -105,13 +107,14 @@ export class World {
   readonly masterCgroup: string;
   private daemons: DaemonProc[] = [];
 
-  constructor(opts: { master?: Record<string, unknown> } = {}) {
+  /** `cgroupRoot`: where the daemon will put the master cgroup when not where this process's default says (a daemon started in another cgroup, or cgroup_root set). */
+  constructor(opts: { master?: Record<string, unknown>; cgroupRoot?: string } = {}) {
     this.dir = mkdtempSync(join(tmpdir(), "pmtest-"));
     this.confDir = join(this.dir, "config.d");
     mkdirSync(this.confDir);
     this.sockPath = join(this.dir, "pm.sock");
     this.cgroupName = `pmtest-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-    this.cgroupRoot = defaultCgroupRoot(this.cgroupName, DAEMON_LEAF).path; // where the daemon puts it
+    this.cgroupRoot = opts.cgroupRoot ?? defaultCgroupRoot(this.cgroupName, DAEMON_LEAF).path; // where the daemon puts it
     this.masterCgroup = join(this.cgroupRoot, this.cgroupName);
     this.configPath = join(this.dir, "config.yaml");
     this.writeMaster(opts.master ?? {});
@@ -153,13 +156,14 @@ export class World {
 
   /**
    * `opts.binary`: the installed binary whatever the lane; `opts.cwd`: the daemon's working
-   * directory; `opts.noConfigFlag`: no `-c` (the config is found as discoverConfig says).
+   * directory; `opts.noConfigFlag`: no `-c` (the config is found as discoverConfig says);
+   * `opts.cgroup`: start it in this cgroup, as systemd starts a unit's process.
    */
-  startDaemon(extraArgs: string[] = [], env: Record<string, string> = {}, opts: { binary?: boolean; cwd?: string; noConfigFlag?: boolean } = {}): DaemonProc {
+  startDaemon(extraArgs: string[] = [], env: Record<string, string> = {}, opts: DaemonOptions = {}): DaemonProc {
     const args = ["daemon", ...(opts.noConfigFlag ? [] : ["-c", this.configPath]), ...extraArgs];
     const proc = Bun.spawn({
       cmd: opts.binary ? [installedBinary().daemon, ...args] : pmCommand(args),
-      cwd: opts.cwd ?? (opts.binary ? "/" : PM_CWD), stdin: "ignore", stdout: "pipe", stderr: "pipe",
+      cwd: opts.cwd ?? (opts.binary ? "/" : PM_CWD), stdin: "ignore", ...(opts.cgroup ? { cgroup: opts.cgroup } : {}), stdout: "pipe", stderr: "pipe",
       env: { ...process.env, PM_LOG_LEVEL: "debug", ...env },
     });
     let text = "";
@@ -190,7 +194,7 @@ export class World {
   }
 
   /** Starts a daemon and waits until it serves. */
-  async daemon(extraArgs: string[] = [], opts: { binary?: boolean; cwd?: string } = {}): Promise<DaemonProc> {
+  async daemon(extraArgs: string[] = [], opts: DaemonOptions = {}): Promise<DaemonProc> {
     const d = this.startDaemon(extraArgs, {}, opts);
     await Promise.race([
       d.waitForLog(/serving /, 15_000),
