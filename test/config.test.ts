@@ -104,7 +104,7 @@ describe("master config", () => {
 
   test("unknown master key names the key, its line and the expected keys", () => {
     const e = masterError("sock_path: x\nsocket_mode: 660\n");
-    expect(e.message).toMatch(/config\.yaml:2: socket_mode: unknown key 'socket_mode'; expected one of: config_directory, sock_path/);
+    expect(e.message).toMatch(/config\.yaml:2: socket_mode: unknown key 'socket_mode'; did you mean 'sock_mode'\? expected one of: config_directory, sock_path/);
     expect(e.problems).toHaveLength(1);
   });
 

@@ -130,14 +130,15 @@ let currentCommands: CliCommand[] = commands;
 export function usageText(prog: string, extra: CliCommand[] = []): string {
   const all = [...commands, ...extra];
   const lines = [`${prog} ${VERSION}`, "", `usage: ${prog} [-c config.yaml] <command> [options]`, "", "commands:"];
-  for (const c of all) if (!c.hidden) lines.push(`  ${c.usage.padEnd(36)} ${c.description}`);
+  const width = Math.max(36, ...all.filter((c) => !c.hidden).map((c) => c.usage.length));
+  for (const c of all) if (!c.hidden) lines.push(`  ${c.usage.padEnd(width)} ${c.description}`);
   lines.push("", "options:");
   for (const [name, a] of Object.entries(GLOBAL_ARGS)) {
     const flag = name === "color" ? "--no-color" : `--${name}${"alias" in a ? `, -${a.alias[0]}` : ""}`;
-    lines.push(`  ${flag.padEnd(36)} ${a.description}`);
+    lines.push(`  ${flag.padEnd(width)} ${a.description}`);
   }
-  lines.push(`  ${"-n N, -f".padEnd(36)} logs: line count, follow`);
-  lines.push(`  ${"--watch, --interval 1s".padEnd(36)} status: redraw every interval`);
+  lines.push(`  ${"-n N, -f".padEnd(width)} logs: line count, follow`);
+  lines.push(`  ${"--watch, --interval 1s".padEnd(width)} status: redraw every interval`);
   lines.push("", "exit codes:");
   for (const [code, meaning] of EXIT_CODE_TABLE) lines.push(`  ${code}  ${meaning}`);
   return lines.join("\n");
