@@ -78,7 +78,8 @@ complete -F ${fn} ${prog}
 
 export function zshScript(prog: string, commands: CliCommand[]): string {
   const fn = `_${prog.replace(/\W/g, "_")}`;
-  const described = commands.map((c) => shellWord(`${c.name}:${c.description.replace(/:/g, "\\:")}`)).join(" ");
+  // The first clause of each description: a completion menu line, not the help text.
+  const described = commands.map((c) => shellWord(`${c.name}:${c.description.split(/[;:] /)[0]!.replace(/:/g, "\\:")}`)).join(" ");
   const perCommand = commands.map((c) => `      ${c.name}) opts=(${optionWords(c.args).join(" ")}) ;;`).join("\n");
   return `#compdef ${prog}
 # zsh completion for ${prog}; load with: source <(${prog} completion zsh)
