@@ -4,11 +4,11 @@
  * binary, in every lane; `bun run test` builds it first.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PidWatcher } from "../src/linux/pidwatch.ts";
-import { installedBinary, runPm, waitUntil, World } from "./helpers/harness.ts";
+import { installedBinary, REPO, runPm, waitUntil, World } from "./helpers/harness.ts";
 
 let world: World | undefined;
 const planted: string[] = [];
@@ -49,6 +49,26 @@ describe("the compiled binary started from /", () => {
     const after = await world.app("sleeper");
     expect(after.state).toBe("stopped");
     expect(world.cgroupPids("sleeper")).toEqual([]);
+  });
+
+  test("an upgrade (new binary renamed over the old, daemon restarted) adopts every service without restarting it", async () => {
+    world = new World();
+    world.writeService("web", { process: { command: ["sh", "-c", "sleep 1000 & wait"], stop_grace_ms: 2000 } });
+    world.writeService("off", { enabled: false, process: { command: ["sleep", "1000"], stop_grace_ms: 2000 } });
+    const old = await world.daemon([], { binary: true });
+    const pids = await waitUntil(() => { const p = world!.cgroupPids("web"); return p.length === 2 && p; }, "web to run", 20_000);
+    // As the README's upgrade steps: install the new file next to the old one, rename it over.
+    const installed = installedBinary().daemon;
+    copyFileSync(join(REPO, "dist", "processmaster"), installed + ".new");
+    renameSync(installed + ".new", installed);
+    old.proc.kill("SIGTERM");
+    expect(await old.exited).toBe(0);
+    expect(world.cgroupPids("web")).toEqual(pids); // nothing stopped while no daemon ran
+    await world.daemon([], { binary: true });
+    const after = await world.status();
+    expect(after.map((a) => [a.name, a.state])).toEqual([["off", "stopped"], ["web", "running"]]);
+    expect(after[1]!.pids.sort()).toEqual([...pids].sort());
+    expect(after[1]!.restarts).toBe(0);
   });
 
   test("loads no code or settings from its working directory (bunfig.toml preload, .env, worker file names)", async () => {
