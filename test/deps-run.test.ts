@@ -121,7 +121,7 @@ describe("depends_on", () => {
     world.writeService("c", { process: { command: ["sleep", "1000"], stop_grace_ms: 2000 }, depends_on: { a: "started", b: "started" } });
     const upd = await world.pmctl(["update", "--json"]);
     expect(upd.code).toBe(0);
-    expect(JSON.parse(upd.stdout)).toMatchObject({ added: ["c"], changed: [], resourcesOnly: ["a"] });
+    expect(JSON.parse(upd.stdout)).toMatchObject({ added: ["c"], changed: [], resources_only: ["a"] });
     const after = await world.status();
     expect(after.filter((x) => x.name !== "c").map((x) => x.pids[0])).toEqual(before);
     await waitUntil(async () => (await world.app("c")).start === "up", "c up after its dependencies");

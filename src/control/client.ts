@@ -5,6 +5,9 @@ import { encodeLine, LineSplitter, type Command, type RequestOptions } from "./p
 export interface CallOptions {
   /** Called for each progress line while the daemon works. */
   onProgress?: (message: string) => void;
+  /** More fields of the request (`signal`, `main`). */
+  request?: { signal?: string; main?: boolean };
+  /** `options` of the request (stop, wait). */
   options?: RequestOptions;
 }
 
@@ -16,7 +19,7 @@ export async function callDaemon(sockPath: string, cmd: Command, names: string[]
     Bun.connect({
       unix: sockPath,
       socket: {
-        open(sock) { sock.write(encodeLine({ cmd, names, ...(opts.options ? { options: opts.options } : {}) })); },
+        open(sock) { sock.write(encodeLine({ cmd, names, ...opts.request, ...(opts.options ? { options: opts.options } : {}) })); },
         data(sock, chunk) {
           let lines: string[];
           try { lines = splitter.push(chunk); } catch (e) { settle(() => reject(e)); sock.end(); return; }

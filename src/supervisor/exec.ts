@@ -129,7 +129,7 @@ export function execPlan(svc: ServiceConfig, argv: string[], env: Record<string,
   const direct: ExecPlan = { cmd: [file, ...argv.slice(1)], argv0: word, ...(uid !== undefined ? { uid } : {}), ...(gid !== undefined ? { gid } : {}) };
   if (!asRoot || uid === undefined || gid === undefined || user === undefined) return direct;
   const name = resolveUser(user)?.name ?? user;
-  const groups = userGroups(name, gid);
+  const groups = [...new Set([...userGroups(name, gid), ...svc.process.supplementaryGroups])];
   const setpriv = findSetpriv();
   if (!setpriv) {
     // Bun's uid/gid still give the right uid and gid; only the extra groups are lost.

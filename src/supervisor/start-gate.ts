@@ -97,6 +97,13 @@ export class GateRunner {
         this.record(v, false, v.startFailure);
         return;
       }
+      case "mainExited":
+        // exit_type says the main process's exit ended the service: that exit is the run's end
+        // for the gate (a pending start failed by it), though the rest of the cgroup is still stopping.
+        if ((after.phase === "stopping" || after.phase === "killing") && before.phase === "running") {
+          this.step(unit, { type: "ended", exitText: describeExit(event.exit), failure: isFailure(event.exit) }, false);
+        }
+        return;
       case "exited": {
         const exit = after.lastExit;
         this.step(unit, { type: "ended", exitText: exit ? describeExit(exit) : "exited", failure: exit ? isFailure(exit) : true }, false);

@@ -1,5 +1,5 @@
 /** What `pmctl status` reports about a unit: plain JSON, the contract of `status --json`. */
-import { statSync } from "node:fs";
+import { logFileSize } from "../logs/index.ts";
 import type { CgroupTree } from "../cgroup/index.ts";
 import type { Unit } from "./supervisor.ts";
 import type { GateState } from "./readiness.ts";
@@ -24,6 +24,8 @@ export interface AppStatus extends Partial<HealthStatus> {
   uptime_ms: number | null;
   next_attempt_at: string | null;
   next_run_at: string | null;
+  /** The zone of `schedule` (`schedule_timezone`); null: the daemon's local zone or no schedule. */
+  schedule_timezone: string | null;
   suppressed_reason: string | null;
   operator_stopped: boolean;
   cpu_usage_usec: number | null;
@@ -60,6 +62,7 @@ export function unitStatus(unit: Unit, cgroups: CgroupTree, nowWallMs: number, r
     next_attempt_at: s.phase === "backoff" ? iso(s.nextAttemptWallMs) : null,
     // Ticks are ignored while the operator has it stopped or it is disabled: no next run to show.
     next_run_at: unit.schedule && unit.config.enabled && !s.operatorStopped ? iso(unit.schedule.nextFireWallMs()) : null,
+    schedule_timezone: unit.config.process.scheduleTimezone ?? null,
     suppressed_reason: s.phase === "suppressed" ? s.suppressedReason : null,
     operator_stopped: s.operatorStopped,
     cpu_usage_usec: stats.cpuUsageUsec,
@@ -67,9 +70,8 @@ export function unitStatus(unit: Unit, cgroups: CgroupTree, nowWallMs: number, r
     memory_peak: stats.memoryPeak,
     limits_not_in_force: unit.limits?.notApplied ?? [],
     logs: logPaths.map((path) => {
-      let size: number | null = null;
-      try { size = statSync(path).size; } catch { /* not created yet */ }
-      return { path, size, rotation_mode: rotationModeOf(path) };
+      // Never through a symlink a service's user put there: status would tell the size of any file.
+      return { path, size: logFileSize(path), rotation_mode: rotationModeOf(path) };
     }),
   };
 }
