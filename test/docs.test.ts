@@ -71,9 +71,13 @@ export function yamlBlocks(markdown: string): YamlBlock[] {
 
 const isService = (doc: unknown) => doc !== null && typeof doc === "object" && "process" in (doc as object);
 
-/** Problems that say only that this host lacks something the example names. */
+/**
+ * Problems that say only that this host lacks something the example names, or that a block
+ * shows one service file of several (a `depends_on` naming a service of another block).
+ */
 const HOST_FACT = [
   /^the folder .* does not exist/, /^unknown user '/, /^unknown group '/,
+  /^unknown service '[^']+' \(no valid service file defines it\)$/,
 ];
 const hostFact = (p: ConfigProblem) => HOST_FACT.some((re) => re.test(p.message));
 
