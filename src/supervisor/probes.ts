@@ -9,6 +9,7 @@ import { errorMessage } from "../util/errors.ts";
 import { execPlan } from "./exec.ts";
 import { serviceEnv } from "./spawn.ts";
 import { noteBunChild } from "../linux/reaper.ts";
+import { withDirOf } from "../logs/safe-dir.ts";
 
 export interface ProbeResult { ok: boolean; detail: string }
 
@@ -126,10 +127,12 @@ export class LogCursor {
     if (this.matched) return true;
     for (const f of this.files) {
       let fd: number;
-      try { fd = fs.openSync(f.path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK); } catch { continue; }
+      const opened = openLogForReading(f.path);
+      if (opened === null) continue;
+      fd = opened;
       try {
         const st = fs.fstatSync(fd);
-        if (!st.isFile()) continue;
+        if (!st.isFile() || st.nlink !== 1) continue;
         if (st.size < f.offset) { f.offset = 0; f.carry = ""; } // rotated or truncated meanwhile
         const want = Math.min(st.size - f.offset, 1 << 20);
         if (want <= 0) continue;
@@ -146,6 +149,15 @@ export class LogCursor {
   }
 }
 
+/**
+ * A service's log file opened for reading through its verified folder (logs/safe-dir.ts): no
+ * symlink in the file name or in a folder on the way that the service's user could have made,
+ * O_NONBLOCK (a FIFO never hangs the daemon). Null when it cannot be opened that way.
+ */
+function openLogForReading(file: string): number | null {
+  try { return withDirOf(file, false, (dir, name) => dir.open(name, fs.constants.O_RDONLY)); } catch { return null; }
+}
+
 function sizeOf(path: string): number {
   try { return fs.statSync(path).size; } catch { return 0; }
 }
@@ -157,10 +169,12 @@ function sizeOf(path: string): number {
  */
 export function lastLines(path: string, n: number): string[] {
   let fd: number;
-  try { fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK); } catch { return []; }
+  const opened = openLogForReading(path);
+  if (opened === null) return [];
+  fd = opened;
   try {
     const st = fs.fstatSync(fd);
-    if (!st.isFile() || st.size === 0) return [];
+    if (!st.isFile() || st.nlink !== 1 || st.size === 0) return [];
     const len = Math.min(st.size, 4096);
     const buf = Buffer.allocUnsafe(len);
     const got = fs.readSync(fd, buf, 0, len, st.size - len);
