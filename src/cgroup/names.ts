@@ -13,8 +13,18 @@ export function cgroupDirName(service: string): string {
   return service;
 }
 
-/** The service name for a directory under the master cgroup, or null for the daemon's leaf. */
+/** Prefix of the cgroup a service's stop_command runs in, a sibling of the service's: `_stop-NAME`. */
+export const STOP_PREFIX = "_stop-";
+
+export function stopCgroupDirName(service: string): string {
+  return `${STOP_PREFIX}${service}`;
+}
+
+/**
+ * The service name for a directory under the master cgroup, or null for one that is not a
+ * service's (the daemon's leaf, a stop_command's cgroup: no service name encodes to them).
+ */
 export function serviceNameOf(dirName: string): string | null {
-  if (dirName === DAEMON_LEAF) return null;
-  return dirName.startsWith("_") ? dirName.slice(1) : dirName;
+  const name = dirName.startsWith("_") ? dirName.slice(1) : dirName;
+  return cgroupDirName(name) === dirName ? name : null;
 }

@@ -36,6 +36,7 @@ function restartShape(s: ServiceConfig): unknown {
       command: p.command, workingDirectory: p.workingDirectory, user: p.user, group: p.group, uid: p.uid, gid: p.gid,
       environment: p.environment, schedule: p.schedule, scheduleTimezone: p.scheduleTimezone,
       allowWritableCommand: p.allowWritableCommand,
+      inheritEnvironment: p.inheritEnvironment, noNewPrivileges: p.noNewPrivileges,
     },
     logs: { stdout: s.logs.stdout, stderr: s.logs.stderr },
   };

@@ -12,6 +12,7 @@ import { parseMaster } from "./master.ts";
 import type { MasterParse } from "./master.ts";
 import { parseServiceFile } from "./service.ts";
 import { describeFsError } from "./source.ts";
+import { untrustedFolderReason } from "../util/file-trust.ts";
 
 export { splitCommand, splitCommandWords } from "./command.ts";
 export { diffConfigs, deepEqual } from "./diff.ts";
@@ -91,6 +92,9 @@ export function scanServices(dir: string, masterDir: string): ServiceScan {
   let files: string[];
   try {
     if (!fs.statSync(dir).isDirectory()) return { services, problems, dirProblem: `${dir} is not a directory; expected the folder of service files` };
+    // Someone who can add entries to the folder could add services (or links to files meant for something else).
+    const distrust = process.getuid?.() === 0 ? untrustedFolderReason(dir, new Set([0])) : null;
+    if (distrust) return { services, problems, dirProblem: `not trusted: ${distrust}; a root daemon reads service files only from a folder that root owns and nobody else can write` };
     files = listServiceFiles(dir);
   } catch (e) {
     return { services, problems, dirProblem: `cannot read the service folder ${dir}: ${describeFsError(e)}` };

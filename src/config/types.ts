@@ -54,6 +54,10 @@ export interface ProcessConfig {
   scheduleTimezone?: string;
   /** Key `allow_writable_command`: run as root even if the command file is writable by others. */
   allowWritableCommand: boolean;
+  /** Key `inherit_environment`: start from the daemon's environment (default: a clean one, supervisor/service-env.ts). */
+  inheritEnvironment?: boolean;
+  /** Key `no_new_privileges`; unset: true for a service run as a non-root user (supervisor/exec.ts). */
+  noNewPrivileges?: boolean;
 }
 
 export interface LogsConfig {

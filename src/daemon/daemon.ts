@@ -21,6 +21,7 @@ import { PmError, errorMessage } from "../util/errors.ts";
 import { logger } from "../util/log.ts";
 import { accessWarnings, authorize, describePeer, socketPermissions } from "./access.ts";
 import { VERSION } from "../version.ts";
+import { describeRequest, RefusalLog } from "./request-log.ts";
 
 const log = logger("daemon");
 
@@ -53,17 +54,18 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
   const clock = systemClock;
   const rotator = new LogRotator({ clock, log: logger("logs") });
   const store = new StateStore(master.stateFile, logger("state"));
+  store.prepareFolder();
   const watcher = new PidWatcher();
   // As PID 1 (a container, `unshare --pid`) every orphan in the namespace becomes our child.
   const asInit = process.pid === 1;
   if (asInit) new OrphanReaper((e) => log.error(`reaping orphans failed: ${errorMessage(e)}`)).start();
   const supervisor = new Supervisor({ config, cgroups, watcher, store, clock });
+  const refusals = new RefusalLog(log, () => clock.monotonicMs());
 
   const handle = async (req: Request, ctx: RequestContext): Promise<unknown> => {
-    const what = `${req.cmd} ${req.names.join(" ") || "(all)"}`;
     try { authorize(req, ctx.peer, master); }
-    catch (e) { log.warn(`refused ${what} from ${describePeer(ctx.peer)}`); throw e; }
-    if (MUTATING.has(req.cmd)) log.info(`${what} by ${describePeer(ctx.peer)}`);
+    catch (e) { refusals.refused(req, ctx.peer, describePeer(ctx.peer)); throw e; }
+    if (MUTATING.has(req.cmd)) log.info(`${describeRequest(req)} by ${describePeer(ctx.peer)}`);
     switch (req.cmd) {
       case "ping": return { pid: process.pid, version: VERSION };
       case "status": return { apps: supervisor.resolve(req.names).map(statusOf), master: masterStatus() };
@@ -141,6 +143,7 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
   enableNeededControllers(config);
 
   rotator.setFiles(managedLogs(config));
+  cgroups.sweepStopCgroups(); // a previous daemon that died mid-stop left its stop command's cgroup
   supervisor.boot();
   rotator.setFiles(managedLogs(supervisor.config));
   rotator.probeModes(); // says once per file how it is rotated (collapse or copy+truncate)

@@ -256,19 +256,22 @@ export class Supervisor {
     if (!unit.config.process.stopCommand) return signalAll();
     unit.log.info(`running stop_command: ${unit.config.process.stopCommand.join(" ")}`);
     let cmd: Subprocess;
-    try { cmd = runStopCommand(unit.config); } catch (e) {
+    const { cgroups } = this.deps;
+    try { cmd = runStopCommand(unit.config, cgroups.freshStopCgroup(unit.name)); } catch (e) {
       unit.log.warn(`${errorMessage(e)}; sending ${unit.config.process.stopSignal}`);
       return signalAll();
     }
-    // The stop command gets the stop's grace too; one that hangs (or forks) would otherwise
-    // run on in the daemon's cgroup after the service is long gone, one more at every stop.
+    // The stop command gets the stop's grace too; one that hangs would otherwise run on after
+    // the service is long gone. When it ends, whatever it forked (setsid, double fork) ends with
+    // its cgroup: nothing it started outlives the stop.
     const graceMs = unit.config.process.stopGraceMs;
     const deadline = setTimeout(() => {
       unit.log.warn(`stop_command still running after ${graceMs}ms; killing it`);
-      try { process.kill(-cmd.pid, "SIGKILL"); } catch { /* exited meanwhile */ }
+      void cgroups.endStopCgroup(unit.name);
     }, graceMs);
     cmd.exited.then(() => {
       clearTimeout(deadline);
+      void cgroups.endStopCgroup(unit.name);
       const code = cmd.exitCode;
       if (code !== 0 && unit.state.phase === "stopping") { unit.log.warn(`stop_command exited with ${code ?? cmd.signalCode}; sending ${unit.config.process.stopSignal}`); signalAll(); }
     }, () => clearTimeout(deadline));
