@@ -64,7 +64,7 @@ export function readConfigSource(file: string): ReadResult {
 export function configTrustProblem(file: string): string | null {
   if (process.getuid?.() !== 0) return null;
   let why: string | null;
-  try { why = untrustedFileReason(file, ROOT_ONLY); } catch { return null; } // missing: reported by the open
+  try { fs.realpathSync(file); why = untrustedFileReason(file, ROOT_ONLY); } catch { return null; } // missing: reported by the open
   return why === null ? null : `not trusted: ${why}; a root daemon reads only config files that root owns and nobody else can change (also every folder on the way, and where symlinks point)`;
 }
 
