@@ -3,9 +3,10 @@
  * Enforcement of cgroup limits on a real host with a full cgroup v2 tree (cpu, memory and pids
  * controllers in the cgroup2 root's cgroup.controllers). Run as root from the repository:
  *
- *   bun scripts/limits-check.ts
+ *   bun scripts/limits-check.ts [--binary dist/processmaster]
  *
- * It starts a daemon from source in a temp folder with its own master cgroup and checks:
+ * It starts a daemon (from source, or the compiled binary given with --binary, started from `/`)
+ * in a temp folder with its own master cgroup and checks:
  *  - master limits (cgroup_cpu_max, cgroup_memory_max, cgroup_memory_swap_max) are in the
  *    master cgroup's files;
  *  - `memory_max: 64M` (no swap) with a process that allocates 200 MB: OOM-killed, reported
@@ -20,10 +21,16 @@
  */
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { findCgroup2Mount } from "../src/cgroup/mount.ts";
+import { join, resolve } from "node:path";
+import { defaultCgroupRoot } from "../src/cgroup/mount.ts";
+import { DAEMON_LEAF } from "../src/cgroup/names.ts";
 
 const MAIN = join(import.meta.dir, "..", "src", "main.ts");
+const binaryAt = process.argv.indexOf("--binary");
+const binary = binaryAt > 0 && process.argv[binaryAt + 1] ? resolve(process.argv[binaryAt + 1]!) : undefined;
+/** argv for processmaster: the compiled binary when given, else the source through this bun. */
+const processmaster = (args: string[]) => (binary ? [binary, ...args] : [process.execPath, MAIN, ...args]);
+const pmCwd = binary ? "/" : process.cwd();
 const NEEDED = ["cpu", "memory", "pids"];
 const MiB = 1 << 20;
 
@@ -37,7 +44,8 @@ function skip(why: string): never {
 
 if (process.getuid?.() !== 0) skip("run as root: the daemon creates cgroups and enables controllers");
 let cgroupRoot: string;
-try { cgroupRoot = findCgroup2Mount(); } catch (e) { console.log(`SKIP: ${(e as Error).message}`); process.exit(77); }
+const cgroupName = `pm-limits-check-${process.pid}`;
+try { cgroupRoot = defaultCgroupRoot(cgroupName, DAEMON_LEAF).path; } catch (e) { console.log(`SKIP: ${(e as Error).message}`); process.exit(77); }
 const inTree = readFileSync(join(cgroupRoot, "cgroup.controllers"), "utf8").split(/\s+/).filter(Boolean);
 const missing = NEEDED.filter((c) => !inTree.includes(c));
 if (missing.length > 0) {
@@ -47,7 +55,6 @@ if (missing.length > 0) {
 
 // ---- the world -------------------------------------------------------------------------
 const dir = mkdtempSync(join(tmpdir(), "pm-limits-check-"));
-const cgroupName = `pm-limits-check-${process.pid}`;
 const master = join(cgroupRoot, cgroupName);
 const configPath = join(dir, "config.yaml");
 const sockPath = join(dir, "pm.sock");
@@ -85,7 +92,7 @@ function check(ok: boolean, what: string, detail: string) {
 }
 
 async function pmctl(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const p = Bun.spawn({ cmd: [process.execPath, MAIN, "ctl", "-c", configPath, ...args], stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const p = Bun.spawn({ cmd: processmaster(["ctl", "-c", configPath, ...args]), cwd: pmCwd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   return { code, stdout, stderr };
 }
@@ -122,7 +129,7 @@ function removeTree(path: string) {
 const daemonLog = join(dir, "daemon.log");
 const daemonLogFd = openSync(daemonLog, "a");
 const daemon = Bun.spawn({
-  cmd: [process.execPath, MAIN, "daemon", "-c", configPath], stdin: "ignore",
+  cmd: processmaster(["daemon", "-c", configPath]), cwd: pmCwd, stdin: "ignore",
   stdout: daemonLogFd, stderr: daemonLogFd, env: { ...process.env, PM_LOG_LEVEL: "info" },
 });
 closeSync(daemonLogFd);

@@ -142,7 +142,8 @@ async function rotateUnderLoad(w: World, logDir: string, expectedMode: "collapse
     const r = await w.pmctl(["rotate", "w"]);
     expect(r.code, r.stderr).toBe(0);
     if (rotateLine.test(r.stdout)) named++;
-    else expect(r.stdout).toMatch(/^w: .*stdout\.log: not rotated \(.*\)$/m); // less than a block since the last one
+    // Less than a block since the last one; after a copy+truncate the writer may not have written yet.
+    else expect(r.stdout).toMatch(/^(w: .*stdout\.log: not rotated \(.*\)|nothing to rotate \(no log file has content\))$/m);
     rotations++;
     expect(rotations).toBeLessThan(2000);
   }

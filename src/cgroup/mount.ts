@@ -23,3 +23,48 @@ export function findCgroup2Mount(): string {
   }
   return mount;
 }
+
+/** The unified-hierarchy path of a `/proc/PID/cgroup` text (`0::/a/b` → `/a/b`), or null. */
+export function parseOwnCgroup(procCgroup: string): string | null {
+  const line = procCgroup.split("\n").find((l) => l.startsWith("0::"));
+  return line ? line.slice(3) : null;
+}
+
+/** The root (field 4) of the cgroup2 mount in a mountinfo text: "/" unless a subtree is mounted. */
+function cgroup2MountRoot(mountinfo: string): string {
+  for (const line of mountinfo.split("\n")) {
+    const sep = line.indexOf(" - ");
+    if (sep >= 0 && line.slice(sep + 3).startsWith("cgroup2 ")) return line.split(" ")[3] ?? "/";
+  }
+  return "/";
+}
+
+export interface CgroupRootChoice { path: string; why: string }
+
+/**
+ * Where the master cgroup goes when `cgroup_root` is not set: the daemon's own cgroup when that
+ * is not the root cgroup (systemd's `Delegate=yes` gives the service a subtree, and a daemon may
+ * create and write cgroups only inside it), else the cgroup2 mount (a bare host, a container with
+ * its own cgroup namespace). A daemon started in a `_daemon` leaf finds the tree above it.
+ */
+export function defaultCgroupRoot(cgroupName: string, daemonLeaf: string,
+  read: (path: string) => string = (p) => readFileSync(p, "utf8")): CgroupRootChoice {
+  const mountinfo = read("/proc/self/mountinfo");
+  const mount = parseCgroup2Mount(mountinfo);
+  if (!mount) return { path: findCgroup2Mount(), why: "" };
+  let own = parseOwnCgroup(read("/proc/self/cgroup")) ?? "/";
+  // Started in a `_daemon` leaf: its own (re-exec, a restart from there), or the one systemd's
+  // `DelegateSubgroup=_daemon` starts the unit's process in (a unit's cgroup that has controllers
+  // enabled for its children may hold no process, so a restarted daemon cannot go there).
+  const leaf = `/${cgroupName}/${daemonLeaf}`;
+  if (own.endsWith(leaf)) own = own.slice(0, -leaf.length) || "/";
+  else if (own.endsWith(`/${daemonLeaf}`)) own = own.slice(0, -daemonLeaf.length - 1) || "/";
+  const mountRoot = cgroup2MountRoot(mountinfo);
+  if (mountRoot !== "/" && (own === mountRoot || own.startsWith(mountRoot + "/"))) own = own.slice(mountRoot.length) || "/";
+  if (own === "/") return { path: mount, why: "the cgroup2 mount (the daemon runs in the root cgroup)" };
+  const path = mount.replace(/\/$/, "") + own;
+  try { read(path + "/cgroup.procs"); } catch {
+    return { path: mount, why: `the cgroup2 mount (the daemon's own cgroup ${own} is not visible under ${mount})` };
+  }
+  return { path, why: `the daemon's own cgroup ${own} (as under systemd's Delegate=yes; set cgroup_root to choose another)` };
+}

@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PmError, errorMessage } from "../util/errors.ts";
-import { findCgroup2Mount } from "./mount.ts";
+import { defaultCgroupRoot } from "./mount.ts";
 import { cgroupDirName, DAEMON_LEAF, serviceNameOf, STOP_PREFIX, stopCgroupDirName } from "./names.ts";
 
 export interface LimitProblem { file: string; value: string; reason: string }
@@ -30,9 +30,13 @@ export class CgroupTree {
   readonly root: string;
   readonly masterPath: string;
   readonly daemonLeafPath: string;
+  /** Why `root` is where it is, for the boot log. */
+  readonly rootChoice: string;
 
   constructor(opts: { root?: string; name: string }) {
-    this.root = opts.root ?? findCgroup2Mount();
+    const choice = opts.root === undefined ? defaultCgroupRoot(opts.name, DAEMON_LEAF) : { path: opts.root, why: "cgroup_root" };
+    this.root = choice.path;
+    this.rootChoice = choice.why;
     this.masterPath = join(this.root, opts.name);
     this.daemonLeafPath = join(this.masterPath, DAEMON_LEAF);
   }

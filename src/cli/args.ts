@@ -4,12 +4,13 @@
  * first, refusing unknown flags, and the usage-error exit code.
  */
 import { parseArgs, type ArgsDef } from "citty";
+import { discoverConfig } from "../config/discover.ts";
 import { PmError } from "../util/errors.ts";
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
 
 export const GLOBAL_ARGS = {
-  config: { type: "string", alias: ["c"], description: "master config file", default: "config.yaml" },
+  config: { type: "string", alias: ["c"], description: "master config file (else $PROCESSMASTER_CONFIG, ./config.yaml, /etc/processmaster/config.yaml)" },
   json: { type: "boolean", description: "print JSON instead of a table" },
   help: { type: "boolean", alias: ["h"], description: "show help" },
 } as const satisfies ArgsDef;
@@ -78,7 +79,7 @@ export function parseCommandArgs(argv: string[], def: ArgsDef): ParsedCommandArg
   }
   const parsed = parseArgs(argv, full) as Record<string, unknown> & { _: string[] };
   return {
-    config: String(parsed.config ?? "config.yaml"),
+    get config() { return discoverConfig(parsed.config === undefined ? undefined : String(parsed.config)); },
     json: Boolean(parsed.json),
     positionals: parsed._.map(String),
     flags: parsed,

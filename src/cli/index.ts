@@ -11,7 +11,7 @@ import type { Command } from "../control/protocol.ts";
 import type { TickReport } from "../logs/index.ts";
 import type { AppStatus } from "../supervisor/status.ts";
 import { PmError, errorMessage, isPmError } from "../util/errors.ts";
-import { VERSION } from "../version.ts";
+import { VERSION, VERSION_LINE } from "../version.ts";
 import { EXIT, findCommand, GLOBAL_ARGS, intFlag, parseCommandArgs, type CliCommand, type ParsedCommandArgs } from "./args.ts";
 import { follow, printTail, selectLogFiles } from "./logs.ts";
 import { lastExitText, renderStatus, renderTable } from "./render.ts";
@@ -162,7 +162,7 @@ export function usageText(prog: string, extra: CliCommand[] = []): string {
 export async function runCli(argv: string[], prog: string, extra: CliCommand[] = []): Promise<number> {
   const all = [...commands, ...extra];
   try {
-    if (argv.includes("--version") || argv.includes("-V")) { out(`${prog} ${VERSION}`); return EXIT.ok; }
+    if (argv.includes("--version") || argv.includes("-V")) { out(`${prog} ${VERSION_LINE}`); return EXIT.ok; }
     const { command, rest, unknown } = findCommand(argv, all.map((c) => c.name));
     const wantsHelp = rest.includes("--help") || rest.includes("-h");
     if (!command) {

@@ -56,6 +56,13 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
   const store = new StateStore(master.stateFile, logger("state"));
   store.prepareFolder();
   const watcher = new PidWatcher();
+  // Exit detection for processes that are not our children. Without it services would run
+  // untracked, so a watcher that cannot start stops the boot, and one that dies ends the daemon
+  // (services keep running; the next daemon adopts them).
+  await watcher.start((e) => {
+    log.error(`${e.message}; exiting so that a new daemon adopts the services`);
+    process.exit(1);
+  });
   // As PID 1 (a container, `unshare --pid`) every orphan in the namespace becomes our child.
   const asInit = process.pid === 1;
   if (asInit) new OrphanReaper((e) => log.error(`reaping orphans failed: ${errorMessage(e)}`)).start();
@@ -202,7 +209,7 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
     reload().catch((e) => log.error(`update failed, old config kept: ${errorMessage(e)}`));
   });
 
-  log.info(`processmaster ${VERSION} pid ${process.pid} serving ${master.sockPath}, cgroup ${cgroups.masterPath}, ${config.services.size} service(s)`);
+  log.info(`processmaster ${VERSION} pid ${process.pid} serving ${master.sockPath}, cgroup ${cgroups.masterPath} (root: ${cgroups.rootChoice}), ${config.services.size} service(s), config ${configPath}`);
   return { supervisor, shutdown };
 }
 

@@ -11,6 +11,7 @@ declare const self: Worker;
 self.onmessage = (ev: MessageEvent) => {
   const slots = new Int32Array(ev.data.shared as SharedArrayBuffer);
   const wakeFd = ev.data.wakeFd as number;
+  postMessage("ready");
   for (;;) {
     const fds = [wakeFd];
     const slotOf = new Map<number, number>();

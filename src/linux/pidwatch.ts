@@ -5,11 +5,17 @@
  * without Bun (an orphan reparented to us) is reaped here with waitid(P_PIDFD).
  */
 import { closeFd, ERRNO, eventfdCreate, eventfdSignal, pidfdOpen, waitPidfd } from "./ffi.ts";
-import { isPmError } from "../util/errors.ts";
-// In the compiled binary the worker is a second entrypoint of `bun build --compile`, addressed
-// by its path from the repository root; from source it sits beside this file.
-const workerUrl = import.meta.url.includes("$bunfs")
-  ? "./src/linux/pidwatch-worker.ts"
+import { isPmError, PmError } from "../util/errors.ts";
+
+/**
+ * In the compiled binary the worker is a second entrypoint of `bun build --compile`, embedded
+ * under `/$bunfs/root/` by its path relative to the entrypoints' common folder (`src/`), with a
+ * `.js` suffix. The address is absolute: a relative one is resolved against the working
+ * directory first, so a root daemon started in a folder others can write would run their file
+ * (issue 10). From source the worker sits beside this file.
+ */
+export const PIDWATCH_WORKER_URL = import.meta.url.includes("$bunfs")
+  ? "/$bunfs/root/linux/pidwatch-worker.js"
   : new URL("./pidwatch-worker.ts", import.meta.url).href;
 
 const SLOT_COUNT = 65536;
@@ -17,12 +23,8 @@ const SLOT_COUNT = 65536;
 export class PidWatcher {
   private readonly slots = new Int32Array(new SharedArrayBuffer(4 * SLOT_COUNT));
   private readonly wakeFd = eventfdCreate();
-  /**
-   * Started on the first watch(): a daemon whose services are all its own children (the common
-   * case: their exits come through proc.exited) never pays for a second JS VM, about 7 MB RSS
-   * and a thread (issue 6, memory).
-   */
   private worker: Worker | null = null;
+  private failure: ((e: Error) => void) | null = null;
   private readonly freeSlots: number[] = [];
   private nextSlot = 0;
   /** slot → what to do when that process exits. */
@@ -30,12 +32,34 @@ export class PidWatcher {
   /** pid → the shared promise of its exit, so a PID watched twice costs one pidfd. */
   private readonly byPid = new Map<number, Promise<void>>();
 
-  private startWorker() {
-    const worker = new Worker(workerUrl);
-    worker.onmessage = (ev: MessageEvent<number[]>) => this.onFired(ev.data);
-    worker.postMessage({ shared: this.slots.buffer, wakeFd: this.wakeFd });
-    worker.unref();
-    this.worker = worker;
+  /**
+   * Starts the worker and resolves once it runs its poll loop. Exit detection is not optional:
+   * the daemon awaits this at boot and refuses to run when it rejects, and `onFailure` is called
+   * if the worker dies later (the daemon then exits and leaves the services to the next one),
+   * so services are never left untracked in silence.
+   */
+  start(onFailure: (e: Error) => void, timeoutMs = 30_000, workerUrl = PIDWATCH_WORKER_URL): Promise<void> {
+    this.failure = onFailure;
+    return new Promise<void>((resolve, reject) => {
+      let ready = false;
+      const fail = (why: string) => {
+        const err = new PmError("INTERNAL", `exit detection is not available: the pid-watch worker (${workerUrl}) ${why}`);
+        if (!ready) { clearTimeout(timer); reject(err); } else this.failure?.(err);
+      };
+      const timer = setTimeout(() => fail(`did not start within ${timeoutMs / 1000}s`), timeoutMs);
+      let worker: Worker;
+      try { worker = new Worker(workerUrl); }
+      catch (e) { fail(`could not be loaded: ${e instanceof Error ? e.message : String(e)}`); return; }
+      worker.onmessage = (ev: MessageEvent<number[] | "ready">) => {
+        if (ev.data === "ready") { ready = true; clearTimeout(timer); resolve(); return; }
+        this.onFired(ev.data);
+      };
+      worker.onerror = (ev: ErrorEvent) => fail(`failed: ${ev.message}`);
+      worker.addEventListener("close", () => { if (this.worker === worker) fail("stopped"); });
+      worker.postMessage({ shared: this.slots.buffer, wakeFd: this.wakeFd });
+      worker.unref();
+      this.worker = worker;
+    });
   }
 
   /** Resolves once `pid` has exited (at once when it is already gone). */
@@ -49,7 +73,7 @@ export class PidWatcher {
       if (isPmError(e) && e.errno === ERRNO.ESRCH) return Promise.resolve();
       throw e;
     }
-    if (!this.worker) this.startWorker();
+    if (!this.worker) { closeFd(fd); throw new PmError("INTERNAL", "PidWatcher.watch() before start()"); }
     const slot = this.freeSlots.pop() ?? this.nextSlot++;
     if (slot >= SLOT_COUNT) { closeFd(fd); throw new Error(`PidWatcher: more than ${SLOT_COUNT} processes watched`); }
     const promise = new Promise<void>((done) => this.waiting.set(slot, { fd, pid, done }));
@@ -73,8 +97,9 @@ export class PidWatcher {
   }
 
   close() {
-    this.worker?.terminate();
+    const worker = this.worker;
     this.worker = null;
+    worker?.terminate();
   }
 }
 

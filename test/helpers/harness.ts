@@ -7,7 +7,8 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { findCgroup2Mount } from "../../src/cgroup/mount.ts";
+import { defaultCgroupRoot } from "../../src/cgroup/mount.ts";
+import { DAEMON_LEAF } from "../../src/cgroup/names.ts";
 import { callDaemon } from "../../src/control/client.ts";
 import type { Command } from "../../src/control/protocol.ts";
 import type { AppStatus } from "../../src/supervisor/status.ts";
@@ -27,7 +28,7 @@ export const PM_CWD = TARGET === "binary" ? "/" : REPO;
 
 let installed: { daemon: string; pmctl: string } | null = null;
 /** The binary lane's copy of dist/processmaster (made once per test file, removed at exit). */
-function installedBinary() {
+export function installedBinary(): { daemon: string; pmctl: string } {
   if (installed) return installed;
   const built = join(REPO, "dist", "processmaster");
   if (!existsSync(built)) throw new Error("PM_TEST_TARGET=binary needs dist/processmaster: run `bun run build` first");
@@ -94,6 +95,8 @@ export interface DaemonProc {
 
 export interface ServiceSpec { [key: string]: unknown }
 
+export interface DaemonOptions { binary?: boolean; cwd?: string; noConfigFlag?: boolean; cgroup?: string }
+
 export class World {
   readonly dir: string;
   readonly configPath: string;
@@ -104,13 +107,14 @@ export class World {
   readonly masterCgroup: string;
   private daemons: DaemonProc[] = [];
 
-  constructor(opts: { master?: Record<string, unknown> } = {}) {
+  /** `cgroupRoot`: where the daemon will put the master cgroup when not where this process's default says (a daemon started in another cgroup, or cgroup_root set). */
+  constructor(opts: { master?: Record<string, unknown>; cgroupRoot?: string } = {}) {
     this.dir = mkdtempSync(join(tmpdir(), "pmtest-"));
     this.confDir = join(this.dir, "config.d");
     mkdirSync(this.confDir);
     this.sockPath = join(this.dir, "pm.sock");
     this.cgroupName = `pmtest-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-    this.cgroupRoot = findCgroup2Mount();
+    this.cgroupRoot = opts.cgroupRoot ?? defaultCgroupRoot(this.cgroupName, DAEMON_LEAF).path; // where the daemon puts it
     this.masterCgroup = join(this.cgroupRoot, this.cgroupName);
     this.configPath = join(this.dir, "config.yaml");
     this.writeMaster(opts.master ?? {});
@@ -150,10 +154,16 @@ export class World {
     try { return readFileSync(join(this.serviceCgroup(name), "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number); } catch { return []; }
   }
 
-  startDaemon(extraArgs: string[] = [], env: Record<string, string> = {}): DaemonProc {
+  /**
+   * `opts.binary`: the installed binary whatever the lane; `opts.cwd`: the daemon's working
+   * directory; `opts.noConfigFlag`: no `-c` (the config is found as discoverConfig says);
+   * `opts.cgroup`: start it in this cgroup, as systemd starts a unit's process.
+   */
+  startDaemon(extraArgs: string[] = [], env: Record<string, string> = {}, opts: DaemonOptions = {}): DaemonProc {
+    const args = ["daemon", ...(opts.noConfigFlag ? [] : ["-c", this.configPath]), ...extraArgs];
     const proc = Bun.spawn({
-      cmd: pmCommand(["daemon", "-c", this.configPath, ...extraArgs]),
-      cwd: PM_CWD, stdin: "ignore", stdout: "pipe", stderr: "pipe",
+      cmd: opts.binary ? [installedBinary().daemon, ...args] : pmCommand(args),
+      cwd: opts.cwd ?? (opts.binary ? "/" : PM_CWD), stdin: "ignore", ...(opts.cgroup ? { cgroup: opts.cgroup } : {}), stdout: "pipe", stderr: "pipe",
       env: { ...process.env, PM_LOG_LEVEL: "debug", ...env },
     });
     let text = "";
@@ -184,8 +194,8 @@ export class World {
   }
 
   /** Starts a daemon and waits until it serves. */
-  async daemon(extraArgs: string[] = []): Promise<DaemonProc> {
-    const d = this.startDaemon(extraArgs);
+  async daemon(extraArgs: string[] = [], opts: DaemonOptions = {}): Promise<DaemonProc> {
+    const d = this.startDaemon(extraArgs, {}, opts);
     await Promise.race([
       d.waitForLog(/serving /, 15_000),
       d.exited.then((code) => { throw new Error(`daemon exited with ${code} before serving:\n${d.output()}`); }),

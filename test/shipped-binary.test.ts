@@ -1,0 +1,115 @@
+/**
+ * The compiled binary as users run it: copied out of the repository, started from `/` (or from
+ * a folder others can write), the client through a `pmctl` symlink. These tests always use the
+ * binary, in every lane; `bun run test` builds it first.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PidWatcher } from "../src/linux/pidwatch.ts";
+import { installedBinary, REPO, runPm, waitUntil, World } from "./helpers/harness.ts";
+
+let world: World | undefined;
+const planted: string[] = [];
+afterEach(async () => {
+  await world?.cleanup();
+  world = undefined;
+  for (const d of planted.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const pmctl = (w: World, args: string[]) => runPm([installedBinary().pmctl, "-c", w.configPath, ...args]);
+
+describe("the compiled binary started from /", () => {
+  test("sees the exit of a child its service forked (not a child of the daemon)", async () => {
+    world = new World();
+    world.writeService("forker", { process: { command: ["/bin/sh", "-c", "sleep 1 & exit 0"], stop_grace_ms: 2000 } });
+    await world.daemon([], { binary: true });
+    await waitUntil(async () => (await world!.app("forker")).state === "running", "forker to run", 20_000);
+    const ended = await waitUntil(async () => {
+      const a = await world!.app("forker");
+      return a.state !== "running" && a;
+    }, "the forked sleep's exit to end the service", 30_000, 50);
+    expect(ended.state).toBe("exited");
+    expect(ended.pids).toEqual([]);
+    expect(world.cgroupPids("forker")).toEqual([]);
+  });
+
+  test("stops a service it adopted after the daemon was SIGKILLed", async () => {
+    world = new World();
+    world.writeService("sleeper", { process: { command: ["sleep", "1000"], stop_grace_ms: 2000 } });
+    const first = await world.daemon([], { binary: true });
+    const [pid] = await waitUntil(() => { const p = world!.cgroupPids("sleeper"); return p.length === 1 && p; }, "sleeper to run", 20_000);
+    first.proc.kill("SIGKILL");
+    await first.exited;
+    await world.daemon([], { binary: true });
+    expect((await world.app("sleeper")).pids).toEqual([pid!]);
+    const stop = await pmctl(world, ["stop", "sleeper"]);
+    expect(stop.code).toBe(0);
+    const after = await world.app("sleeper");
+    expect(after.state).toBe("stopped");
+    expect(world.cgroupPids("sleeper")).toEqual([]);
+  });
+
+  test("an upgrade (new binary renamed over the old, daemon restarted) adopts every service without restarting it", async () => {
+    world = new World();
+    world.writeService("web", { process: { command: ["sh", "-c", "sleep 1000 & wait"], stop_grace_ms: 2000 } });
+    world.writeService("off", { enabled: false, process: { command: ["sleep", "1000"], stop_grace_ms: 2000 } });
+    const old = await world.daemon([], { binary: true });
+    const pids = await waitUntil(() => { const p = world!.cgroupPids("web"); return p.length === 2 && p; }, "web to run", 20_000);
+    // As the README's upgrade steps: install the new file next to the old one, rename it over.
+    const installed = installedBinary().daemon;
+    copyFileSync(join(REPO, "dist", "processmaster"), installed + ".new");
+    renameSync(installed + ".new", installed);
+    old.proc.kill("SIGTERM");
+    expect(await old.exited).toBe(0);
+    expect(world.cgroupPids("web")).toEqual(pids); // nothing stopped while no daemon ran
+    await world.daemon([], { binary: true });
+    const after = await world.status();
+    expect(after.map((a) => [a.name, a.state])).toEqual([["off", "stopped"], ["web", "running"]]);
+    expect(after[1]!.pids.sort()).toEqual([...pids].sort());
+    expect(after[1]!.restarts).toBe(0);
+  });
+
+  test("loads no code or settings from its working directory (bunfig.toml preload, .env, worker file names)", async () => {
+    world = new World();
+    const cwd = mkdtempSync(join(tmpdir(), "pm-hostile-cwd-"));
+    planted.push(cwd);
+    chmodSync(cwd, 0o1777);
+    const marker = join(cwd, "PLANTED-CODE-RAN");
+    const evil = `require("node:fs").writeFileSync(${JSON.stringify(marker)}, "ran");\n`;
+    writeFileSync(join(cwd, "bunfig.toml"), `preload = ["./preload.ts"]\n`);
+    writeFileSync(join(cwd, "preload.ts"), evil);
+    writeFileSync(join(cwd, ".env"), "PM_PLANTED_ENV=from-dotenv\n");
+    for (const rel of ["src/linux/pidwatch-worker.ts", "linux/pidwatch-worker.js", "linux/pidwatch-worker.ts", "pidwatch-worker.js"]) {
+      mkdirSync(join(cwd, rel, ".."), { recursive: true });
+      writeFileSync(join(cwd, rel), evil);
+    }
+    world.writeService("forker", { process: { command: ["/bin/sh", "-c", "echo \"planted=${PM_PLANTED_ENV:-none}\"; sleep 1 & exit 0"], stop_grace_ms: 2000 } });
+    const d = await world.daemon([], { binary: true, cwd });
+    // The forked sleep's exit is seen: the embedded worker runs, not a planted one.
+    await waitUntil(async () => (await world!.app("forker")).state === "exited", "the forked child's exit to be seen", 30_000, 50);
+    expect(existsSync(marker)).toBe(false);
+    expect(readFileSync(join(world.appDir("forker"), "stdout.log"), "utf8")).toContain("planted=none");
+    expect(d.output()).not.toContain("from-dotenv");
+  });
+});
+
+describe("exit detection is never lost silently", () => {
+  test("a pid-watch worker that cannot start rejects start() with a message naming it", async () => {
+    const watcher = new PidWatcher();
+    const failures: Error[] = [];
+    const missing = join(tmpdir(), `no-such-worker-${process.pid}.js`);
+    await expect(watcher.start((e) => failures.push(e), 30_000, missing)).rejects.toThrow(/exit detection is not available: the pid-watch worker .*no-such-worker/);
+    watcher.close();
+  });
+
+  test("a started pid-watch worker reports the exit of a process that is not our child", async () => {
+    const watcher = new PidWatcher();
+    await watcher.start(() => {});
+    const child = Bun.spawn({ cmd: ["sh", "-c", "sleep 0.2 & exec sleep 0.1"], stdio: ["ignore", "ignore", "ignore"] });
+    await watcher.watch(child.pid);
+    await child.exited;
+    watcher.close();
+  });
+});
