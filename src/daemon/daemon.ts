@@ -71,7 +71,7 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
 
   const handle = async (req: Request, ctx: RequestContext): Promise<unknown> => {
     try { authorize(req, ctx.peer, master); }
-    catch (e) { refusals.refused(req, ctx.peer, describePeer(ctx.peer)); throw e; }
+    catch (e) { refusals.refused(req, ctx.peer, () => describePeer(ctx.peer)); throw e; }
     if (MUTATING.has(req.cmd)) log.info(`${describeRequest(req)} by ${describePeer(ctx.peer)}`);
     switch (req.cmd) {
       case "ping": return { pid: process.pid, version: VERSION };

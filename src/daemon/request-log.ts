@@ -26,7 +26,7 @@ export class RefusalLog {
   private readonly byUid = new Map<number, { since: number; logged: number; dropped: number }>();
   constructor(private readonly log: Logger, private readonly now: () => number) {}
 
-  refused(req: Request, peer: PeerCred | null, who: string): void {
+  refused(req: Request, peer: PeerCred | null, who: () => string): void {
     const uid = peer?.uid ?? -1;
     const t = this.now();
     let w = this.byUid.get(uid);
@@ -38,7 +38,7 @@ export class RefusalLog {
     }
     if (w.logged < REFUSALS_PER_WINDOW) {
       w.logged++;
-      this.log.warn(`refused ${describeRequest(req)} from ${who}${w.logged === REFUSALS_PER_WINDOW ? ` (further refusals for uid ${uid} are counted, not logged, for ${REFUSAL_WINDOW_MS / 1000}s)` : ""}`);
+      this.log.warn(`refused ${describeRequest(req)} from ${who()}${w.logged === REFUSALS_PER_WINDOW ? ` (further refusals for uid ${uid} are counted, not logged, for ${REFUSAL_WINDOW_MS / 1000}s)` : ""}`);
     } else w.dropped++;
   }
 }

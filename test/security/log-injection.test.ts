@@ -28,5 +28,8 @@ test("a refused request cannot forge a log line, and a flood of refused requests
   // 20 × 4000 names of ~100 bytes would be 8 MB of log: a refusal line shows 8 names, and 10 a minute per uid are logged.
   expect(d.output().length - before).toBeLessThan(32 * 1024);
   expect(d.output()).toMatch(/refused stop name-0-x+…\(97 chars\) .* \(\+3992 more\) from uid 65534/);
+  // Ten refusals a minute per uid are logged (the injection attempt was refused before the check, unlogged).
+  expect(d.output().match(/refused stop name-0/g)).toHaveLength(10);
+  expect(d.output()).toContain("further refusals for uid 65534 are counted, not logged, for 60s");
   expect((await world.pmctl(["status"])).code).toBe(0);
 });
