@@ -9,6 +9,7 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
+import { sweepInstalledBinaries } from "../test/helpers/harness.ts";
 
 const root = join(import.meta.dir, "..");
 const args = process.argv.slice(2);
@@ -45,6 +46,7 @@ async function runLane(name: string, cmd: string[], env: Record<string, string>)
   };
   await Promise.all([pump(proc.stdout, process.stdout), pump(proc.stderr, process.stderr)]);
   let code = await proc.exited;
+  sweepInstalledBinaries();
   if (code === 77) { // the lane cannot run on this machine (scripts/cgroup-v2-vm without user-mode Linux)
     console.log(`lane ${name}: SKIPPED here (exit 77)${process.env.CI ? "; CI must run it: counted as a failure" : ""}`);
     if (!process.env.CI) return { name, passed: 0, failed: 0, skipped: 1, seconds: (performance.now() - t0) / 1000, code: 0 };

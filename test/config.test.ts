@@ -184,7 +184,9 @@ describe("service files", () => {
     expect(svc.process).toEqual({
       command: ["sleep", "100"], workingDirectory: dir, user: undefined, group: undefined, uid: undefined, gid: undefined,
       environment: {}, stopCommand: undefined, stopSignal: "SIGTERM", stopGraceMs: 30_000, schedule: undefined,
-      scheduleTimezone: undefined, allowWritableCommand: false,
+      scheduleTimezone: undefined, allowWritableCommand: false, exitType: "auto", stopMode: "all", reloadSignal: undefined,
+      reloadCommand: undefined, limits: {}, umask: undefined, environmentFiles: [], supplementaryGroups: [], runtimeDirectories: [],
+      runtimeDirectoryMode: 0o755,
     });
     expect(svc.logs).toEqual({
       stdout: path.join(dir, "stdout.log"), stderr: path.join(dir, "stderr.log"), stopCommandStdout: undefined,

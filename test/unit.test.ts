@@ -114,6 +114,12 @@ const EVENTS: { name: string; event: UnitEvent; expect: Record<Phase, Expected> 
     },
   },
   {
+    // The main process died by a signal with others left (exit_type auto, see exit-type.test.ts):
+    // a running service ends; anywhere else only the PID is forgotten.
+    name: "mainExited (SIGKILL, others remain)", event: { type: "mainExited", exit: { code: null, signal: "SIGKILL", known: true }, othersRemain: true },
+    expect: { ...Object.fromEntries(PHASES.map((p) => [p, stay(p)])), running: to("stopping", ...STOP) } as Record<Phase, Expected>,
+  },
+  {
     // The one armed timer: grace in stopping, backoff in backoff; anywhere else it is stale.
     name: "timer", event: { type: "timer" },
     expect: { ...Object.fromEntries(PHASES.map((p) => [p, stay(p)])), stopping: to("killing", "kill"), backoff: to("starting", ...SPAWN) } as Record<Phase, Expected>,
@@ -148,7 +154,7 @@ const EVENTS: { name: string; event: UnitEvent; expect: Record<Phase, Expected> 
 describe("transition table: every phase × event", () => {
   test("the table covers every phase for every event type", () => {
     const types = new Set(EVENTS.map((e) => e.event.type));
-    expect([...types].sort()).toEqual(["boot", "configChanged", "cronTick", "exited", "restart", "spawnFailed", "spawned", "start", "stop", "timer"]);
+    expect([...types].sort()).toEqual(["boot", "configChanged", "cronTick", "exited", "mainExited", "restart", "spawnFailed", "spawned", "start", "stop", "timer"]);
     for (const row of EVENTS) expect(Object.keys(row.expect).sort()).toEqual([...PHASES].sort());
   });
 

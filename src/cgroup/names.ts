@@ -13,11 +13,13 @@ export function cgroupDirName(service: string): string {
   return service;
 }
 
-/** Prefix of the cgroup a service's stop_command runs in, a sibling of the service's: `_stop-NAME`. */
-export const STOP_PREFIX = "_stop-";
+/** What runs in a helper cgroup beside a service's: its stop_command or its reload_command. */
+export type HelperKind = "stop" | "reload";
+export const HELPER_PREFIXES: readonly string[] = ["_stop-", "_reload-"];
 
-export function stopCgroupDirName(service: string): string {
-  return `${STOP_PREFIX}${service}`;
+/** The cgroup a service's stop_command (reload_command) runs in, a sibling of the service's: `_stop-NAME` (`_reload-NAME`). */
+export function helperCgroupDirName(kind: HelperKind, service: string): string {
+  return `_${kind}-${service}`;
 }
 
 /**

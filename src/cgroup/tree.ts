@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, 
 import { join } from "node:path";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { defaultCgroupRoot } from "./mount.ts";
-import { cgroupDirName, DAEMON_LEAF, serviceNameOf, STOP_PREFIX, stopCgroupDirName } from "./names.ts";
+import { cgroupDirName, DAEMON_LEAF, HELPER_PREFIXES, helperCgroupDirName, serviceNameOf, type HelperKind } from "./names.ts";
 
 export interface LimitProblem { file: string; value: string; reason: string }
 export interface LimitReport { applied: string[]; notApplied: LimitProblem[] }
@@ -121,33 +121,33 @@ export class CgroupTree {
   }
 
   /**
-   * A fresh, empty cgroup for one run of the service's stop_command, beside the service's own (a
-   * stop command inside the service's cgroup would keep it populated; in the daemon's, whatever
-   * it forks would escape every limit and outlive the stop). Throws when one from an earlier
-   * stop still holds processes (they are killed; the next stop gets a fresh one).
+   * A fresh, empty cgroup for one run of the service's stop_command or reload_command, beside the
+   * service's own (inside it, the command would keep the service's cgroup populated; in the
+   * daemon's, whatever it forks would escape every limit and outlive it). Throws when one from an
+   * earlier run still holds processes (they are killed; the next run gets a fresh one).
    */
-  freshStopCgroup(service: string): string {
-    const path = join(this.masterPath, stopCgroupDirName(service));
+  freshHelperCgroup(kind: HelperKind, service: string): string {
+    const path = join(this.masterPath, helperCgroupDirName(kind, service));
     if (existsSync(path)) {
       try { rmdirSync(path); } catch (e) {
         void this.emptyAndRemove(path);
-        throw ioError("an earlier stop command's cgroup is still busy:", path, e);
+        throw ioError(`an earlier ${kind} command's cgroup is still busy:`, path, e);
       }
     }
     try { mkdirSync(path); } catch (e) { throw ioError("cannot create", path, e); }
     return path;
   }
 
-  /** The stop is over: kills whatever the stop command left in its cgroup and removes the cgroup. */
-  endStopCgroup(service: string): Promise<boolean> {
-    return this.emptyAndRemove(join(this.masterPath, stopCgroupDirName(service)));
+  /** The command is over: kills whatever it left in its cgroup and removes the cgroup. */
+  endHelperCgroup(kind: HelperKind, service: string): Promise<boolean> {
+    return this.emptyAndRemove(join(this.masterPath, helperCgroupDirName(kind, service)));
   }
 
-  /** At boot: stop-command cgroups a previous daemon left (it died mid-stop) are emptied and removed. */
-  sweepStopCgroups(): void {
+  /** At boot: helper cgroups a previous daemon left (it died mid-stop) are emptied and removed. */
+  sweepHelperCgroups(): void {
     let entries: string[];
     try { entries = readdirSync(this.masterPath); } catch { return; }
-    for (const e of entries) if (e.startsWith(STOP_PREFIX)) void this.emptyAndRemove(join(this.masterPath, e));
+    for (const e of entries) if (HELPER_PREFIXES.some((p) => e.startsWith(p))) void this.emptyAndRemove(join(this.masterPath, e));
   }
 
   /**

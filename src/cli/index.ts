@@ -16,6 +16,7 @@ import { EXIT, findCommand, GLOBAL_ARGS, intFlag, parseCommandArgs, type CliComm
 import { follow, printTail, selectLogFiles } from "./logs.ts";
 import { lastExitText, renderStatus, renderTable } from "./render.ts";
 import { quickSockPath } from "./quick-master.ts";
+import { signalCommands } from "./signal.ts";
 
 /**
  * Output through write(2): the first touch of process.stdout builds a stream object, about 3 ms
@@ -41,8 +42,8 @@ function sockPathOf(args: ParsedCommandArgs): string {
   return quickSockPath(file) ?? loadMasterConfig(file).sockPath;
 }
 
-async function request(args: ParsedCommandArgs, cmd: Command, names: string[] = []) {
-  return callDaemon(sockPathOf(args), cmd, names, { onProgress: (m) => err(m) });
+async function request(args: ParsedCommandArgs, cmd: Command, names: string[] = [], extra?: { signal?: string; main?: boolean }) {
+  return callDaemon(sockPathOf(args), cmd, names, { onProgress: (m) => err(m), request: extra });
 }
 
 function appsOf(data: unknown): AppStatus[] {
@@ -85,6 +86,7 @@ const commands: CliCommand[] = [
   lifecycle("start", "start services (a manual start also clears restart suppression)"),
   lifecycle("stop", "stop services: stop_command or stop_signal, then cgroup.kill after stop_grace_ms"),
   lifecycle("restart", "stop, then start services"),
+  ...signalCommands(request, out, err),
   {
     name: "update", description: "re-read the config: start added, stop removed, restart changed services", usage: "update", args: {},
     async run(args) {

@@ -5,7 +5,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { PmError } from "../util/errors.ts";
+import { PmError, errorMessage } from "../util/errors.ts";
+import { readEnvironmentFile } from "./env-file.ts";
 import { formatProblem } from "./types.ts";
 import type { Config, ConfigProblem, MasterConfig, ServiceConfig } from "./types.ts";
 import { parseMaster } from "./master.ts";
@@ -25,6 +26,16 @@ export { serviceNameError } from "./service.ts";
 export { formatProblem } from "./types.ts";
 
 /** A config error carrying every problem; `message` is one `file:line: key: message` per line. */
+/** `check` reads each environment file as the daemon would at start (the daemon reads them only then). */
+function environmentFileProblems(svc: ServiceConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const f of svc.process.environmentFiles) {
+    try { readEnvironmentFile(f.path, { optional: f.optional, ownerUid: svc.process.uid }); }
+    catch (e) { problems.push({ file: svc.file, key: "process.environment_file", message: errorMessage(e) }); }
+  }
+  return problems;
+}
+
 export class ConfigError extends PmError {
   readonly problems: ConfigProblem[];
   constructor(code: "CONFIG_INVALID" | "CONFIG_UNREADABLE", problems: ConfigProblem[]) {
@@ -66,6 +77,7 @@ export function checkConfig(masterPath: string): ConfigProblem[] {
     const scan = scanServices(m.configDirectory, path.dirname(m.file));
     if (scan.dirProblem) problems.push({ file: m.file, line: m.configDirectoryLine, key: "config_directory", message: scan.dirProblem });
     problems.push(...scan.problems);
+    for (const svc of scan.services.values()) problems.push(...environmentFileProblems(svc));
   }
   return problems;
 }

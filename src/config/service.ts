@@ -17,11 +17,12 @@ import {
 import { SHELL_OPERATORS, splitCommandWords } from "./command.ts";
 import { resolveGroup, resolveUser } from "./users.ts";
 import { errorMessage } from "../util/errors.ts";
+import { EXTRA_PROCESS_KEYS, parseProcessExtras } from "./process-extras.ts";
 
 export const SERVICE_KEYS = ["name", "enabled", "process", "logs", "restart_policy", "resources"] as const;
 export const PROCESS_KEYS = [
   "command", "working_directory", "user", "group", "environment", "stop_command", "stop_signal", "stop_grace_ms",
-  "schedule", "schedule_timezone", "allow_writable_command", "inherit_environment", "no_new_privileges",
+  "schedule", "schedule_timezone", "allow_writable_command", "inherit_environment", "no_new_privileges", ...EXTRA_PROCESS_KEYS,
 ] as const;
 export const LOGS_KEYS = [
   "stdout", "stderr", "stop_command_stdout", "stop_command_stderr", "hints", "rotation_mode", "rotation_frequency",
@@ -167,6 +168,7 @@ function parseProcess(ctx: Ctx, top: MapView, masterDir: string): ProcessConfig 
   if (schedule !== undefined) checkSchedule(p, schedule, scheduleTimezone);
   else if (scheduleTimezone !== undefined) p.add(p.get("schedule_timezone"), "schedule_timezone is set but process.schedule is not; add a schedule or remove the timezone");
   const allowWritableCommand = readBool(p, "allow_writable_command") ?? false;
+  const extras = parseProcessExtras(p, { workingDirectory, readCommand: (e) => readCommand(p, e) });
   const inheritEnvironment = readBool(p, "inherit_environment");
   const noNewPrivileges = readBool(p, "no_new_privileges");
 
@@ -177,7 +179,7 @@ function parseProcess(ctx: Ctx, top: MapView, masterDir: string): ProcessConfig 
   }
   return {
     command, workingDirectory, user, group, uid, gid, environment: environment ?? {}, stopCommand, stopSignal, stopGraceMs,
-    schedule, scheduleTimezone, allowWritableCommand,
+    schedule, scheduleTimezone, allowWritableCommand, ...extras,
     ...(inheritEnvironment !== undefined ? { inheritEnvironment } : {}), ...(noNewPrivileges !== undefined ? { noNewPrivileges } : {}),
   };
 }

@@ -54,11 +54,38 @@ export interface ProcessConfig {
   scheduleTimezone?: string;
   /** Key `allow_writable_command`: run as root even if the command file is writable by others. */
   allowWritableCommand: boolean;
+  /** When the service has ended (`exit_type`, default auto): see supervisor/exit-type.ts. */
+  exitType: ExitType;
+  /** Key `stop_mode` (default all): the stop signal to every process, or to the main one only. */
+  stopMode: StopMode;
+  /** Key `reload_signal`: sent to the main process by `pmctl reload`. */
+  reloadSignal?: string;
+  /** Key `reload_command`: run by `pmctl reload` instead of a signal. */
+  reloadCommand?: string[];
+  /** Key `limits`: rlimits set in the child before exec (prlimit form, by resource name). */
+  limits: Partial<Record<RlimitName, RlimitValue>>;
+  /** Key `umask`: file mode creation mask (permission bits). */
+  umask?: number;
+  /** Key `environment_file`: read at each start; `optional` for a name that began with `-`. */
+  environmentFiles: { path: string; optional: boolean }[];
+  /** Key `supplementary_groups`, resolved: gids added to the user's groups. */
+  supplementaryGroups: number[];
+  /** Key `runtime_directory`: absolute folders under /run, created before start, removed after stop. */
+  runtimeDirectories: string[];
+  /** Key `runtime_directory_mode` (default 0755). */
+  runtimeDirectoryMode: number;
   /** Key `inherit_environment`: start from the daemon's environment (default: a clean one, supervisor/service-env.ts). */
   inheritEnvironment?: boolean;
   /** Key `no_new_privileges`; unset: true for a service run as a non-root user (supervisor/exec.ts). */
   noNewPrivileges?: boolean;
 }
+
+export type ExitType = "auto" | "main" | "cgroup";
+export type StopMode = "all" | "main";
+export const RLIMIT_NAMES = ["nofile", "nproc", "core", "memlock", "stack", "cpu", "fsize", "as"] as const;
+export type RlimitName = (typeof RLIMIT_NAMES)[number];
+/** Each side a whole number (bytes, seconds or a count) or "unlimited". */
+export interface RlimitValue { soft: number | "unlimited"; hard: number | "unlimited" }
 
 export interface LogsConfig {
   /** Absolute paths. */

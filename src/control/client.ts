@@ -5,6 +5,8 @@ import { encodeLine, LineSplitter, type Command } from "./protocol.ts";
 export interface CallOptions {
   /** Called for each progress line while the daemon works. */
   onProgress?: (message: string) => void;
+  /** More fields of the request (`signal`, `main`). */
+  request?: { signal?: string; main?: boolean };
 }
 
 export async function callDaemon(sockPath: string, cmd: Command, names: string[] = [], opts: CallOptions = {}): Promise<unknown> {
@@ -15,7 +17,7 @@ export async function callDaemon(sockPath: string, cmd: Command, names: string[]
     Bun.connect({
       unix: sockPath,
       socket: {
-        open(sock) { sock.write(encodeLine({ cmd, names })); },
+        open(sock) { sock.write(encodeLine({ cmd, names, ...opts.request })); },
         data(sock, chunk) {
           let lines: string[];
           try { lines = splitter.push(chunk); } catch (e) { settle(() => reject(e)); sock.end(); return; }

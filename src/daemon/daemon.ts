@@ -19,6 +19,7 @@ import { controllersFor, masterLimitFiles, resourceLimitFiles } from "../supervi
 import { systemClock } from "../util/clock.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { logger } from "../util/log.ts";
+import { serviceReloads, serviceSignals } from "./reload-requests.ts";
 import { accessWarnings, authorize, describePeer, socketPermissions } from "./access.ts";
 import { VERSION } from "../version.ts";
 import { describeRequest, RefusalLog } from "./request-log.ts";
@@ -80,6 +81,8 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
       case "restart": return runAndReport(req, ctx, (u) => supervisor.restart(u));
       case "stop": return runAndReport(req, ctx, (u) => supervisor.stop(u));
       case "update": return reload(ctx);
+      case "reload": return serviceReloads(supervisor.resolve(req.names), cgroups);
+      case "signal": return serviceSignals(supervisor.resolve(req.names), cgroups, req);
       case "rotate": {
         const names = req.names.length && !req.names.includes("all") ? supervisor.resolve(req.names).map((u) => u.name) : undefined;
         const report = rotator.rotateNow(names);
@@ -150,7 +153,7 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
   enableNeededControllers(config);
 
   rotator.setFiles(managedLogs(config));
-  cgroups.sweepStopCgroups(); // a previous daemon that died mid-stop left its stop command's cgroup
+  cgroups.sweepHelperCgroups(); // a previous daemon that died mid-stop left its stop command's cgroup
   supervisor.boot();
   rotator.setFiles(managedLogs(supervisor.config));
   rotator.probeModes(); // says once per file how it is rotated (collapse or copy+truncate)

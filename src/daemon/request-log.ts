@@ -12,10 +12,11 @@ const NAMES_SHOWN = 8;
 
 /** `stop a b c … (+97 more)`, escaped. */
 export function describeRequest(req: Request): string {
-  if (req.names.length === 0) return `${req.cmd} (all)`;
+  const cmd = `${req.cmd}${req.signal ? ` ${printable(req.signal, 16)}` : ""}${req.main ? " --main" : ""}`;
+  if (req.names.length === 0) return `${cmd} (all)`;
   const shown = req.names.slice(0, NAMES_SHOWN).map((n) => printable(n, 64)).join(" ");
   const more = req.names.length - NAMES_SHOWN;
-  return `${req.cmd} ${shown}${more > 0 ? ` (+${more} more)` : ""}`;
+  return `${cmd} ${shown}${more > 0 ? ` (+${more} more)` : ""}`;
 }
 
 export const REFUSALS_PER_WINDOW = 10;

@@ -137,6 +137,7 @@ export function execPlan(svc: ServiceConfig, argv: string[], env: Record<string,
     }
     return direct;
   }
-  const identity = switchUser ? [`--reuid=${uid}`, `--regid=${gid}`, `--groups=${userGroups(resolveUser(user)?.name ?? user, gid).join(",")}`] : [];
+  const groups = switchUser ? [...new Set([...userGroups(resolveUser(user)?.name ?? user, gid), ...svc.process.supplementaryGroups])] : [];
+  const identity = switchUser ? [`--reuid=${uid}`, `--regid=${gid}`, `--groups=${groups.join(",")}`] : [];
   return { cmd: [setpriv, ...identity, ...hardening, "--", file, ...argv.slice(1)], argv0: setpriv };
 }

@@ -9,6 +9,7 @@ import type { ServiceConfig } from "../config/types.ts";
 import { openLogFd } from "../logs/index.ts";
 import { execPlan } from "./exec.ts";
 import { buildServiceEnvironment } from "./service-env.ts";
+import { withLimits } from "./rlimits.ts";
 import { noteBunChild } from "../linux/reaper.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 
@@ -36,7 +37,7 @@ function openLogs(stdoutPath: string | undefined, stderrPath: string | undefined
 
 export function spawnService(svc: ServiceConfig, cgroupPath: string): Subprocess {
   const env = serviceEnv(svc);
-  const plan = execPlan(svc, svc.process.command, env); // a PmError("SPAWN") that says why not
+  const plan = withLimits(svc, execPlan(svc, svc.process.command, env)); // a PmError("SPAWN") that says why not
   let logs: ReturnType<typeof openLogs>;
   try { logs = openLogs(svc.logs.stdout, svc.logs.stderr); }
   catch (e) { throw new PmError("SPAWN", `cannot open log file for ${svc.name}: ${errorMessage(e)}`, { cause: e }); }

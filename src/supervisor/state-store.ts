@@ -30,6 +30,9 @@ export interface PersistedUnit {
   removing?: boolean;
   /** A restart was under way (stop, then start): a new daemon finishes it. */
   startAfterStop?: boolean;
+  /** The main process (PID and /proc/PID/stat start time), found again on adoption. */
+  mainPid?: number | null;
+  mainStartTime?: string | null;
 }
 
 export interface StopSettings { stopSignal: string; stopGraceMs: number }

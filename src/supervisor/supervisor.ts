@@ -15,7 +15,9 @@ import { PmError, errorMessage } from "../util/errors.ts";
 import { logger, type Logger } from "../util/log.ts";
 import { initialUnitState, transition, type Effect, type UnitEvent, type UnitState } from "./unit.ts";
 import type { ExitInfo } from "./policy.ts";
-import { runStopCommand, spawnService } from "./spawn.ts";
+import { removeRuntimeDirectory, startServiceProcess } from "./process-setup.ts";
+import { sendStop } from "./signals.ts";
+import { findSavedMain, mainProcessExit, processStartTime } from "./main-process.ts";
 import { untilCgroupEmpty } from "./cgroup-exit.ts";
 import type { StateStore } from "./state-store.ts";
 import { finishRemoval, shouldFinishRemoval } from "./removal.ts";
@@ -103,10 +105,20 @@ export class Supervisor {
     this.armSchedule(unit);
     const populated = this.deps.cgroups.populated(svc.name);
     if (!booting && !populated && !svc.enabled) return unit;
-    this.dispatch(unit, { type: "boot", populated });
+    const main = findSavedMain(saved, populated ? this.deps.cgroups.pids(svc.name) : [], this.deps.watcher);
+    this.dispatch(unit, { type: "boot", populated, main });
     // An adopted run: OOM kills from now on are this run's (earlier ones we cannot attribute).
-    if (populated) { unit.oomKillsAtStart = this.deps.cgroups.oomKills(svc.name); this.track(unit); }
+    if (populated) { unit.oomKillsAtStart = this.deps.cgroups.oomKills(svc.name); this.track(unit); this.watchMain(unit); }
     return unit;
+  }
+
+  /** Reports the main process's exit while the run goes on (exit_type decides what it means). */
+  private watchMain(unit: Unit, pid = unit.state.mainPid) {
+    if (pid === null) return;
+    void mainProcessExit(pid, unit.proc, this.deps.watcher).then((exit) => {
+      if (unit.state.mainPid !== pid) return; // the run it belonged to is over
+      this.dispatch(unit, { type: "mainExited", exit, othersRemain: this.deps.cgroups.pids(unit.name).some((p) => p !== pid) });
+    });
   }
 
   private armSchedule(unit: Unit) {
@@ -164,6 +176,7 @@ export class Supervisor {
       stopGraceMs: unit.config.process.stopGraceMs,
       restartPolicy: unit.config.restartPolicy,
       nowWallMs: this.deps.clock.wallMs(),
+      exitType: unit.config.process.exitType,
     };
     const before = unit.state.phase;
     const { state, effects } = transition(unit.state, event, ctx);
@@ -201,6 +214,7 @@ export class Supervisor {
       stop: { stopSignal: unit.config.process.stopSignal, stopGraceMs: unit.config.process.stopGraceMs },
       removing: this.removing.has(unit.name) || undefined,
       startAfterStop: s.startAfterStop || undefined,
+      mainPid: s.mainPid, mainStartTime: s.mainStartTime,
     });
   }
 
@@ -210,15 +224,16 @@ export class Supervisor {
       const path = this.deps.cgroups.freshService(unit.name);
       this.applyLimits(unit);
       unit.oomKillsAtStart = this.deps.cgroups.oomKills(unit.name);
-      proc = spawnService(unit.config, path);
+      proc = startServiceProcess(unit.config, path, unit.log);
     } catch (e) {
       unit.log.error(errorMessage(e));
       this.dispatch(unit, { type: "spawnFailed", message: errorMessage(e) });
       return;
     }
     unit.proc = proc;
-    this.dispatch(unit, { type: "spawned", pid: proc.pid });
+    this.dispatch(unit, { type: "spawned", pid: proc.pid, startTime: processStartTime(proc.pid) });
     this.track(unit);
+    this.watchMain(unit, proc.pid); // the `spawned` event may still wait in the queue
   }
 
   private sendStop(unit: Unit) {
@@ -226,9 +241,9 @@ export class Supervisor {
     // process sees a signal. A daemon killed in between would adopt the dying service as
     // running, see it exit, and keep it down as if it had crashed.
     this.persist(unit);
-    if (this.writeAhead) { this.writeAhead.push(() => this.signalStop(unit)); return; } // one flush for the batch
+    if (this.writeAhead) { this.writeAhead.push(() => sendStop(unit, this.deps.cgroups)); return; } // one flush for the batch
     this.deps.store.flush();
-    this.signalStop(unit);
+    sendStop(unit, this.deps.cgroups);
   }
 
   /**
@@ -245,36 +260,6 @@ export class Supervisor {
       this.writeAhead = null;
       if (signals.length > 0) { this.deps.store.flush(); for (const signal of signals) signal(); }
     }
-  }
-
-  private signalStop(unit: Unit) {
-    const signalAll = () => {
-      const n = this.deps.cgroups.signal(unit.name, unit.config.process.stopSignal as NodeJS.Signals);
-      this.deps.cgroups.signal(unit.name, "SIGCONT"); // a stopped process must wake to see the signal
-      unit.log.info(`sent ${unit.config.process.stopSignal} to ${n} process(es)`);
-    };
-    if (!unit.config.process.stopCommand) return signalAll();
-    unit.log.info(`running stop_command: ${unit.config.process.stopCommand.join(" ")}`);
-    let cmd: Subprocess;
-    const { cgroups } = this.deps;
-    try { cmd = runStopCommand(unit.config, cgroups.freshStopCgroup(unit.name)); } catch (e) {
-      unit.log.warn(`${errorMessage(e)}; sending ${unit.config.process.stopSignal}`);
-      return signalAll();
-    }
-    // The stop command gets the stop's grace too; one that hangs would otherwise run on after
-    // the service is long gone. When it ends, whatever it forked (setsid, double fork) ends with
-    // its cgroup: nothing it started outlives the stop.
-    const graceMs = unit.config.process.stopGraceMs;
-    const deadline = setTimeout(() => {
-      unit.log.warn(`stop_command still running after ${graceMs}ms; killing it`);
-      void cgroups.endStopCgroup(unit.name);
-    }, graceMs);
-    cmd.exited.then(() => {
-      clearTimeout(deadline);
-      void cgroups.endStopCgroup(unit.name);
-      const code = cmd.exitCode;
-      if (code !== 0 && unit.state.phase === "stopping") { unit.log.warn(`stop_command exited with ${code ?? cmd.signalCode}; sending ${unit.config.process.stopSignal}`); signalAll(); }
-    }, () => clearTimeout(deadline));
   }
 
   /** Waits until the unit's cgroup is empty (cgroup-exit.ts), then reports how the run ended. */
@@ -295,6 +280,7 @@ export class Supervisor {
       await this.exitTurns.next();
       unit.proc = null;
       unit.tracking = false;
+      for (const dir of unit.config?.process.runtimeDirectories ?? []) removeRuntimeDirectory(dir, unit.log); // (tests track bare units)
       const ooms = cgroups.oomKills(unit.name);
       const oomKilled = ooms !== null && unit.oomKillsAtStart !== null && ooms > unit.oomKillsAtStart;
       this.dispatch(unit, { type: "exited", exit, oomKilled });

@@ -27,20 +27,33 @@ export const TARGET: "source" | "binary" = process.env.PM_TEST_TARGET === "binar
 export const PM_CWD = TARGET === "binary" ? "/" : REPO;
 
 let installed: { daemon: string; pmctl: string } | null = null;
-/** The binary lane's copy of dist/processmaster (made once per test file, removed at exit). */
+/**
+ * The binary lane's copy of dist/processmaster, made once per test process in
+ * `$TMPDIR/pmbin-<pid>`. bun test fires no process "exit" event, so each new copy first removes
+ * those of test processes that are gone (scripts/test-lanes.ts sweeps after each lane too).
+ */
 export function installedBinary(): { daemon: string; pmctl: string } {
   if (installed) return installed;
   const built = join(REPO, "dist", "processmaster");
   if (!existsSync(built)) throw new Error("PM_TEST_TARGET=binary needs dist/processmaster: run `bun run build` first");
-  const top = mkdtempSync(join(tmpdir(), "pmbin-"));
-  mkdirSync(join(top, "sbin")); mkdirSync(join(top, "bin"));
+  sweepInstalledBinaries();
+  const top = join(tmpdir(), `pmbin-${process.pid}`);
+  rmSync(top, { recursive: true, force: true });
+  mkdirSync(join(top, "sbin"), { recursive: true }); mkdirSync(join(top, "bin"));
   const daemon = join(top, "sbin", "processmaster");
   copyFileSync(built, daemon);
   const pmctl = join(top, "bin", "pmctl");
   symlinkSync(daemon, pmctl);
-  process.on("exit", () => rmSync(top, { recursive: true, force: true }));
   installed = { daemon, pmctl };
   return installed;
+}
+
+/** Removes the binary copies of test processes that no longer run. */
+export function sweepInstalledBinaries() {
+  for (const name of readdirSync(tmpdir())) {
+    const pid = /^pmbin-(\d+)$/.exec(name)?.[1];
+    if (pid && !pidAlive(Number(pid))) rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
 }
 
 /** argv for `processmaster <args>` (daemon, check, --version, or a client command). */
@@ -64,7 +77,7 @@ export async function runPm(cmd: string[], env: Record<string, string> = {}): Pr
 export type Truthy<T> = Exclude<T, false | null | undefined | 0 | "">;
 
 /** Waits until `check` returns a truthy value, re-checking every `everyMs`, failing at the deadline. */
-export async function waitUntil<T>(check: () => T | Promise<T>, what: string, timeoutMs = 10_000, everyMs = 20): Promise<Truthy<Awaited<T>>> {
+export async function waitUntil<T>(check: () => T | Promise<T>, what: string, timeoutMs = 30_000, everyMs = 20): Promise<Truthy<Awaited<T>>> {
   const deadline = performance.now() + timeoutMs;
   let last: unknown;
   for (;;) {
