@@ -112,7 +112,9 @@ const commands: CliCommand[] = [
       }
       for (const d of report.deleted) out(`${d.app}: deleted ${d.path} (${d.reason === "max-age" ? "older than rotation_max_age_ms" : "beyond rotation_backups"})`);
       for (const m of report.missing) out(`${m.app}: ${m.path} does not exist; it is created on the service's next start`);
-      if (report.rotated.length + report.deleted.length + report.missing.length + report.errors.length === 0) out("nothing to rotate (no log file has content)");
+      // (A daemon older than the `replaced` list sends none.)
+      for (const m of report.replaced ?? []) err(`${m.app}: ${m.path} is not the file the service writes to (replaced since its start); not rotated until the service's next start`);
+      if (report.rotated.length + report.deleted.length + report.missing.length + (report.replaced?.length ?? 0) + report.errors.length === 0) out("nothing to rotate (no log file has content)");
       for (const e of report.errors) err(`${e.path}: ${e.message}`);
       return report.errors.length ? EXIT.failed : EXIT.ok;
     },

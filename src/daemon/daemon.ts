@@ -37,7 +37,8 @@ function managedLogs(config: Config): ManagedLog[] {
   const files: ManagedLog[] = [];
   for (const svc of config.services.values()) {
     const paths = new Set([svc.logs.stdout, svc.logs.stderr, svc.logs.stopCommandStdout, svc.logs.stopCommandStderr]);
-    for (const path of paths) if (path) files.push({ app: svc.name, path, config: svc.logs });
+    const owner = { uid: svc.process.uid, gid: svc.process.gid };
+    for (const path of paths) if (path) files.push({ app: svc.name, path, config: svc.logs, owner });
   }
   return files;
 }
@@ -85,7 +86,7 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
       case "signal": return serviceSignals(supervisor.resolve(req.names), cgroups, req);
       case "rotate": {
         const names = req.names.length && !req.names.includes("all") ? supervisor.resolve(req.names).map((u) => u.name) : undefined;
-        const report = rotator.rotateNow(names);
+        const report = await rotator.rotateNow(names);
         logRotation(report, "pmctl rotate");
         return report;
       }
@@ -166,15 +167,22 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
     for (const d of report.deleted) log.info(`${d.app}: deleted ${d.path} (${d.reason === "max-age" ? "older than rotation_max_age_ms" : "beyond rotation_backups"})`);
     for (const e of report.errors) log.warn(`log rotation of ${e.path} (${e.app}) failed, retrying next minute: ${e.message}`);
     for (const m of report.missing) if (m.firstTime) log.warn(`log file ${m.path} of ${m.app} is gone; it is recreated on the service's next start`);
+    for (const m of report.replaced) if (m.firstTime) log.warn(`log file ${m.path} of ${m.app} is not the file the service writes to (replaced since its start); not rotated until the service's next start`);
   }
 
   // One timer for all log files, aligned to the minute: an idle daemon wakes once a minute.
   let rotationTimer: ReturnType<typeof setTimeout>;
+  let ticking = false;
   const armRotation = () => {
     rotationTimer = setTimeout(() => {
-      try {
-        logRotation(rotator.tick(), "minute tick");
-      } catch (e) { log.error(`log rotation failed: ${errorMessage(e)}`); }
+      // A rotation of a huge file can outlast a minute (it runs in a worker): skip, not queue, the tick.
+      if (!ticking) {
+        ticking = true;
+        rotator.tick()
+          .then((report) => logRotation(report, "minute tick"))
+          .catch((e) => log.error(`log rotation failed: ${errorMessage(e)}`))
+          .finally(() => { ticking = false; });
+      }
       armRotation();
     }, msUntilNextMinute(clock.wallMs()) + 5);
   };

@@ -1,7 +1,8 @@
 /**
  * The only module that uses bun:ffi. Thin typed wrappers over libc calls that Bun does not
  * expose: pidfd_open, poll, waitid, eventfd, fallocate, copy_file_range, getsockopt(SO_PEERCRED,
- * SO_PEERGROUPS), flock, execve.
+ * SO_PEERGROUPS), flock, execve, and the *at calls (openat, mkdirat, renameat, unlinkat, readlinkat) and
+ * fcntl that let the log code work relative to a verified folder fd.
  * Each wrapper turns a -1 return into a PmError("SYSCALL") carrying the errno.
  */
 import { dlopen, FFIType, ptr, read } from "bun:ffi";
@@ -22,13 +23,20 @@ const libc = dlopen("libc.so.6", {
   getsockopt: { args: [i32, i32, i32, P, P], returns: i32 },
   flock: { args: [i32, i32], returns: i32 },
   execve: { args: [P, P, P], returns: i32 },
+  openat: { args: [i32, P, i32, u32], returns: i32 },
+  mkdirat: { args: [i32, P, u32], returns: i32 },
+  renameat: { args: [i32, P, i32, P], returns: i32 },
+  unlinkat: { args: [i32, P, i32], returns: i32 },
+  readlinkat: { args: [i32, P, P, u64], returns: i64 },
+  fcntl: { args: [i32, i32, i64], returns: i32 },
   __errno_location: { args: [], returns: P },
 });
 const sym = libc.symbols;
 
 export const ERRNO = {
   EPERM: 1, ENOENT: 2, ESRCH: 3, EINTR: 4, EAGAIN: 11, ECHILD: 10, EBADF: 9,
-  EINVAL: 22, ENOSPC: 28, EOPNOTSUPP: 95, EBUSY: 16,
+  EINVAL: 22, ENOSPC: 28, EOPNOTSUPP: 95, EBUSY: 16, EEXIST: 17, ENOTDIR: 20, EISDIR: 21,
+  ELOOP: 40, ENXIO: 6, EACCES: 13,
 } as const;
 
 function errno(): number {
@@ -216,4 +224,70 @@ export function execve(path: string, argv: string[], env: Record<string, string>
   const envList = list(Object.entries(env).map(([k, v]) => `${k}=${v}`));
   sym.execve(ptr(Buffer.from(`${path}\0`)), ptr(argvList), ptr(envList));
   fail("execve", `(${path})`);
+}
+
+/**
+ * The directory fd that *at calls resolve relative paths against as the process's cwd. Only
+ * for the first step of a walk from "/" (an absolute name ignores it anyway).
+ */
+export const AT_FDCWD = -100;
+const AT_REMOVEDIR = 0x200;
+const F_GETFL = 3;
+const F_SETFL = 4;
+
+const cPath = (name: string) => Buffer.from(`${name}\0`);
+
+function fileCall(call: string, name: string): never {
+  const e = errno();
+  throw new PmError("SYSCALL", `${call}(${name}) failed: errno ${e}`, { errno: e });
+}
+
+/**
+ * openat(2): `name` is resolved relative to the folder fd `dirFd`. Flags are the kernel's
+ * (node's fs.constants where it has them; O_PATH and O_CLOEXEC below). Throws with the errno.
+ */
+export function openAt(dirFd: number, name: string, flags: number, mode = 0): number {
+  for (;;) {
+    const fd = sym.openat(dirFd, ptr(cPath(name)), flags, mode);
+    if (fd >= 0) return fd;
+    if (errno() !== ERRNO.EINTR) fileCall("openat", name);
+  }
+}
+
+/** O_PATH (same value on x86_64 and aarch64): an fd that names a file without opening it for I/O. */
+export const O_PATH = 0o10000000;
+export const O_CLOEXEC = 0o2000000;
+
+export function mkdirAt(dirFd: number, name: string, mode: number): void {
+  if (sym.mkdirat(dirFd, ptr(cPath(name)), mode) < 0) fileCall("mkdirat", name);
+}
+
+/** renameat(2) inside one folder fd or between two; never follows a symlink at either name. */
+export function renameAt(fromDir: number, from: string, toDir: number, to: string): void {
+  if (sym.renameat(fromDir, ptr(cPath(from)), toDir, ptr(cPath(to))) < 0) fileCall("renameat", `${from} -> ${to}`);
+}
+
+/** unlinkat(2) of a non-folder entry (a symlink itself, never what it points to). */
+export function unlinkAt(dirFd: number, name: string): void {
+  if (sym.unlinkat(dirFd, ptr(cPath(name)), 0) < 0) fileCall("unlinkat", name);
+}
+
+/** unlinkat(2) with AT_REMOVEDIR: removes an empty folder. */
+export function rmdirAt(dirFd: number, name: string): void {
+  if (sym.unlinkat(dirFd, ptr(cPath(name)), AT_REMOVEDIR) < 0) fileCall("unlinkat(AT_REMOVEDIR)", name);
+}
+
+/** The target of the symlink `name` in `dirFd`. */
+export function readlinkAt(dirFd: number, name: string): string {
+  const buf = Buffer.alloc(4097);
+  const n = Number(sym.readlinkat(dirFd, ptr(cPath(name)), ptr(buf), buf.length));
+  if (n < 0) fileCall("readlinkat", name);
+  return buf.subarray(0, n).toString("utf8");
+}
+
+/** Clears O_NONBLOCK on `fd` (a log file opened non-blocking so a FIFO could not hang the open). */
+export function clearNonBlocking(fd: number, nonBlockFlag: number): void {
+  const flags = sym.fcntl(fd, F_GETFL, 0);
+  if (flags < 0) fail("fcntl(F_GETFL)");
+  if (sym.fcntl(fd, F_SETFL, flags & ~nonBlockFlag) < 0) fail("fcntl(F_SETFL)");
 }

@@ -6,7 +6,7 @@
 import { closeSync } from "node:fs";
 import type { Subprocess } from "bun";
 import type { ServiceConfig } from "../config/types.ts";
-import { openLogFd } from "../logs/index.ts";
+import { openLogFd, type LogOwner } from "../logs/index.ts";
 import { execPlan } from "./exec.ts";
 import { buildServiceEnvironment } from "./service-env.ts";
 import { withLimits } from "./rlimits.ts";
@@ -16,12 +16,15 @@ import { PmError, errorMessage } from "../util/errors.ts";
 /** The environment of a service (service-env.ts): clean by default. */
 export const serviceEnv = buildServiceEnvironment;
 
+/** Who a service's new log files are for: root owns them, the service's group may read them. */
+const logOwner = (svc: ServiceConfig): LogOwner => ({ uid: svc.process.uid, gid: svc.process.gid });
+
 /** Opens the log files once (stdout and stderr may be the same file). Caller closes. */
-function openLogs(stdoutPath: string | undefined, stderrPath: string | undefined): { out: number | "ignore"; err: number | "ignore"; close(): void } {
-  const out = stdoutPath ? openLogFd(stdoutPath) : "ignore";
+function openLogs(stdoutPath: string | undefined, stderrPath: string | undefined, owner: LogOwner): { out: number | "ignore"; err: number | "ignore"; close(): void } {
+  const out = stdoutPath ? openLogFd(stdoutPath, owner) : "ignore";
   let err: number | "ignore";
   try {
-    err = !stderrPath ? "ignore" : stderrPath === stdoutPath ? out : openLogFd(stderrPath);
+    err = !stderrPath ? "ignore" : stderrPath === stdoutPath ? out : openLogFd(stderrPath, owner);
   } catch (e) {
     if (typeof out === "number") closeSync(out);
     throw e;
@@ -39,7 +42,7 @@ export function spawnService(svc: ServiceConfig, cgroupPath: string): Subprocess
   const env = serviceEnv(svc);
   const plan = withLimits(svc, execPlan(svc, svc.process.command, env)); // a PmError("SPAWN") that says why not
   let logs: ReturnType<typeof openLogs>;
-  try { logs = openLogs(svc.logs.stdout, svc.logs.stderr); }
+  try { logs = openLogs(svc.logs.stdout, svc.logs.stderr, logOwner(svc)); }
   catch (e) { throw new PmError("SPAWN", `cannot open log file for ${svc.name}: ${errorMessage(e)}`, { cause: e }); }
   try {
     const proc = Bun.spawn({
@@ -76,7 +79,7 @@ export function runStopCommand(svc: ServiceConfig, cgroupPath: string): Subproce
   try {
     const env = serviceEnv(svc);
     const plan = execPlan(svc, cmd, env);
-    logs = openLogs(svc.logs.stopCommandStdout, svc.logs.stopCommandStderr);
+    logs = openLogs(svc.logs.stopCommandStdout, svc.logs.stopCommandStderr, logOwner(svc));
     const proc = Bun.spawn({
       cmd: plan.cmd,
       argv0: plan.argv0,

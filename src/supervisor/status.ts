@@ -1,5 +1,5 @@
 /** What `pmctl status` reports about a unit: plain JSON, the contract of `status --json`. */
-import { statSync } from "node:fs";
+import { logFileSize } from "../logs/index.ts";
 import type { CgroupTree } from "../cgroup/index.ts";
 import type { Unit } from "./supervisor.ts";
 
@@ -65,9 +65,8 @@ export function unitStatus(unit: Unit, cgroups: CgroupTree, nowWallMs: number, r
     memory_peak: stats.memoryPeak,
     limits_not_in_force: unit.limits?.notApplied ?? [],
     logs: logPaths.map((path) => {
-      let size: number | null = null;
-      try { size = statSync(path).size; } catch { /* not created yet */ }
-      return { path, size, rotation_mode: rotationModeOf(path) };
+      // Never through a symlink a service's user put there: status would tell the size of any file.
+      return { path, size: logFileSize(path), rotation_mode: rotationModeOf(path) };
     }),
   };
 }
