@@ -40,3 +40,26 @@ test("what a stop_command forks (setsid, background) is killed when the stop end
   const daemonLeaf = readFileSync(join(world.masterCgroup, "_daemon", "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
   expect(daemonLeaf).not.toContain(escaped);
 });
+
+test("what a reload_command forks is killed when it ends; a child holding its output does not hang the request", async () => {
+  world = new World();
+  openWorld(world);
+  const pidFile = join(world.appDir("svc"), "escaped.pid");
+  world.writeService("svc", {
+    process: {
+      user: "nobody", command: ["sleep", "1000"], stop_grace_ms: 5000,
+      // The leftover keeps the command's stdout open: the daemon used to wait for it forever.
+      reload_command: ["sh", "-c", `setsid sleep 99999 & echo $! > ${pidFile}; echo reloaded`],
+    },
+  });
+  await Bun.$`chown nobody ${world.appDir("svc")}`;
+  await world.daemon();
+  await waitUntil(async () => (await world!.app("svc")).state === "running", "svc to run");
+
+  const reload = await world.pmctl(["reload", "svc"]);
+  expect(reload.code).toBe(0);
+  expect(reload.stdout).toContain("reloaded");
+  escaped = Number(readFileSync(pidFile, "utf8").trim());
+  await waitUntil(() => !pidAlive(escaped!), "the reload command's forked sleep to be gone", 10_000);
+  expect((await world.app("svc")).state).toBe("running");
+});
