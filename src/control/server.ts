@@ -40,6 +40,8 @@ interface ConnState {
   admitted: boolean;
   /** Bytes of unfinished line taken from the admission's budget. */
   lineBytes: number;
+  /** When the client last sent something (performance.now()), for the idle timeout. */
+  lastActive: number;
   admission: Admission;
 }
 
@@ -82,7 +84,7 @@ export async function listenControl(path: string, perms: SocketPermissions, hand
           if (peer) { try { peer.groups = getPeerGroups(fd); } catch { /* old kernel: access.ts reads /proc */ } }
           sock.data = {
             splitter: new LineSplitter(), peer, outbox: [], closed: false, chain: Promise.resolve(), ending: false,
-            endWhenFlushed: false, queued: 0, outboxBytes: 0, admitted: false, lineBytes: 0, admission,
+            endWhenFlushed: false, queued: 0, outboxBytes: 0, admitted: false, lineBytes: 0, lastActive: performance.now(), admission,
           };
           // Limits first, before a byte is read: an over-limit peer is closed at once.
           const why = admission.admit(peer?.uid ?? null);
@@ -93,6 +95,7 @@ export async function listenControl(path: string, perms: SocketPermissions, hand
         data(sock, chunk) {
           const st = sock.data;
           if (st.ending) return; // refused or half-closed: whatever else arrives is dropped unread
+          st.lastActive = performance.now();
           let lines: string[];
           try {
             lines = st.splitter.push(chunk);
@@ -132,8 +135,12 @@ export async function listenControl(path: string, perms: SocketPermissions, hand
         drain(sock) { flush(sock); },
         close(sock) { if (sock.data) release(sock.data); },
         timeout(sock) {
-          // Idle: no request in progress. One waiting for its answer (a stop's grace) keeps it open.
-          if (sock.data.queued > 0 || sock.data.outbox.length > 0) sock.timeout(IDLE_TIMEOUT_S);
+          // Idle: nothing sent for IDLE_TIMEOUT_S and no request in progress (one waiting for its
+          // answer, a stop's grace, keeps it open). The runtime's timer does not restart on data.
+          const st = sock.data;
+          const quietS = (performance.now() - st.lastActive) / 1000;
+          if (st.queued > 0 || st.outbox.length > 0) sock.timeout(IDLE_TIMEOUT_S);
+          else if (quietS < IDLE_TIMEOUT_S) sock.timeout(Math.ceil(IDLE_TIMEOUT_S - quietS));
           else drop(sock);
         },
         error(sock, e) { log.debug(`connection error: ${errorMessage(e)}`); },
