@@ -26,3 +26,13 @@ test("status with 120,000 copies of one name answers once; too many distinct nam
   expect(many!.message).toBe(`a request may name at most ${MAX_NAMES_PER_REQUEST} services, found ${MAX_NAMES_PER_REQUEST + 1}`);
   expect((await world.pmctl(["status"])).code).toBe(0);
 });
+
+test("a request larger than the socket buffer is sent whole by pmctl (it used to hang)", async () => {
+  world = new World();
+  world.writeService("a", { process: { command: ["sleep", "1000"], stop_grace_ms: 1000 } });
+  await world.daemon();
+  const names = Array.from({ length: 4000 }, (_, i) => `missing-${i}-${"x".repeat(90)}`); // ~400 KB of request
+  const r = await world.pmctl(["status", "a", ...names]);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toStartWith("pmctl: unknown service 'missing-0-");
+});
