@@ -254,7 +254,7 @@ describe("command line", () => {
       expect(help.code).toBe(0);
       expect(help.stdout).toContain("usage: pmctl");
       expect(help.stdout).not.toMatch(/^\s+daemon /m); // the client does not run the daemon
-      expect(help.stdout).toContain("exit codes: 0 ok, 1 request failed, 2 usage error, 3 daemon not reachable");
+      expect(help.stdout).toMatch(/exit codes:\n  0  success\n  1  the request failed.*\n  2  usage error.*\n  3  the daemon is not reachable\n  4  status: /);
     }
     expect(ctlCmdHelp.code).toBe(0);
     expect(ctlCmdHelp.stdout).toContain("usage: pmctl [-c config.yaml] status");

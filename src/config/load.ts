@@ -14,6 +14,7 @@ import type { MasterParse } from "./master.ts";
 import { parseServiceFile } from "./service.ts";
 import { describeFsError } from "./source.ts";
 import { untrustedFolderReason } from "../util/file-trust.ts";
+import { runtimeFindings, type RuntimeFindings } from "./runtime-check.ts";
 
 export { splitCommand, splitCommandWords } from "./command.ts";
 export { diffConfigs, deepEqual } from "./diff.ts";
@@ -62,7 +63,7 @@ export function loadMasterConfig(masterPath: string): MasterConfig {
 export function loadConfig(masterPath: string): Config {
   const m = parseMaster(masterPath);
   if (!m.master) throwMaster(m);
-  const scan = scanServices(m.master.configDirectory, path.dirname(m.master.file));
+  const scan = scanServices(m.master.configDirectory, path.dirname(m.master.file), m.master.logDirectory);
   if (scan.dirProblem) {
     throw new ConfigError("CONFIG_INVALID", [{ file: m.file, line: m.configDirectoryLine, key: "config_directory", message: scan.dirProblem }]);
   }
@@ -71,15 +72,32 @@ export function loadConfig(masterPath: string): Config {
 
 /** Every problem of the master and of all service files; empty when all is good. */
 export function checkConfig(masterPath: string): ConfigProblem[] {
+  return checkFiles(masterPath).problems;
+}
+
+function checkFiles(masterPath: string): { problems: ConfigProblem[]; services: Map<string, ServiceConfig> } {
   const m = parseMaster(masterPath);
   const problems = [...m.problems];
+  let services = new Map<string, ServiceConfig>();
   if (m.configDirectory !== undefined && !m.unreadable) {
-    const scan = scanServices(m.configDirectory, path.dirname(m.file));
+    const scan = scanServices(m.configDirectory, path.dirname(m.file), m.logDirectory);
     if (scan.dirProblem) problems.push({ file: m.file, line: m.configDirectoryLine, key: "config_directory", message: scan.dirProblem });
     problems.push(...scan.problems);
     for (const svc of scan.services.values()) problems.push(...environmentFileProblems(svc));
+    services = scan.services;
   }
-  return problems;
+  return { problems, services };
+}
+
+/**
+ * `check`: every problem of the files, plus what would fail at run time for the services that
+ * load (program not found or not executable by the service's user, working directory not
+ * reachable, log folders that cannot be created), plus warnings that do not fail the check.
+ */
+export function checkConfigDeep(masterPath: string): RuntimeFindings {
+  const { problems, services } = checkFiles(masterPath);
+  const runtime = runtimeFindings({ services });
+  return { errors: [...problems, ...runtime.errors], warnings: runtime.warnings };
 }
 
 export interface ServiceScan {
@@ -98,7 +116,7 @@ export function listServiceFiles(dir: string): string[] {
 }
 
 /** Load every service file of `dir`, then check names and log files across services. */
-export function scanServices(dir: string, masterDir: string): ServiceScan {
+export function scanServices(dir: string, masterDir: string, logDirectory?: string): ServiceScan {
   const services = new Map<string, ServiceConfig>();
   const problems: ConfigProblem[] = [];
   let files: string[];
@@ -114,7 +132,7 @@ export function scanServices(dir: string, masterDir: string): ServiceScan {
   /** Canonical log path → who writes it. */
   const logOwners = new Map<string, { service: string; file: string }>();
   for (const file of files) {
-    const r = parseServiceFile(file, masterDir);
+    const r = parseServiceFile(file, masterDir, logDirectory);
     if (!r.service) { problems.push(...r.problems); continue; }
     const s = r.service;
     const lines = r.lines ?? {};
@@ -133,7 +151,7 @@ export function scanServices(dir: string, masterDir: string): ServiceScan {
       if (owner && !clash) {
         clash = {
           file, line: lines[key] ?? lines["process.working_directory"] ?? lines.logs ?? lines.process, key,
-          message: `${p} is already written by service '${owner.service}' (${owner.file}); give this service its own file by setting process.working_directory or ${key}`,
+          message: `${p} is already written by service '${owner.service}' (${owner.file}); give this service its own file by setting ${key} (or a working_directory of its own)`,
         };
       }
     }

@@ -59,13 +59,14 @@ export interface ServiceParse {
 }
 
 /** Parse one service file. `masterDir` is the folder of the master config (default working directory). */
-export function parseServiceFile(file: string, masterDir: string): ServiceParse {
+export function parseServiceFile(file: string, masterDir: string, logDirectory?: string): ServiceParse {
   const src = readConfigSource(file);
   if (!src.ok) return { problems: [src.problem] };
-  return parseServiceText(file, src.text, masterDir);
+  return parseServiceText(file, src.text, masterDir, logDirectory);
 }
 
-export function parseServiceText(file: string, text: string, masterDir: string): ServiceParse {
+/** `logDirectory`: where a service without working_directory logs (default `<masterDir>/logs`). */
+export function parseServiceText(file: string, text: string, masterDir: string, logDirectory = path.join(masterDir, "logs")): ServiceParse {
   const { ctx, root } = parseYaml(file, text);
   if (root === null && ctx.problems.length > 0) return { problems: ctx.problems };
   if (root === null || (isScalar(root) && root.value === null)) {
@@ -85,8 +86,11 @@ export function parseServiceText(file: string, text: string, masterDir: string):
   name ??= base;
   const enabled = readBool(top, "enabled") ?? true;
 
-  const proc = parseProcess(ctx, top, masterDir);
-  const logs = parseLogs(ctx, top, proc?.workingDirectory ?? masterDir);
+  const seen = { workingDirectory: false };
+  const proc = parseProcess(ctx, top, masterDir, seen);
+  // Default log files: beside an explicit working_directory (the seed's ./stdout.log), else in a
+  // folder of the service's own under log_directory, so two services never share one by default.
+  const logs = parseLogs(ctx, top, proc?.workingDirectory ?? masterDir, seen.workingDirectory ? undefined : path.join(logDirectory, name));
   const restart = parseRestart(ctx, top);
   const restartPolicy = restart?.config;
   const resources = parseResources(ctx, top);
@@ -113,7 +117,7 @@ export function sortProblems(problems: ConfigProblem[]): void {
   problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
 }
 
-function parseProcess(ctx: Ctx, top: MapView, masterDir: string): ProcessConfig | undefined {
+function parseProcess(ctx: Ctx, top: MapView, masterDir: string, seen: { workingDirectory: boolean }): ProcessConfig | undefined {
   const pe = top.get("process");
   if (!pe || isNullish(pe.node)) {
     if (top.has("process") && !pe) return undefined; // a dangling alias, reported
@@ -131,6 +135,7 @@ function parseProcess(ctx: Ctx, top: MapView, masterDir: string): ProcessConfig 
   let workingDirectory = masterDir;
   const wd = readString(p, "working_directory");
   if (wd !== undefined) {
+    seen.workingDirectory = true;
     workingDirectory = path.resolve(masterDir, wd);
     let err: string | null = null;
     try {
@@ -285,7 +290,7 @@ function checkSchedule(p: MapView, schedule: string, timezone: string | undefine
   }
 }
 
-function parseLogs(ctx: Ctx, top: MapView, workingDirectory: string): LogsConfig | undefined {
+function parseLogs(ctx: Ctx, top: MapView, workingDirectory: string, defaultFolder?: string): LogsConfig | undefined {
   const le = top.get("logs");
   const l = MapView.open(ctx, le?.node ?? null, "logs", LOGS_KEYS, le?.keyNode);
   if (!l) return undefined;
@@ -298,8 +303,8 @@ function parseLogs(ctx: Ctx, top: MapView, workingDirectory: string): LogsConfig
     } catch { /* not there yet: created when the service starts */ }
     return abs;
   };
-  const stdout = logPath("stdout", "./stdout.log")!;
-  const stderr = logPath("stderr", "./stderr.log")!;
+  const stdout = logPath("stdout", path.join(defaultFolder ?? workingDirectory, "stdout.log"))!;
+  const stderr = logPath("stderr", path.join(defaultFolder ?? workingDirectory, "stderr.log"))!;
   const stopCommandStdout = logPath("stop_command_stdout");
   const stopCommandStderr = logPath("stop_command_stderr");
   const hints = (readStringList(l, "hints") ?? []).map((h) => path.resolve(workingDirectory, h));

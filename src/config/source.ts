@@ -10,6 +10,7 @@
 import * as fs from "node:fs";
 import { isAlias, isMap, isPair, isScalar, isSeq, newDocument, newLineCounter, parseDocument } from "./yaml.ts";
 import type { Alias, Document, LineCounter, Node, Pair, Scalar, YAMLMap } from "./yaml.ts";
+import { closestName } from "./suggest.ts";
 import type { ConfigProblem } from "./types.ts";
 import { untrustedFileReason } from "../util/file-trust.ts";
 
@@ -290,7 +291,8 @@ export class MapView {
       const full = prefix ? `${prefix}.${name}` : name;
       if (!prefix && name.startsWith("x-")) continue; // extension keys: a place for YAML anchors
       if (!allowed.includes(name)) {
-        ctx.add(keyNode, full, `unknown key '${clip(name)}'; expected one of: ${allowed.join(", ")}`);
+        const guess = closestName(name, allowed);
+        ctx.add(keyNode, full, `unknown key '${clip(name)}'; ${guess ? `did you mean '${guess}'? ` : ""}expected one of: ${allowed.join(", ")}`);
         continue;
       }
       const value = deref(ctx, pair.value, full);

@@ -18,6 +18,11 @@ export interface MasterConfig {
   sockMode: number;
   /** Key `state_file` (default `./processmaster.state.json`). */
   stateFile: string;
+  /**
+   * Key `log_directory`: services without a working_directory log to `<it>/<service>/stdout.log`.
+   * Default `/var/log/processmaster` when the master file is under /etc, else `./logs`.
+   */
+  logDirectory: string;
   /** Key `cgroup_root`; undefined means: the cgroup2 mount from /proc/self/mountinfo. */
   cgroupRoot?: string;
   /** Key `cgroup_name` (default `processmaster`). */

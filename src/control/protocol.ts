@@ -18,11 +18,11 @@ export const MAX_QUEUED_REQUESTS = 64;
 /** Answers a client has not read yet; past this the daemon drops the connection. */
 export const MAX_UNREAD_REPLY_BYTES = 8 << 20;
 
-export const COMMANDS = ["ping", "status", "start", "stop", "restart", "update", "rotate", "reload", "signal"] as const;
+export const COMMANDS = ["ping", "status", "start", "stop", "restart", "update", "rotate", "reload", "signal", "shutdown"] as const;
 export type Command = (typeof COMMANDS)[number];
 
 /** Commands that change something: they need write access. */
-export const MUTATING: ReadonlySet<Command> = new Set(["start", "stop", "restart", "update", "rotate", "reload", "signal"]);
+export const MUTATING: ReadonlySet<Command> = new Set(["start", "stop", "restart", "update", "rotate", "reload", "signal", "shutdown"]);
 
 export interface Request {
   cmd: Command;

@@ -15,6 +15,7 @@ import { LogRotator, msUntilNextMinute, type ManagedLog, type TickReport } from 
 import { Supervisor, type Unit } from "../supervisor/supervisor.ts";
 import { StateStore } from "../supervisor/state-store.ts";
 import { unitStatus } from "../supervisor/status.ts";
+import { restartTargets, stopProgressLine } from "../supervisor/selection.ts";
 import { controllersFor, masterLimitFiles, resourceLimitFiles } from "../supervisor/limits.ts";
 import { systemClock } from "../util/clock.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
@@ -75,11 +76,20 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
     try { authorize(req, ctx.peer, master); }
     catch (e) { refusals.refused(req, ctx.peer, () => describePeer(ctx.peer)); throw e; }
     if (MUTATING.has(req.cmd)) log.info(`${describeRequest(req)} by ${describePeer(ctx.peer)}`);
+    if (shuttingDown && MUTATING.has(req.cmd)) throw new PmError("SHUTTING_DOWN", "the daemon is shutting down (pmctl shutdown): it stops every service and exits; nothing else changes meanwhile");
     switch (req.cmd) {
       case "ping": return { pid: process.pid, version: VERSION };
       case "status": return { apps: supervisor.resolve(req.names).map(statusOf), master: masterStatus() };
       case "start": return runAndReport(req, ctx, (u) => supervisor.start(u));
-      case "restart": return runAndReport(req, ctx, (u) => supervisor.restart(u));
+      case "restart": return runAndReport(req, ctx, (u) => supervisor.restart(u), restartTargets);
+      case "shutdown": {
+        shuttingDown = true;
+        const report = await runAndReport(req, ctx, () => supervisor.stopAllForExit());
+        // The reply is written to the socket in this turn of the event loop (server.ts sends it
+        // as soon as this promise settles, before any timer), so exit on the next one.
+        setTimeout(() => exitAfterShutdown(), 0);
+        return report;
+      }
       case "stop": return runAndReport(req, ctx, (u) => supervisor.stop(u));
       case "update": return reload(ctx);
       case "reload": return serviceReloads(supervisor.resolve(req.names), cgroups);
@@ -97,14 +107,15 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
   const masterStatus = () => ({ cgroup: cgroups.masterPath, limits_not_in_force: masterLimitsNotInForce });
   const statusOf = (u: Unit) => unitStatus(u, cgroups, clock.wallMs(), (p) => rotator.probeMode(p));
 
-  async function runAndReport(req: Request, ctx: RequestContext, act: (units: Unit[]) => Promise<void>) {
-    const units = supervisor.resolve(req.names);
+  let shuttingDown = false;
+  async function runAndReport(req: Request, ctx: RequestContext, act: (units: Unit[]) => Promise<void>, select = (u: Unit[], _names: string[]) => u) {
+    const units = select(supervisor.resolve(req.names), req.names);
     const started = clock.monotonicMs();
     const ticker = setInterval(() => {
-      const waiting = units.filter((u) => u.state.phase === "stopping" || u.state.phase === "killing");
-      for (const u of waiting) {
-        const waited = Math.round((clock.monotonicMs() - started) / 1000);
-        ctx.progress(`${u.name}: waiting for ${cgroups.pids(u.name).length} process(es) to exit (${waited}s of ${Math.round(u.config.process.stopGraceMs / 1000)}s grace${u.state.phase === "killing" ? ", killed" : ""})`);
+      const waitedMs = clock.monotonicMs() - started;
+      for (const u of units) {
+        const line = stopProgressLine(u.name, u.state.phase, cgroups.pids(u.name).length, waitedMs, u.config.process.stopGraceMs);
+        if (line) ctx.progress(line);
       }
     }, 1000);
     // Flush before answering: what the operator was told (stopped, last exit) survives a SIGKILL right after.
@@ -188,6 +199,14 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
   };
   armRotation();
 
+  /** After `pmctl shutdown` stopped every service: the daemon goes too, exit 0. */
+  const exitAfterShutdown = (): never => {
+    log.info("pmctl shutdown: every service stopped; exiting");
+    clearTimeout(rotationTimer);
+    server.stop(true);
+    supervisor.shutdown();
+    process.exit(0);
+  };
   const shutdown = (reason: string): never => {
     log.info(`${reason}: exiting; services keep running`);
     clearTimeout(rotationTimer);

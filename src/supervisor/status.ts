@@ -22,6 +22,8 @@ export interface AppStatus {
   uptime_ms: number | null;
   next_attempt_at: string | null;
   next_run_at: string | null;
+  /** The zone of `schedule` (`schedule_timezone`); null: the daemon's local zone or no schedule. */
+  schedule_timezone: string | null;
   suppressed_reason: string | null;
   operator_stopped: boolean;
   cpu_usage_usec: number | null;
@@ -58,6 +60,7 @@ export function unitStatus(unit: Unit, cgroups: CgroupTree, nowWallMs: number, r
     next_attempt_at: s.phase === "backoff" ? iso(s.nextAttemptWallMs) : null,
     // Ticks are ignored while the operator has it stopped or it is disabled: no next run to show.
     next_run_at: unit.schedule && unit.config.enabled && !s.operatorStopped ? iso(unit.schedule.nextFireWallMs()) : null,
+    schedule_timezone: unit.config.process.scheduleTimezone ?? null,
     suppressed_reason: s.phase === "suppressed" ? s.suppressedReason : null,
     operator_stopped: s.operatorStopped,
     cpu_usage_usec: stats.cpuUsageUsec,
