@@ -9,6 +9,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync,
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { resolveGroup } from "../src/config/users.ts";
+import { NEW_LOG_MODE } from "../src/logs/open.ts";
 import { waitUntil, World } from "./helpers/harness.ts";
 
 let world: World;
@@ -44,7 +45,7 @@ describe("process setup", () => {
     ].join("\n"));
     world.writeService("env", {
       process: {
-        command: ["sh", "-c", `echo "umask=$(umask) A=$A B=$B C=$C D=$D E=$E F=$F"; touch /run/${rt}/made-by-service; exec sleep 1000`],
+        command: ["sh", "-c", `touch /run/${rt}/made-by-service; echo "umask=$(umask) A=$A B=$B C=$C D=$D E=$E F=$F"; exec sleep 1000`],
         user: "nobody", environment: { A: "from-yaml", F: "yaml-only" },
         environment_file: [envFile, "-" + join(world.dir, "missing.env")],
         limits: { nofile: "2048:8192", core: "unlimited", memlock: { soft: "64K", hard: "128K" } },
@@ -67,7 +68,7 @@ describe("process setup", () => {
     expect({ uid: dir.uid, gid: dir.gid, mode: dir.mode & 0o7777 }).toEqual({ uid: NOBODY, gid: NOBODY, mode: 0o750 });
     const made = statSync(join("/run", rt, "made-by-service"));
     expect({ uid: made.uid, mode: made.mode & 0o777 }).toEqual({ uid: NOBODY, mode: 0o640 }); // 0666 & ~027
-    expect(statSync(join(world.appDir("env"), "stdout.log")).mode & 0o777).toBe(0o644); // the daemon's file: its own umask
+    expect(statSync(join(world.appDir("env"), "stdout.log")).mode & 0o777).toBe(NEW_LOG_MODE); // the daemon's file, fchmod'ed whatever the umask
 
     expect((await world.pmctl(["stop", "env"])).code).toBe(0);
     expect(existsSync(join("/run", rt))).toBe(false);

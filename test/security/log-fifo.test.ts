@@ -28,10 +28,10 @@ describe("a FIFO at a log path never blocks the daemon", () => {
     expect(await asNobody(wd, `rm -f stdout.log stderr.log && mkfifo stdout.log stderr.log && kill ${pid}`)).toEqual({ code: 0, out: "" });
     // Each round asks root's question with a deadline: a daemon stuck in open() fails here.
     await waitUntil(async () => {
-      expect((await pmctlWithin(world, ["status"], ANSWER_MS)).code).toBe(0);
+      expect([0, 4]).toContain((await pmctlWithin(world, ["status"], ANSWER_MS)).code); // answered (4: the attacked service failed)
       return /stdout\.log is a FIFO/.test(d.output());
     }, "the daemon to refuse the FIFO (and to keep answering status)", 40_000, 200);
-    expect((await pmctlWithin(world, ["status", "--json"], ANSWER_MS)).code).toBe(0);
+    expect([0, 4]).toContain((await pmctlWithin(world, ["status", "--json"], ANSWER_MS)).code); // answered (4: the attacked service failed)
   }, 90_000);
 
   // (Before the fix this one did not hang: the archive was opened O_RDWR, which never blocks on a
@@ -49,7 +49,7 @@ describe("a FIFO at a log path never blocks the daemon", () => {
     expect(await asNobody(wd, `mkfifo ${dailyArchiveNames("stdout.log").join(" ")}`)).toEqual({ code: 0, out: "" });
     const r = await pmctlWithin(world, ["rotate", "victim"], ANSWER_MS);
     expect(r.stdout + r.stderr).toMatch(/is a FIFO/);
-    expect((await pmctlWithin(world, ["status"], ANSWER_MS)).code).toBe(0);
+    expect([0, 4]).toContain((await pmctlWithin(world, ["status"], ANSWER_MS)).code); // answered (4: the attacked service failed)
     expect(readFileSync(live, "utf8")).toContain(`service line ${lines - 1}\n`); // nothing lost
   }, 90_000);
 

@@ -38,7 +38,7 @@ async function started(file: string, lines = 5000) {
 
 async function rotateAsRoot(app: string) {
   const r = await pmctlWithin(world, ["rotate", app], 30_000);
-  expect((await pmctlWithin(world, ["status"], 10_000)).code).toBe(0); // still answering root
+  expect([0, 4]).toContain((await pmctlWithin(world, ["status"], 10_000)).code); // still answering root (4: the attacked service failed)
   return r;
 }
 

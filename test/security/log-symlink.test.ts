@@ -62,7 +62,7 @@ describe("log files are never opened through what a service's user planted", () 
     await attackAndRestart("victim", `rm -f stdout.log stderr.log && ln -s ${secret} stdout.log && ln -s ${secret} stderr.log`, /stdout\.log is a symbolic link; refusing to follow it/, d);
     expect(root.changes()).toEqual([]);
     expect(d.output()).toMatch(/stdout\.log is a symbolic link; refusing to follow it/);
-    expect((await pmctlWithin(world, ["status"], 10_000)).code).toBe(0);
+    expect([0, 4]).toContain((await pmctlWithin(world, ["status"], 10_000)).code); // answered (4: the attacked service failed)
   }, 60_000);
 
   test("a dangling symlink into a root folder: nothing is created there", async () => {
@@ -102,7 +102,7 @@ describe("log files are never opened through what a service's user planted", () 
     const d = await world.daemon();
     await d.waitForLog(/rootsvc\.log is owned by uid 65534, not by root/, 20_000);
     expect(readFileSync(planted, "utf8")).toBe("");
-    expect((await pmctlWithin(world, ["status"], 10_000)).code).toBe(0);
+    expect([0, 4]).toContain((await pmctlWithin(world, ["status"], 10_000)).code); // answered (4: the attacked service failed)
   }, 60_000);
 
   test("a new log file is created 0640, owned by root and the service's group", async () => {
