@@ -4,7 +4,7 @@
  * Talks to the socket with Bun.connect directly, below pmctl.
  */
 import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { waitUntil, World, type DaemonProc } from "./helpers/harness.ts";
 import { MAX_REQUEST_BYTES } from "../src/control/protocol.ts";
 
@@ -112,7 +112,8 @@ async function stillServing() {
   expect(daemon.proc.exitCode).toBeNull();
 }
 
-const fdCount = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
+/** Open fds of a process, less a state file's temporary: open only while a write is fsynced (slow on a loaded disk). */
+const fdCount = (pid: number) => readdirSync(`/proc/${pid}/fd`).filter((f) => { try { return !readlinkSync(`/proc/${pid}/fd/${f}`).includes(".tmp-"); } catch { return false; } }).length;
 const rssKiB = (pid: number) => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
 
 describe("control socket", () => {

@@ -40,6 +40,7 @@ function restartShape(s: ServiceConfig): unknown {
       command: p.command, workingDirectory: p.workingDirectory, user: p.user, group: p.group, uid: p.uid, gid: p.gid,
       environment: p.environment, schedule: p.schedule, scheduleTimezone: p.scheduleTimezone,
       allowWritableCommand: p.allowWritableCommand, ...(extrasRunShape(p) as object),
+      inheritEnvironment: p.inheritEnvironment, noNewPrivileges: p.noNewPrivileges,
       // startMs is left out on purpose: a live setting (see the header).
     },
     logs: { stdout: s.logs.stdout, stderr: s.logs.stderr },

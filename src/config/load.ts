@@ -14,6 +14,7 @@ import type { MasterParse } from "./master.ts";
 import { parseServiceFile } from "./service.ts";
 import { describeFsError } from "./source.ts";
 import { dependencyProblems } from "./deps.ts";
+import { untrustedFolderReason } from "../util/file-trust.ts";
 import { runtimeFindings, type RuntimeFindings } from "./runtime-check.ts";
 
 export { splitCommand, splitCommandWords } from "./command.ts";
@@ -122,6 +123,9 @@ export function scanServices(dir: string, masterDir: string, logDirectory?: stri
   let files: string[];
   try {
     if (!fs.statSync(dir).isDirectory()) return { services, problems, dirProblem: `${dir} is not a directory; expected the folder of service files` };
+    // Someone who can add entries to the folder could add services (or links to files meant for something else).
+    const distrust = process.getuid?.() === 0 ? untrustedFolderReason(dir, new Set([0])) : null;
+    if (distrust) return { services, problems, dirProblem: `not trusted: ${distrust}; a root daemon reads service files only from a folder that root owns and nobody else can write` };
     files = listServiceFiles(dir);
   } catch (e) {
     return { services, problems, dirProblem: `cannot read the service folder ${dir}: ${describeFsError(e)}` };

@@ -23,7 +23,7 @@ import { EXTRA_PROCESS_KEYS, parseProcessExtras } from "./process-extras.ts";
 export const SERVICE_KEYS = ["name", "enabled", "process", "logs", "restart_policy", "resources", "readiness", "liveness", "depends_on"] as const;
 export const PROCESS_KEYS = [
   "command", "working_directory", "user", "group", "environment", "stop_command", "stop_signal", "stop_grace_ms",
-  "schedule", "schedule_timezone", "allow_writable_command", "start_seconds", ...EXTRA_PROCESS_KEYS,
+  "schedule", "schedule_timezone", "allow_writable_command", "start_seconds", "inherit_environment", "no_new_privileges", ...EXTRA_PROCESS_KEYS,
 ] as const;
 export const LOGS_KEYS = [
   "stdout", "stderr", "stop_command_stdout", "stop_command_stderr", "hints", "rotation_mode", "rotation_frequency",
@@ -184,11 +184,18 @@ function parseProcess(ctx: Ctx, top: MapView, masterDir: string, seen: { working
   const allowWritableCommand = readBool(p, "allow_writable_command") ?? false;
   const startMs = readStartMs(p);
   const extras = parseProcessExtras(p, { workingDirectory, readCommand: (e) => readCommand(p, e) });
+  const inheritEnvironment = readBool(p, "inherit_environment");
+  const noNewPrivileges = readBool(p, "no_new_privileges");
 
   if (!command) return undefined;
+  for (const [argv, entry] of [[command, p.get("command")], [stopCommand, p.get("stop_command")]] as const) {
+    const why = argv ? execSizeProblem(argv, environment ?? {}) : null;
+    if (why) { p.add(entry, why); return undefined; }
+  }
   return {
     command, workingDirectory, user, group, uid, gid, environment: environment ?? {}, stopCommand, stopSignal, stopGraceMs,
     schedule, scheduleTimezone, allowWritableCommand, ...extras, ...(startMs !== undefined ? { startMs } : {}),
+    ...(inheritEnvironment !== undefined ? { inheritEnvironment } : {}), ...(noNewPrivileges !== undefined ? { noNewPrivileges } : {}),
   };
 }
 
@@ -235,20 +242,44 @@ function readEnvironment(p: MapView): Record<string, string> | undefined {
     }
     const name = typeof k.value === "string" ? k.value : scalarText(k);
     const key = `${e.key}.${name}`;
-    if (name === "" || name.includes("=") || name.includes("\0")) {
-      p.ctx.add(k, key, `an environment variable name must be non-empty and contain no '=', found '${clip(name)}'`);
+    if (!ENV_NAME.test(name)) {
+      p.ctx.add(k, key, `an environment variable name must be letters, digits and '_', not starting with a digit, found '${clip(name)}'`);
       continue;
     }
     const v = deref(p.ctx, pair.value, key);
     if (v === undefined && pair.value) continue;
     const val = v && isScalar(v) ? v.value : undefined;
     if (v && isScalar(v) && (typeof val === "string" || typeof val === "number" || typeof val === "boolean" || typeof val === "bigint")) {
-      env[name] = typeof val === "string" ? val : scalarText(v);
+      const text = typeof val === "string" ? val : scalarText(v);
+      // The kernel takes environment strings NUL-terminated: a NUL would fail only at spawn.
+      if (text.includes("\0")) { p.ctx.add(v, key, "an environment value must not contain NUL characters"); continue; }
+      env[name] = text;
     } else {
       p.ctx.add(v ?? k, key, `expected a text, number or boolean value (write "" for an empty value), found ${describe(v)}`);
     }
   }
   return env;
+}
+
+/** Names a shell can use; anything else (spaces, '=', a leading digit) would not reach a program as meant. */
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * What execve takes at most for argv plus environment, well below the kernel's ARG_MAX
+ * (2 MiB with the default 8 MiB stack); one string may not exceed MAX_ARG_STRLEN (128 KiB).
+ */
+export const MAX_EXEC_BYTES = 1024 * 1024;
+const MAX_ARG_STRLEN = 128 * 1024;
+
+/** Why argv + env would not fit an execve, or null. Counted as the kernel counts: each string and its NUL. */
+export function execSizeProblem(argv: string[], env: Record<string, string>): string | null {
+  let total = 0;
+  for (const s of [...argv, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)]) {
+    const bytes = Buffer.byteLength(s) + 1;
+    if (bytes > MAX_ARG_STRLEN) return `one argument or variable is ${bytes} bytes; the kernel takes at most ${MAX_ARG_STRLEN} per string`;
+    total += bytes;
+  }
+  return total > MAX_EXEC_BYTES ? `the command and environment add up to ${total} bytes; at most ${MAX_EXEC_BYTES} are allowed` : null;
 }
 
 function checkSchedule(p: MapView, schedule: string, timezone: string | undefined): void {

@@ -84,6 +84,10 @@ export interface ProcessConfig {
    * Default 1000 ms, or 0 when `readiness:` is set (then readiness decides).
    */
   startMs?: number;
+  /** Key `inherit_environment`: start from the daemon's environment (default: a clean one, supervisor/service-env.ts). */
+  inheritEnvironment?: boolean;
+  /** Key `no_new_privileges`; unset: true for a service run as a non-root user (supervisor/exec.ts). */
+  noNewPrivileges?: boolean;
 }
 
 export type ExitType = "auto" | "main" | "cgroup";

@@ -15,11 +15,22 @@ export async function callDaemon(sockPath: string, cmd: Command, names: string[]
   return new Promise((resolve, reject) => {
     const splitter = new LineSplitter(64 << 20);
     let settled = false;
+    // A long request (thousands of names) does not fit the socket buffer in one write: the rest
+    // goes out as the daemon reads (drain). A write that dropped it silently hung pmctl forever.
+    let unsent = Buffer.from(encodeLine({ cmd, names, ...opts.request, ...(opts.options ? { options: opts.options } : {}) }));
+    const sendMore = (sock: { write(b: Uint8Array): number }) => {
+      while (unsent.length > 0) {
+        const n = sock.write(unsent);
+        if (n <= 0) return;
+        unsent = unsent.subarray(n);
+      }
+    };
     const settle = (fn: () => void) => { if (!settled) { settled = true; fn(); } };
     Bun.connect({
       unix: sockPath,
       socket: {
-        open(sock) { sock.write(encodeLine({ cmd, names, ...opts.request, ...(opts.options ? { options: opts.options } : {}) })); },
+        open(sock) { sendMore(sock); },
+        drain(sock) { sendMore(sock); },
         data(sock, chunk) {
           let lines: string[];
           try { lines = splitter.push(chunk); } catch (e) { settle(() => reject(e)); sock.end(); return; }

@@ -63,12 +63,16 @@ export function parseRequest(line: string): Request {
   if (typeof cmd !== "string" || !(COMMANDS as readonly string[]).includes(cmd)) {
     throw new PmError("PROTOCOL", `unknown command ${JSON.stringify(cmd)}; expected one of ${COMMANDS.join(", ")}`);
   }
-  if (names !== undefined && (!Array.isArray(names) || !names.every((n) => typeof n === "string" && n.length > 0 && n.length < 256))) {
-    throw new PmError("PROTOCOL", "names must be a list of service names");
+  if (names !== undefined && (!Array.isArray(names) || !names.every((n) => typeof n === "string" && n.length > 0 && n.length < 256 && !CONTROL_CHAR.test(n)))) {
+    throw new PmError("PROTOCOL", "names must be a list of service names (printable text, 1 to 255 characters)");
   }
-  if (signal !== undefined && (typeof signal !== "string" || signal.length === 0 || signal.length > 16)) throw new PmError("PROTOCOL", "signal must be a signal name or number");
+  if (signal !== undefined && (typeof signal !== "string" || signal.length === 0 || signal.length > 16 || CONTROL_CHAR.test(signal))) throw new PmError("PROTOCOL", "signal must be a signal name or number");
   if (main !== undefined && typeof main !== "boolean") throw new PmError("PROTOCOL", "main must be true or false");
-  const req: Request = { cmd: cmd as Command, names: (names as string[] | undefined) ?? [], ...(signal !== undefined ? { signal } : {}), ...(main !== undefined ? { main } : {}) };
+  // Each name costs a lookup and a line of work: 120,000 copies of one name stalled the daemon
+  // for seconds. Duplicates are dropped, and more distinct names than any host has are refused.
+  const unique = [...new Set((names as string[] | undefined) ?? [])];
+  if (unique.length > MAX_NAMES_PER_REQUEST) throw new PmError("PROTOCOL", `a request may name at most ${MAX_NAMES_PER_REQUEST} services, found ${unique.length}`);
+  const req: Request = { cmd: cmd as Command, names: unique, ...(signal !== undefined ? { signal } : {}), ...(main !== undefined ? { main } : {}) };
   if (options !== undefined) req.options = parseOptions(options);
   return req;
 }
@@ -89,6 +93,12 @@ function parseOptions(o: unknown): RequestOptions {
   }
   return out;
 }
+
+/** Distinct service names one request may carry. */
+export const MAX_NAMES_PER_REQUEST = 4096;
+
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHAR = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/;
 
 /** How deep a request's JSON may nest (a request needs 2: the object and its `names` list). */
 export const MAX_REQUEST_NESTING = 8;
@@ -136,6 +146,9 @@ export class LineSplitter {
     }
     return lines;
   }
+
+  /** Bytes of the unfinished line held now. */
+  get pending(): number { return this.pendingBytes; }
 
   /** The partial line held so far (the stream ended without its newline), or null; clears it. */
   rest(): string | null {

@@ -26,6 +26,7 @@ import { logger } from "../util/log.ts";
 import { serviceReloads, serviceSignals } from "./reload-requests.ts";
 import { accessWarnings, authorize, describePeer, socketPermissions } from "./access.ts";
 import { VERSION } from "../version.ts";
+import { describeRequest, RefusalLog } from "./request-log.ts";
 
 const log = logger("daemon");
 
@@ -59,6 +60,7 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
   const clock = systemClock;
   const rotator = new LogRotator({ clock, log: logger("logs") });
   const store = new StateStore(master.stateFile, logger("state"));
+  store.prepareFolder();
   const watcher = new PidWatcher();
   // Exit detection for processes that are not our children. Without it services would run
   // untracked, so a watcher that cannot start stops the boot, and one that dies ends the daemon
@@ -87,12 +89,12 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
   });
   orchestrator = new Orchestrator(supervisor, gates);
   const orch = orchestrator;
+  const refusals = new RefusalLog(log, () => clock.monotonicMs());
 
   const handle = async (req: Request, ctx: RequestContext): Promise<unknown> => {
-    const what = `${req.cmd}${req.signal ? ` ${req.signal}` : ""}${req.main ? " --main" : ""} ${req.names.join(" ") || "(all)"}`;
     try { authorize(req, ctx.peer, master); }
-    catch (e) { log.warn(`refused ${what} from ${describePeer(ctx.peer)}`); throw e; }
-    if (MUTATING.has(req.cmd)) log.info(`${what} by ${describePeer(ctx.peer)}`);
+    catch (e) { refusals.refused(req, ctx.peer, () => describePeer(ctx.peer)); throw e; }
+    if (MUTATING.has(req.cmd)) log.info(`${describeRequest(req)} by ${describePeer(ctx.peer)}`);
     if (shuttingDown && MUTATING.has(req.cmd)) throw new PmError("SHUTTING_DOWN", "the daemon is shutting down (pmctl shutdown): it stops every service and exits; nothing else changes meanwhile");
     switch (req.cmd) {
       case "ping": return { pid: process.pid, version: VERSION };
@@ -190,6 +192,7 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
   enableNeededControllers(config);
 
   rotator.setFiles(managedLogs(config));
+  cgroups.sweepHelperCgroups(); // a previous daemon that died mid-stop left its stop command's cgroup
   supervisor.boot();
   rotator.setFiles(managedLogs(supervisor.config));
   rotator.probeModes(); // says once per file how it is rotated (collapse or copy+truncate)

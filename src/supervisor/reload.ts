@@ -45,19 +45,24 @@ export async function reloadService(unit: Unit, cgroups: CgroupTree): Promise<Re
     return { name: unit.name, ok: true, how: `${reloadSignal} to ${signalAll(unit, cgroups, sig)} process(es) (no main process known)` };
   }
   if (!reloadCommand) throw new PmError("SPAWN", `cannot reload ${unit.name}: set process.reload_signal or process.reload_command in ${unit.config.file}`);
-  return runReloadCommand(unit, reloadCommand);
+  return runReloadCommand(unit, cgroups, reloadCommand);
 }
 
-async function runReloadCommand(unit: Unit, argv: string[]): Promise<ReloadReport> {
+/**
+ * The reload command runs in a cgroup of its own beside the service's (`_reload-NAME`): it must
+ * not count as the service's process, and what it forks (a setsid child holding its output pipe
+ * open would keep the request waiting forever) is killed with that cgroup when it ends. Only
+ * the tail of its output is kept, however much it writes.
+ */
+async function runReloadCommand(unit: Unit, cgroups: CgroupTree, argv: string[]): Promise<ReloadReport> {
   const svc = unit.config;
   const how = `reload_command ${argv.join(" ")}`;
   let proc;
   try {
     const env = { ...serviceEnv(svc), ...(unit.state.mainPid !== null ? { MAINPID: String(unit.state.mainPid) } : {}) };
     const plan = execPlan(svc, argv, env);
-    // In the daemon's cgroup, like stop_command: it must not count as the service's process.
     proc = Bun.spawn({
-      cmd: plan.cmd, argv0: plan.argv0, cwd: svc.process.workingDirectory, env, detached: true,
+      cmd: plan.cmd, argv0: plan.argv0, cwd: svc.process.workingDirectory, env, detached: true, cgroup: cgroups.freshHelperCgroup("reload", unit.name),
       stdin: "ignore", stdout: "pipe", stderr: "pipe",
       ...(plan.uid !== undefined ? { uid: plan.uid } : {}), ...(plan.gid !== undefined ? { gid: plan.gid } : {}),
     });
@@ -67,11 +72,24 @@ async function runReloadCommand(unit: Unit, argv: string[]): Promise<ReloadRepor
   }
   const graceMs = svc.process.stopGraceMs;
   let timedOut = false;
-  const deadline = setTimeout(() => { timedOut = true; try { process.kill(-proc.pid, "SIGKILL"); } catch { /* gone */ } }, graceMs);
-  const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const deadline = setTimeout(() => { timedOut = true; void cgroups.endHelperCgroup("reload", unit.name); }, graceMs);
+  const texts = Promise.all([tailOf(proc.stdout), tailOf(proc.stderr)]);
+  await proc.exited;
   clearTimeout(deadline);
+  await cgroups.endHelperCgroup("reload", unit.name);
+  const [out, err] = await texts;
   const output = (out + err).trim().slice(-MAX_OUTPUT);
   if (proc.exitCode === 0) return { name: unit.name, ok: true, how, ...(output ? { output } : {}) };
   const why = timedOut ? `still running after ${graceMs}ms (stop_grace_ms), killed` : proc.exitCode !== null ? `exited with code ${proc.exitCode}` : `killed by ${proc.signalCode}`;
   return { name: unit.name, ok: false, how: `${how}: ${why}`, output };
+}
+
+/** The last MAX_OUTPUT bytes of a stream, read to its end (older bytes are dropped as they come). */
+async function tailOf(stream: ReadableStream<Uint8Array>): Promise<string> {
+  let kept = Buffer.alloc(0);
+  for await (const chunk of stream) {
+    kept = Buffer.concat([kept, chunk]);
+    if (kept.length > 2 * MAX_OUTPUT) kept = kept.subarray(kept.length - MAX_OUTPUT);
+  }
+  return kept.subarray(Math.max(0, kept.length - MAX_OUTPUT)).toString("utf8");
 }

@@ -43,18 +43,20 @@ export function sendStop(unit: Unit, cgroups: CgroupTree): void {
   if (!stopCommand) return bySignal();
   unit.log.info(`running stop_command: ${stopCommand.join(" ")}`);
   let cmd: Subprocess;
-  try { cmd = runStopCommand(unit.config); } catch (e) {
+  try { cmd = runStopCommand(unit.config, cgroups.freshHelperCgroup("stop", unit.name)); } catch (e) {
     unit.log.warn(`${errorMessage(e)}; sending ${stopSignal}`);
     return bySignal();
   }
-  // The stop command gets the stop's grace too; one that hangs (or forks) would otherwise
-  // run on in the daemon's cgroup after the service is long gone, one more at every stop.
+  // The stop command gets the stop's grace too; one that hangs would otherwise run on after the
+  // service is long gone. When it ends, whatever it forked (setsid, double fork) ends with its
+  // cgroup: nothing it started outlives the stop.
   const deadline = setTimeout(() => {
     unit.log.warn(`stop_command still running after ${stopGraceMs}ms; killing it`);
-    try { process.kill(-cmd.pid, "SIGKILL"); } catch { /* exited meanwhile */ }
+    void cgroups.endHelperCgroup("stop", unit.name);
   }, stopGraceMs);
   cmd.exited.then(() => {
     clearTimeout(deadline);
+    void cgroups.endHelperCgroup("stop", unit.name);
     const code = cmd.exitCode;
     if (code !== 0 && unit.state.phase === "stopping") { unit.log.warn(`stop_command exited with ${code ?? cmd.signalCode}; sending ${stopSignal}`); bySignal(); }
   }, () => clearTimeout(deadline));

@@ -6,25 +6,17 @@
 import { closeSync } from "node:fs";
 import type { Subprocess } from "bun";
 import type { ServiceConfig } from "../config/types.ts";
-import { resolveUser } from "../config/load.ts";
 import { openLogFd, type LogOwner } from "../logs/index.ts";
 import { execPlan } from "./exec.ts";
 import { withNotifyEnv } from "./notify.ts";
+import { buildServiceEnvironment } from "./service-env.ts";
 import { withLimits } from "./rlimits.ts";
 import { noteBunChild } from "../linux/reaper.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 
-/** The environment of a service: the daemon's, the user's identity, then `environment`. */
+/** The environment of a service (service-env.ts: clean by default), with NOTIFY_SOCKET for `readiness: notify`. */
 export function serviceEnv(svc: ServiceConfig): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  if (svc.process.user !== undefined) {
-    const user = resolveUser(svc.process.user);
-    if (user) Object.assign(env, { HOME: user.home, USER: user.name, LOGNAME: user.name, SHELL: user.shell });
-  }
-  env.PM_SERVICE = svc.name;
-  Object.assign(env, svc.process.environment);
-  return withNotifyEnv(env, svc);
+  return withNotifyEnv(buildServiceEnvironment(svc), svc);
 }
 
 /** Who a service's new log files are for: root owns them, the service's group may read them. */
@@ -79,11 +71,12 @@ export function spawnService(svc: ServiceConfig, cgroupPath: string): Subprocess
 }
 
 /**
- * Starts `stop_command` (in the daemon's own cgroup, so it does not keep the service's cgroup
- * populated) with its output to the stop-command logs, in a process group of its own so that
- * the caller can kill it and whatever it forked once its time is up. Throws PmError("SPAWN").
+ * Starts `stop_command` in `cgroupPath` (its own cgroup beside the service's, so it does not keep
+ * the service's cgroup populated, and all it forks is killed with that cgroup when the stop is
+ * over) with its output to the stop-command logs, in a process group of its own.
+ * Throws PmError("SPAWN").
  */
-export function runStopCommand(svc: ServiceConfig): Subprocess {
+export function runStopCommand(svc: ServiceConfig, cgroupPath: string): Subprocess {
   const cmd = svc.process.stopCommand!;
   let logs: ReturnType<typeof openLogs> | null = null;
   try {
@@ -95,6 +88,7 @@ export function runStopCommand(svc: ServiceConfig): Subprocess {
       argv0: plan.argv0,
       cwd: svc.process.workingDirectory,
       env,
+      cgroup: cgroupPath,
       detached: true,
       stdin: "ignore",
       stdout: logs.out,

@@ -23,7 +23,7 @@ let mountPoint: string | undefined;
 /** A 1 MiB tmpfs of our own (we run as root); unmounted in afterEach, after every process using it is gone. */
 function mountTinyDisk(): string {
   const dir = mkdtempSync(join(tmpdir(), "pm-diskfull-"));
-  const r = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir]);
+  const r = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", dir]);
   if (r.exitCode !== 0) { rmdirSync(dir); throw new Error(`mount tmpfs failed: ${r.stderr.toString()}`); }
   mountPoint = dir;
   return dir;
