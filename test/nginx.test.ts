@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { pidAlive, waitUntil, World } from "./helpers/harness.ts";
+import { pidAlive, waitUntil, World, freePort } from "./helpers/harness.ts";
 import type { AppStatus } from "../src/supervisor/status.ts";
 
 const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((p) => existsSync(p));
@@ -14,13 +14,6 @@ if (!NGINX) console.warn("nginx.test.ts: SKIPPED — nginx is not installed (apt
 
 let world: World;
 afterEach(async () => { await world?.cleanup(); });
-
-function freePort(): number {
-  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = s.port;
-  s.stop(true);
-  return port;
-}
 
 /** Writes an nginx prefix into the world and the service file that runs it; returns the port. */
 function nginxService(process: Record<string, unknown> = {}): number {

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { resolveUser } from "../src/config/users.ts";
-import { waitUntil, World } from "./helpers/harness.ts";
+import { waitUntil, World, freePort } from "./helpers/harness.ts";
 
 const REDIS = existsSync("/usr/bin/redis-server") && existsSync("/usr/bin/redis-cli") && resolveUser("redis") ? "/usr/bin/redis-server" : null;
 const PG_BIN = ["/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"].find((d) => existsSync(join(d, "postgres")));
@@ -22,13 +22,6 @@ afterEach(async () => {
   await world?.cleanup();
   for (const d of runDirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-
-function freePort(): number {
-  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = s.port;
-  s.stop(true);
-  return port;
-}
 
 const runName = (what: string) => `pmtest-${what}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 

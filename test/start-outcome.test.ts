@@ -2,18 +2,10 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { World } from "./helpers/harness.ts";
+import { World, freePort } from "./helpers/harness.ts";
 
 let world: World;
 afterEach(async () => { await world?.cleanup(); });
-
-/** A free TCP port: bind port 0, read what the kernel chose, close. */
-function freePort(): number {
-  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = s.port;
-  s.stop(true);
-  return port;
-}
 
 describe("start outcome", () => {
   test("a service that exits at 0.2 s: start exits 1 naming the exit and its stderr", async () => {
