@@ -95,7 +95,7 @@ describe("process setup", () => {
     expect(res.code).toBe(1);
     expect(res.stderr).toBe(
       `${file}: process.environment_file: environment_file ${join(world.dir, "nope.env")} does not exist (prefix the name with '-' to make it optional)\n` +
-      `${file}: process.environment_file: environment_file ${bad}:2: expected KEY=value, found 'not a line'\n`);
+      `${file}: process.environment_file: environment_file ${bad}:2: expected KEY=value\n`);
   });
 
   test("a start that fails after the runtime directory was made removes it again", async () => {

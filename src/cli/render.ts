@@ -1,6 +1,7 @@
 /** Rendering daemon replies as tables for people. */
 import type { AppStatus } from "../supervisor/status.ts";
 import { formatBytes, formatDurationMs } from "../util/units.ts";
+import { printable } from "../util/log.ts";
 import { localTime, relativeTime } from "./times.ts";
 
 export interface RenderOptions {
@@ -69,7 +70,8 @@ export function renderStatus(apps: AppStatus[], opts: RenderOptions = {}): strin
       a.cpu_usage_usec === null ? "-" : `${(a.cpu_usage_usec / 1e6).toFixed(1)}s`,
       a.memory_current === null ? "-" : formatBytes(a.memory_current),
       readyText(a),
-      noteText(a, nowMs),
+      // Notes carry text a service chose (start failures, health output): no control characters reach the terminal.
+      printable(noteText(a, nowMs), 2000),
     ]);
   }
   if (!opts.color) return renderTable(rows);

@@ -32,7 +32,7 @@ export { formatProblem } from "./types.ts";
 function environmentFileProblems(svc: ServiceConfig): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   for (const f of svc.process.environmentFiles) {
-    try { readEnvironmentFile(f.path, { optional: f.optional, ownerUid: svc.process.uid }); }
+    try { readEnvironmentFile(f.path, { optional: f.optional, who: { uid: svc.process.uid, gids: [svc.process.gid ?? 0, ...svc.process.supplementaryGroups] } }); }
     catch (e) { problems.push({ file: svc.file, key: "process.environment_file", message: errorMessage(e) }); }
   }
   return problems;

@@ -4,7 +4,7 @@
  * warning), `wait`, and holding a service's first start at boot until its dependencies are up.
  * The order comes from deps.ts, the outcome of a start from the start gate (start-gate.ts).
  */
-import { logger } from "../util/log.ts";
+import { logger, printable } from "../util/log.ts";
 import { describeExit, isFailure } from "./policy.ts";
 import { conditionStatus, dependentsOf, startLevels, stopLevels, withDependencies, type ConditionStatus, type DependencyGraph, type DependencyView } from "./deps.ts";
 import type { GateRunner } from "./start-gate.ts";
@@ -39,7 +39,7 @@ export class Orchestrator {
       const failure = await this.dependenciesUp(unit);
       this.held.delete(unit);
       if (failure) {
-        unit.log.warn(`not started: ${failure}`);
+        unit.log.warn(`not started: ${printable(failure, 1000)}`);
         this.gates.view(unit).startFailure = `not started: ${failure}`; // status says why it is down
         for (const fn of [...unit.listeners]) fn();
         return;

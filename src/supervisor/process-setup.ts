@@ -8,6 +8,7 @@ import * as path from "node:path";
 import type { Subprocess } from "bun";
 import type { ServiceConfig } from "../config/types.ts";
 import { readEnvironmentFiles } from "../config/env-file.ts";
+import { openEnvironmentFileSafely } from "./env-file-open.ts";
 import { RUNTIME_BASE } from "../config/process-extras.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 import type { Logger } from "../util/log.ts";
@@ -22,7 +23,7 @@ import { openLogFd } from "../logs/index.ts";
  */
 export function startServiceProcess(svc: ServiceConfig, cgroupPath: string, log: Logger): Subprocess {
   const p = svc.process;
-  const fromFiles = readEnvironmentFiles(p.environmentFiles, p.uid);
+  const fromFiles = readEnvironmentFiles(p.environmentFiles, { uid: p.uid, gids: [p.gid ?? 0, ...p.supplementaryGroups] }, openEnvironmentFileSafely);
   // As systemd: variables from environment files override `environment`.
   const withFiles: ServiceConfig = Object.keys(fromFiles).length === 0 ? svc : { ...svc, process: { ...p, environment: { ...p.environment, ...fromFiles } } };
   for (const dir of p.runtimeDirectories) ensureRuntimeDirectory(dir, p.uid ?? 0, p.gid ?? 0, p.runtimeDirectoryMode);

@@ -12,7 +12,7 @@ import type { PidWatcher } from "../linux/pidwatch.ts";
 import { CronSchedule, ScheduleTimer, systemTimerHost } from "../schedule/cron.ts";
 import type { Clock } from "../util/clock.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
-import { logger, type Logger } from "../util/log.ts";
+import { logger, printable, type Logger } from "../util/log.ts";
 import { initialUnitState, transition, type Effect, type UnitEvent, type UnitState } from "./unit.ts";
 import type { ExitInfo } from "./policy.ts";
 import { removeRuntimeDirectory, startServiceProcess } from "./process-setup.ts";
@@ -195,7 +195,7 @@ export class Supervisor {
         unit.timer = null;
         return;
       case "persist": return this.persist(unit);
-      case "log": return unit.log[effect.level](effect.message);
+      case "log": return unit.log[effect.level](printable(effect.message, 1000)); // reasons may hold a service's bytes
     }
   }
 
@@ -219,7 +219,7 @@ export class Supervisor {
       unit.oomKillsAtStart = this.deps.cgroups.oomKills(unit.name);
       proc = startServiceProcess(unit.config, path, unit.log);
     } catch (e) {
-      unit.log.error(errorMessage(e));
+      unit.log.error(printable(errorMessage(e), 1000)); // may hold a service's bytes (file names, env-file errors)
       this.dispatch(unit, { type: "spawnFailed", message: errorMessage(e) });
       return;
     }
