@@ -11,7 +11,7 @@ import { readEnvironmentFiles } from "../config/env-file.ts";
 import { openEnvironmentFileSafely } from "./env-file-open.ts";
 import { RUNTIME_BASE } from "../config/process-extras.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
-import type { Logger } from "../util/log.ts";
+import { printable, type Logger } from "../util/log.ts";
 import { spawnService } from "./spawn.ts";
 import { openLogFd } from "../logs/index.ts";
 
@@ -33,7 +33,8 @@ export function startServiceProcess(svc: ServiceConfig, cgroupPath: string, log:
     const old = process.umask(p.umask);
     try { return spawnService(withFiles, cgroupPath); } finally { process.umask(old); }
   } catch (e) {
-    for (const dir of p.runtimeDirectories) removeRuntimeDirectory(dir, log); // no run follows to remove them
+    // No run follows to remove them. Not awaited: the folder was just made and is empty.
+    for (const dir of p.runtimeDirectories) void removeRuntimeDirectory(dir, log);
     throw e;
   }
 }
@@ -83,22 +84,33 @@ export function ensureRuntimeDirectory(dir: string, uid: number, gid: number, mo
   }
 }
 
+/** How long the service's user may take to empty its runtime folder before the `find` is killed. */
+export const RUNTIME_CLEANUP_TIMEOUT_MS = 20_000;
+
 /**
  * Removes a runtime folder after the run. Its contents belong to the service: they are deleted
- * by `find -delete` (never follows symlinks) running as the folder's owner, so a planted symlink
- * or a swapped subfolder can make it delete nothing its owner could not; root then removes the
- * empty folder from root's /run. A root-owned folder only root can write is removed directly.
+ * by `find -xdev -delete` (never follows symlinks, never leaves the folder's file system)
+ * running as the folder's owner, so a planted symlink or a swapped subfolder can make it delete
+ * nothing its owner could not; root then removes the empty folder from root's /run. A root-owned
+ * folder only root can write is removed directly. The `find` runs asynchronously and is killed
+ * after RUNTIME_CLEANUP_TIMEOUT_MS: its owner can stop it (SIGSTOP) or feed it a huge folder,
+ * and the daemon's only thread must keep serving meanwhile.
  */
-export function removeRuntimeDirectory(dir: string, log: Logger): void {
+export async function removeRuntimeDirectory(dir: string, log: Logger, timeoutMs = RUNTIME_CLEANUP_TIMEOUT_MS): Promise<void> {
   let st: fs.Stats;
   try { st = fs.lstatSync(dir); } catch { return; }
   try {
     if (!st.isDirectory()) { fs.unlinkSync(dir); return; }
     if (st.uid === 0 && (st.mode & 0o022) === 0) { fs.rmSync(dir, { recursive: true, force: true }); return; }
-    const r = Bun.spawnSync({ cmd: ["/usr/bin/find", dir, "-mindepth", "1", "-delete"], uid: st.uid, gid: st.gid, stdin: "ignore", stdout: "ignore", stderr: "pipe" });
-    if (r.exitCode !== 0) log.warn(`runtime_directory ${dir}: removing its contents as uid ${st.uid} failed: ${r.stderr.toString().trim()}`);
+    const find = Bun.spawn({ cmd: ["/usr/bin/find", dir, "-xdev", "-mindepth", "1", "-delete"], uid: st.uid, gid: st.gid, stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+    let timedOut = false;
+    const timer = setTimeout(() => { timedOut = true; find.kill("SIGKILL"); }, timeoutMs);
+    const [stderr, code] = await Promise.all([new Response(find.stderr).text().catch(() => ""), find.exited]);
+    clearTimeout(timer);
+    if (timedOut) log.warn(`runtime_directory ${dir}: removing its contents as uid ${st.uid} took over ${timeoutMs} ms; killed it`);
+    else if (code !== 0) log.warn(`runtime_directory ${dir}: removing its contents as uid ${st.uid} failed: ${printable(stderr.trim(), 500)}`);
     fs.rmdirSync(dir);
   } catch (e) {
-    log.warn(`runtime_directory ${dir} could not be removed: ${errorMessage(e)}`);
+    log.warn(`runtime_directory ${dir} could not be removed: ${printable(errorMessage(e), 500)}`);
   }
 }

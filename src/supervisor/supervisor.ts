@@ -273,7 +273,7 @@ export class Supervisor {
       await this.exitTurns.next();
       unit.proc = null;
       unit.tracking = false;
-      for (const dir of unit.config?.process.runtimeDirectories ?? []) removeRuntimeDirectory(dir, unit.log); // (tests track bare units)
+      for (const dir of unit.config?.process.runtimeDirectories ?? []) await removeRuntimeDirectory(dir, unit.log); // (tests track bare units)
       const ooms = cgroups.oomKills(unit.name);
       const oomKilled = ooms !== null && unit.oomKillsAtStart !== null && ooms > unit.oomKillsAtStart;
       this.dispatch(unit, { type: "exited", exit, oomKilled });
