@@ -21,6 +21,7 @@ const libc = dlopen("libc.so.6", {
   close: { args: [i32], returns: i32 },
   fallocate: { args: [i32, i32, i64, i64], returns: i32 },
   copy_file_range: { args: [i32, P, i32, P, u64, u32], returns: i64 },
+  lseek: { args: [i32, i64, i32], returns: i64 },
   getsockopt: { args: [i32, i32, i32, P, P], returns: i32 },
   flock: { args: [i32, i32], returns: i32 },
   execve: { args: [P, P, P], returns: i32 },
@@ -168,6 +169,28 @@ export function copyFileRange(fdIn: number, offIn: number, fdOut: number, offOut
     if (n >= 0) return n;
     if (errno() !== ERRNO.EINTR) fail("copy_file_range");
   }
+}
+
+const SEEK_DATA = 3;
+const SEEK_HOLE = 4;
+
+/**
+ * The start of the first data at or after `offset` (lseek SEEK_DATA), or null when there is
+ * none up to the end of the file (ENXIO). Moves the fd's file offset: use it on fds read only
+ * with positional reads. File systems that do not track holes answer `offset` itself.
+ */
+export function seekData(fd: number, offset: number): number | null {
+  const n = Number(sym.lseek(fd, offset, SEEK_DATA));
+  if (n >= 0) return n;
+  if (errno() === ERRNO.ENXIO) return null;
+  fail("lseek(SEEK_DATA)");
+}
+
+/** The start of the first hole at or after `offset` (lseek SEEK_HOLE); the end of the file counts as one. */
+export function seekHole(fd: number, offset: number): number {
+  const n = Number(sym.lseek(fd, offset, SEEK_HOLE));
+  if (n < 0) fail("lseek(SEEK_HOLE)");
+  return n;
 }
 
 export interface PeerCred {

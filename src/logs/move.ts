@@ -13,9 +13,13 @@
  *
  * Where the file system refuses the collapse, the whole file is copied and then truncated to
  * 0 ("copy-truncate"): what the service writes between the copy and the truncate is lost.
+ *
+ * Only the data ranges are copied (SEEK_DATA/SEEK_HOLE): a hole in the live file stays a hole
+ * in the archive. A service's user can make its log sparse (`truncate -s 1T stdout.log`); copied
+ * as zeros, that would make root write a fully allocated archive of that size, past any quota.
  */
 import fs from "node:fs";
-import { copyFileRange, fallocateCollapse } from "../linux/ffi.ts";
+import { copyFileRange, fallocateCollapse, seekData, seekHole } from "../linux/ffi.ts";
 import { errorMessage } from "../util/errors.ts";
 import { errnoOf } from "./fsutil.ts";
 
@@ -99,11 +103,46 @@ class Sink {
 
 class Shrank extends Error {}
 
-/** Copies bytes of `fd` from `from` up to `to` (to the end of file when undefined) into `sink`. */
+/**
+ * Copies bytes of `fd` from `from` up to `to` (to the end of file when undefined) into `sink`,
+ * data ranges only: a hole is skipped in the archive too (written past, or cut to length at
+ * the end), so the archive is as sparse as the live file and archive + live file stays exact.
+ */
 function copyRange(fd: number, sink: Sink, from: number, to: number | undefined, useKernel: boolean): number {
+  const base = sink.pos - from; // the archive offset of live offset 0
+  let pos = from;
+  for (;;) {
+    const limit = to ?? fs.fstatSync(fd).size; // without `to`, up to the end as it grows
+    if (pos >= limit) break;
+    let data: number | null;
+    let hole: number;
+    try {
+      data = seekData(fd, pos);
+      hole = data === null ? limit : seekHole(fd, data);
+    } catch {
+      data = pos; hole = limit; // no hole tracking here: all of it is data
+    }
+    if (data === null || data >= limit) { pos = limit; break; }
+    sink.pos = base + data;
+    const end = Math.min(hole, limit);
+    const got = copyDense(fd, sink, data, end, useKernel, to !== undefined);
+    pos = data + got;
+    if (pos < end) break; // the file shrank (copy-truncate: the end is where it now ends)
+  }
+  if (to !== undefined && fs.fstatSync(fd).size < to) throw new Shrank(`the file shrank while it was being copied (below byte ${to})`);
+  sink.pos = base + pos;
+  if (fs.fstatSync(sink.fd).size < sink.pos) fs.ftruncateSync(sink.fd, sink.pos); // a trailing hole
+  return pos - from;
+}
+
+/**
+ * Copies bytes of `fd` from `from` up to `to` into `sink`, every byte (holes read as zeros).
+ * A file that ends before `to` is an error when `strict`, else the copy stops there.
+ */
+function copyDense(fd: number, sink: Sink, from: number, to: number, useKernel: boolean, strict: boolean): number {
   let pos = from;
   while (useKernel) {
-    const want = to === undefined ? KERNEL_COPY_CHUNK : Math.min(KERNEL_COPY_CHUNK, to - pos);
+    const want = Math.min(KERNEL_COPY_CHUNK, to - pos);
     if (want <= 0) return pos - from;
     let got: number;
     try {
@@ -113,7 +152,7 @@ function copyRange(fd: number, sink: Sink, from: number, to: number | undefined,
       break; // the rest by read/write
     }
     if (got === 0) {
-      if (to !== undefined) throw new Shrank(`the file shrank while it was being copied (at byte ${pos})`);
+      if (strict) throw new Shrank(`the file shrank while it was being copied (at byte ${pos})`);
       return pos - from;
     }
     sink.pos += got;
@@ -121,11 +160,11 @@ function copyRange(fd: number, sink: Sink, from: number, to: number | undefined,
   }
   const buf = Buffer.allocUnsafe(COPY_CHUNK);
   for (;;) {
-    const want = to === undefined ? COPY_CHUNK : Math.min(COPY_CHUNK, to - pos);
+    const want = Math.min(COPY_CHUNK, to - pos);
     if (want <= 0) break;
     const got = fs.readSync(fd, buf, 0, want, pos);
     if (got === 0) {
-      if (to !== undefined) throw new Shrank(`the file shrank while it was being copied (at byte ${pos})`);
+      if (strict) throw new Shrank(`the file shrank while it was being copied (at byte ${pos})`);
       break;
     }
     sink.write(buf, got);
