@@ -33,7 +33,7 @@ describe("runtime directory removal cannot freeze the daemon", () => {
     extraCleanup.push(join("/run", rt));
     world.writeService("rt", {
       // Many files, so the find runs long enough to be caught.
-      process: { command: ["sh", "-c", `cd /run/${rt} && seq 1 100000 | xargs touch && echo ready; exec sleep 1000`], user: "nobody", runtime_directory: rt, stop_grace_ms: 2000 },
+      process: { command: ["sh", "-c", `cd /run/${rt} && seq 1 20000 | xargs touch && echo ready; exec sleep 1000`], user: "nobody", runtime_directory: rt, stop_grace_ms: 2000 },
     });
     const d = await world.daemon();
     await waitUntil(() => stdoutOf("rt").includes("ready"), "the service to fill its runtime folder", 60_000);
