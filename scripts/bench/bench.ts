@@ -11,7 +11,8 @@ import { existsSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync
 import { cpus, hostname, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { findCgroup2Mount } from "../../src/cgroup/mount.ts";
-import { BareRespawner, DRIVER_IDS, makeDriver, type Driver, type DriverId } from "./lib/drivers.ts";
+import { BareRespawner, DRIVER_IDS, makeDriver, ProcessmasterDriver, type Driver, type DriverId } from "./lib/drivers.ts";
+import { buildFloorClient } from "./lib/floor.ts";
 import { Fleet, logBytes, readMark } from "./lib/fleet.ts";
 import { ensurePeers, foreignSupervisord, type Peers } from "./lib/peers.ts";
 import { renderMarkdown, renderTerminal, type Results } from "./lib/report.ts";
@@ -111,17 +112,30 @@ function machine() {
 // ---- the workloads -------------------------------------------------------------------------------
 
 type Row = Record<string, unknown>;
+/** The compiled floor client for cli-latency (built into the run's temp dir). */
+let floorClient: string | null = null;
 const results: Record<string, Record<string, Record<string, Row>>> = {};
 const put = (w: WorkloadId, key: string, who: string, data: Row) => {
   ((results[w] ??= {})[key] ??= {})[who] = data;
 };
 
+/**
+ * Cold CLI round trips. For processmaster the floor client (lib/floor-client.ts: a compiled Bun
+ * binary that sends the same request and prints the answer's line) runs alternately with pmctl,
+ * so both see the same load on this shared machine; it is the `bare` row.
+ */
 async function cliLatency(d: Driver, size: number) {
   const args = d.statusArgs();
-  const samples: number[] = [];
+  const samples: number[] = [], floor: number[] = [];
+  const floorArgv = d instanceof ProcessmasterDriver && floorClient ? [floorClient, d.sockPath()] : null;
   const start = now();
-  let failures = 0;
+  let failures = 0, floorFailures = 0;
   for (let i = 0; i < P.cliReps; i++) {
+    if (floorArgv) {
+      const f = await run(floorArgv, { timeoutMs: 60_000 });
+      if (f.code === 0 && f.stdout.startsWith('{"type":"result"')) floor.push(f.ms);
+      else if (floorFailures++ === 0) log(`  floor client failed (${f.code}): ${(f.stderr || f.stdout).slice(0, 300)}`);
+    }
     const r = await d.cli(args, 60_000);
     // supervisorctl exits 3 when some program is not RUNNING; we only time the round trip.
     if (r.code !== 0 && !(d.id === "supervisord" && r.code === 3)) failures++;
@@ -131,6 +145,11 @@ async function cliLatency(d: Driver, size: number) {
   const s = summary(samples);
   put("cli-latency", String(size), d.id, { ...s, command: d.cliArgv(args).slice(0, 1).concat(args).join(" ").replace(/^.*\//, ""), failures, cut: samples.length < P.cliReps });
   log(`  cli ${d.id} ${size}: median ${s.median} ms (n=${s.n})`);
+  if (floorArgv) {
+    const f = summary(floor);
+    put("cli-latency", String(size), "bare", { ...f, command: "floor-client status", failures: floorFailures, cut: false });
+    log(`  cli floor ${size}: median ${f.median} ms (n=${f.n})`);
+  }
 }
 
 /** Resolves with the time the pid file names a PID other than `oldPid`. */
@@ -388,6 +407,7 @@ async function main() {
   const drivers = driverIds.map((id) => makeDriver(id, peers, { bin: pmBin, version: pmVersion, cgroupRoot })).filter((d): d is Driver => d !== null);
   const dir = mkdtempSync(join(tmpdir(), "pmbench-"));
   cleanups.add(async () => rmSync(dir, { recursive: true, force: true }));
+  if (selected.has("cli-latency") && driverIds.includes("processmaster")) floorClient = await buildFloorClient(dir);
   log(`temp dir ${dir}; workloads: ${[...selected].join(" ")}; drivers: ${drivers.map((d) => d.id).join(" ")}${quick ? " (quick)" : ""}`);
 
   try {

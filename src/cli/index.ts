@@ -4,8 +4,6 @@
  */
 import { writeSync } from "node:fs";
 import { resolve as resolvePath } from "node:path";
-import { checkConfig, loadConfig, loadMasterConfig } from "../config/load.ts";
-import { formatProblem } from "../config/types.ts";
 import { callDaemon } from "../control/client.ts";
 import type { Command } from "../control/protocol.ts";
 import type { TickReport } from "../logs/index.ts";
@@ -13,7 +11,6 @@ import type { AppStatus } from "../supervisor/status.ts";
 import { PmError, errorMessage, isPmError } from "../util/errors.ts";
 import { VERSION, VERSION_LINE } from "../version.ts";
 import { EXIT, findCommand, GLOBAL_ARGS, intFlag, parseCommandArgs, type CliCommand, type ParsedCommandArgs } from "./args.ts";
-import { follow, printTail, selectLogFiles } from "./logs.ts";
 import { lastExitText, renderStatus, renderTable } from "./render.ts";
 import { quickSockPath } from "./quick-master.ts";
 
@@ -36,13 +33,15 @@ function writeFd(fd: number, s: string) {
 const out = (s: string) => writeFd(1, s + "\n");
 const err = (s: string) => writeFd(2, s + "\n");
 
-function sockPathOf(args: ParsedCommandArgs): string {
+// The config parser and the log code are imported where used: a `status` evaluates neither
+// (issue 15; the bundle defers a dynamically imported module's evaluation to its import).
+async function sockPathOf(args: ParsedCommandArgs): Promise<string> {
   const file = resolvePath(args.config);
-  return quickSockPath(file) ?? loadMasterConfig(file).sockPath;
+  return quickSockPath(file) ?? (await import("../config/load.ts")).loadMasterConfig(file).sockPath;
 }
 
 async function request(args: ParsedCommandArgs, cmd: Command, names: string[] = []) {
-  return callDaemon(sockPathOf(args), cmd, names, { onProgress: (m) => err(m) });
+  return callDaemon(await sockPathOf(args), cmd, names, { onProgress: (m) => err(m) });
 }
 
 function appsOf(data: unknown): AppStatus[] {
@@ -123,6 +122,8 @@ const commands: CliCommand[] = [
     },
     async run(args) {
       const lines = intFlag(args.flags.lines, "-n", 50); // a usage error comes before any other output
+      const { loadConfig } = await import("../config/load.ts");
+      const { follow, printTail, selectLogFiles } = await import("./logs.ts");
       const config = loadConfig(resolvePath(args.config));
       const files = selectLogFiles(config, args.positionals);
       try { await callDaemon(config.master.sockPath, "ping"); }
@@ -138,6 +139,8 @@ const commands: CliCommand[] = [
   {
     name: "check", description: "validate the config files and print every problem", usage: "check", args: {},
     async run(args) {
+      const { checkConfig } = await import("../config/load.ts");
+      const { formatProblem } = await import("../config/types.ts");
       const problems = checkConfig(resolvePath(args.config));
       if (args.json) out(JSON.stringify({ problems }));
       else if (problems.length === 0) out(`${resolvePath(args.config)}: ok`);

@@ -114,6 +114,7 @@ export class ProcessmasterDriver extends CliDriver implements Driver {
   }
 
   daemonPid() { return this.proc!.pid; }
+  sockPath() { return join(this.dir, "pm.sock"); }
   cliArgv(args: string[]) { return [join(this.bin, "..", "pmctl"), "-c", this.config, ...args]; }
 
   async down() {
