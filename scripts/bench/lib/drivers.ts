@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import type { Fleet } from "./fleet.ts";
 import type { Peers } from "./peers.ts";
-import { log, must, now, pidAlive, readText, run, sleep, waitUntil, type RunResult } from "./util.ts";
+import { appendedMatcher, log, must, now, pidAlive, readText, run, sleep, waitUntil, type RunResult } from "./util.ts";
 
 export type DriverId = "processmaster" | "supervisord" | "pm2";
 export const DRIVER_IDS: DriverId[] = ["processmaster", "supervisord", "pm2"];
@@ -107,10 +107,11 @@ export class ProcessmasterDriver extends CliDriver implements Driver {
     this.proc = Bun.spawn({ cmd: [this.bin, "daemon", "-c", this.config], stdin: "ignore", stdout: out, stderr: out });
     closeSync(out);
     const proc = this.proc;
+    const serving = appendedMatcher(join(this.dir, "daemon.log"), /serving /);
     await waitUntil(() => {
       if (proc.exitCode !== null) throw new Error(`processmaster exited with ${proc.exitCode}: ${readText(join(this.dir, "daemon.log"))?.slice(-800)}`);
-      return /serving /.test(readText(join(this.dir, "daemon.log")) ?? "");
-    }, "processmaster to serve", 60_000, 10);
+      return serving();
+    }, "processmaster to serve", 60_000 + fleet.n * 20, 10);
   }
 
   daemonPid() { return this.proc!.pid; }
