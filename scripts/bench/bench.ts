@@ -263,7 +263,7 @@ async function idleSideBySide(drivers: Driver[], size: number, dir: string, todo
       if (!a || !b) { put("idle", "errors", d.id, { error: "daemon vanished during the idle window", size }); return; }
       const delta = procDelta(a, b);
       put("idle", String(size), d.id, { ...delta, threads: Object.keys(b.threads).length, window: P.idleSec, settle: P.idleSettleMs / 1000 });
-      log(`  idle ${d.id}: ${delta.wakeupsPerSec} wake-ups/s, ${delta.cpuMs} ms CPU in ${delta.seconds} s`);
+      log(`  idle ${d.id}: ${delta.wakeupsPerSec} wake-ups/s, ${delta.cpuMs} ms CPU in ${delta.seconds} s (${delta.busyThreads.map((t) => `${t.name} ${t.switches}`).join(", ") || "no thread woke"})`);
     });
   } finally {
     for (const { d, cleanup } of up) {

@@ -11,12 +11,12 @@ import { listenControl, type RequestContext } from "../control/server.ts";
 import { MUTATING, type Request } from "../control/protocol.ts";
 import { PidWatcher } from "../linux/pidwatch.ts";
 import { OrphanReaper } from "../linux/reaper.ts";
-import { LogRotator, msUntilNextMinute, type ManagedLog, type TickReport } from "../logs/index.ts";
+import { LogRotator, type ManagedLog, type TickReport } from "../logs/index.ts";
 import { Supervisor, type Unit } from "../supervisor/supervisor.ts";
 import { StateStore } from "../supervisor/state-store.ts";
 import { unitStatus } from "../supervisor/status.ts";
 import { controllersFor, masterLimitFiles, resourceLimitFiles } from "../supervisor/limits.ts";
-import { systemClock } from "../util/clock.ts";
+import { msUntilMinuteTick, systemClock } from "../util/clock.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { logger } from "../util/log.ts";
 import { accessWarnings, authorize, describePeer, socketPermissions } from "./access.ts";
@@ -170,7 +170,7 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
         logRotation(rotator.tick(), "minute tick");
       } catch (e) { log.error(`log rotation failed: ${errorMessage(e)}`); }
       armRotation();
-    }, msUntilNextMinute(clock.wallMs()) + 5);
+    }, msUntilMinuteTick(clock.wallMs()));
   };
   armRotation();
 
