@@ -6,7 +6,8 @@
  * cgroup; each check runs right after the event it depends on is known to have happened.
  */
 import { afterEach, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readdirSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { CgroupTree, DAEMON_LEAF, defaultCgroupRoot } from "../src/cgroup/index.ts";
@@ -126,4 +127,30 @@ test("a fresh cgroup for a new run and removal close the files kept for the old 
   expect(t.removeService("svc")).toBe(true);
   expect(t.openFileCount).toBe(0);
   expect(t.pids("svc")).toEqual([]);
+});
+
+test("oomKills remembers a cgroup without memory.* until controllers change (no failed read per restart)", () => {
+  // A fake cgroup root (plain folders and files): the kernel would make memory.* when the memory
+  // controller is enabled in the parent; here the test makes them.
+  const root = mkdtempSync(join(tmpdir(), "pm-oom-fake-"));
+  try {
+    for (const [f, v] of Object.entries({ "cgroup.procs": "", "cgroup.controllers": "memory", "cgroup.subtree_control": "" })) writeFileSync(join(root, f), v);
+    const t = new CgroupTree({ root, name: "pm" });
+    t.ensureMaster();
+    writeFileSync(join(t.masterPath, "cgroup.controllers"), "memory");
+    writeFileSync(join(t.masterPath, "cgroup.subtree_control"), "");
+    const svc = t.freshService("db");
+    expect(t.oomKills("db")).toBeNull();
+    writeFileSync(join(svc, "memory.current"), "0\n");
+    writeFileSync(join(svc, "memory.events"), "oom 1\noom_kill 2\n");
+    expect(t.oomKills("db")).toBeNull(); // remembered: no memory controller when last looked
+    t.freshService("db"); // a new run's cgroup: still the same parent, still remembered
+    expect(t.oomKills("db")).toBeNull();
+    t.enableControllers(["memory"]); // the parent's controllers change: look again
+    writeFileSync(join(svc, "memory.current"), "0\n");
+    writeFileSync(join(svc, "memory.events"), "oom 1\noom_kill 2\n");
+    expect(t.oomKills("db")).toBe(2);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });

@@ -88,7 +88,9 @@ export class CgroupTree {
    */
   freshService(service: string): string {
     const path = this.servicePath(service);
-    this.forget(path);
+    // The new cgroup's files are new: drop the kept fds. Whether memory.* exist stays known: it
+    // depends on the master's subtree_control, which only enableControllers changes.
+    this.live.forget(path);
     if (existsSync(path)) {
       try { rmdirSync(path); } catch { /* still populated or has children: reuse it */ }
     }
@@ -240,8 +242,16 @@ export class CgroupTree {
    * the cgroup's rstat, which cost up to 3 ms right after an exit (issue 6, restart latency).
    */
   oomKills(service: string): number | null {
-    const t = readText(join(this.servicePath(service), "memory.events"));
-    const m = t === null ? null : /^oom_kill (\d+)$/m.exec(t);
+    const path = this.servicePath(service);
+    // Known absent (no memory controller): no failed open, no thrown error on the exit and
+    // spawn paths of every restart (issue 15, restart after kill -9).
+    if (this.hasMemoryFiles.get(path) === false) return null;
+    const t = readText(join(path, "memory.events"));
+    if (t === null) {
+      if (this.hasMemoryFiles.get(path) === undefined && existsSync(path)) this.hasMemoryFiles.set(path, existsSync(join(path, "memory.current")));
+      return null;
+    }
+    const m = OOM_KILL.exec(t);
     return m ? Number(m[1]) : null;
   }
 
