@@ -116,7 +116,8 @@ type Row = Record<string, unknown>;
 let floorClient: string | null = null;
 const results: Record<string, Record<string, Record<string, Row>>> = {};
 const put = (w: WorkloadId, key: string, who: string, data: Row) => {
-  ((results[w] ??= {})[key] ??= {})[who] = data;
+  const byWho = ((results[w] ??= {})[key] ??= {});
+  byWho[who] = { ...(byWho[who] ?? {}), ...data };
 };
 
 /**
@@ -389,10 +390,10 @@ async function scale(d: Driver, fleet: Fleet, dir: string) {
   await cliLatency(d, fleet.n);
   const cli = results["cli-latency"]?.[String(fleet.n)];
   put("scale", String(fleet.n), d.id, {
-    bootMs: Math.round(bootMs), servingMs: Math.round(servingMs),
-    statusMedian: cli?.[d.id]?.median ?? null, floorMedian: cli?.bare?.median ?? null,
+    bootMs: Math.round(bootMs), servingMs: Math.round(servingMs), statusMedian: cli?.[d.id]?.median ?? null,
     rssMiB: mem ? mib(mem.rssKb) : null, anonMiB: mem ? mib(mem.rssAnonKb) : null,
   });
+  put("scale", String(fleet.n), "bare", { statusMedian: cli?.bare?.median ?? null });
   void dir;
 }
 
