@@ -1,6 +1,6 @@
 /**
  * `bun run build`: one executable dist/processmaster (bytecode, minified, source map embedded)
- * and the symlink dist/pmctl. The pid-watch worker is a second entrypoint so it is embedded too.
+ * and the symlink dist/pmctl. The pid-watch and log-rotation workers are further entrypoints so they are embedded too.
  */
 import { mkdirSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
@@ -18,7 +18,7 @@ const commit = head.exitCode === 0
 const proc = Bun.spawnSync({
   cmd: ["bun", "build", ...COMPILE_FLAGS, "--splitting",
     `--define=PM_BUILD_COMMIT=${JSON.stringify(commit)}`,
-    "./src/main.ts", "./src/linux/pidwatch-worker.ts", "--outfile", join(dist, "processmaster")],
+    "./src/main.ts", "./src/linux/pidwatch-worker.ts", "./src/logs/rotate-worker.ts", "--outfile", join(dist, "processmaster")],
   cwd: root, stdout: "inherit", stderr: "inherit",
 });
 if (proc.exitCode !== 0) process.exit(proc.exitCode ?? 1);

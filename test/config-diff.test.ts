@@ -103,3 +103,25 @@ test("a restart-worthy change wins over a resources change", () => {
   next.services.get("s")!.process.workingDirectory = "/";
   expect(diffConfigs(old, next).changed).toEqual(["s"]);
 });
+
+test("real-daemon keys: stop_mode and reload_* apply in place; exit_type, limits, umask, environment_file, groups, runtime_directory restart", () => {
+  const withProcess = (lines: string) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pm-diff-"));
+    tmpDirs.push(dir);
+    fs.writeFileSync(path.join(dir, "config.yaml"), "");
+    fs.mkdirSync(path.join(dir, "config.d"));
+    fs.writeFileSync(path.join(dir, "config.d", "s.yaml"), ["process:", "  command: sleep 100", `  working_directory: ${workDir}`, "  user: nobody", lines,
+      "logs:", "  stdout: s.out", "  stderr: s.err"].join("\n") + "\n");
+    const c = loadConfig(path.join(dir, "config.yaml"));
+    expect(c.serviceErrors).toEqual([]);
+    return c;
+  };
+  const base = withProcess("");
+  for (const live of ["  stop_mode: main", "  reload_signal: SIGHUP", "  reload_command: [kill, -HUP, x]"]) {
+    expect(diffConfigs(base, withProcess(live)).resourcesOnly, live).toEqual(["s"]);
+  }
+  for (const restart of ["  exit_type: main", "  limits: { nofile: 4096 }", "  umask: \"0027\"", "  environment_file: -/nonexistent.env",
+    "  supplementary_groups: [adm]", "  runtime_directory: x", "  runtime_directory_mode: \"0700\""]) {
+    expect(diffConfigs(base, withProcess(restart)).changed, restart).toEqual(["s"]);
+  }
+});

@@ -6,6 +6,7 @@ import {
   ConfigError, checkConfig, loadConfig, loadMasterConfig, normalizeSignal, parseCpuMax, parseSockMode,
   resolveGroup, resolveUser, splitCommand, userGroups,
 } from "../src/config/load.ts";
+import { defaultLogDirectory } from "../src/config/master.ts";
 import { formatProblem } from "../src/config/types.ts";
 import type { ConfigProblem } from "../src/config/types.ts";
 import { isPmError } from "../src/util/errors.ts";
@@ -103,7 +104,7 @@ describe("master config", () => {
 
   test("unknown master key names the key, its line and the expected keys", () => {
     const e = masterError("sock_path: x\nsocket_mode: 660\n");
-    expect(e.message).toMatch(/config\.yaml:2: socket_mode: unknown key 'socket_mode'; expected one of: config_directory, sock_path/);
+    expect(e.message).toMatch(/config\.yaml:2: socket_mode: unknown key 'socket_mode'; did you mean 'sock_mode'\? expected one of: config_directory, sock_path/);
     expect(e.problems).toHaveLength(1);
   });
 
@@ -184,10 +185,12 @@ describe("service files", () => {
     expect(svc.process).toEqual({
       command: ["sleep", "100"], workingDirectory: dir, user: undefined, group: undefined, uid: undefined, gid: undefined,
       environment: {}, stopCommand: undefined, stopSignal: "SIGTERM", stopGraceMs: 30_000, schedule: undefined,
-      scheduleTimezone: undefined, allowWritableCommand: false,
+      scheduleTimezone: undefined, allowWritableCommand: false, exitType: "auto", stopMode: "all", reloadSignal: undefined,
+      reloadCommand: undefined, limits: {}, umask: undefined, environmentFiles: [], supplementaryGroups: [], runtimeDirectories: [],
+      runtimeDirectoryMode: 0o755, startMs: 1000,
     });
     expect(svc.logs).toEqual({
-      stdout: path.join(dir, "stdout.log"), stderr: path.join(dir, "stderr.log"), stopCommandStdout: undefined,
+      stdout: path.join(dir, "logs", "web", "stdout.log"), stderr: path.join(dir, "logs", "web", "stderr.log"), stopCommandStdout: undefined,
       stopCommandStderr: undefined, hints: [], rotationMode: "time", rotationFrequency: "daily",
       rotationMaxAgeMs: 30 * 86_400_000, rotationSizeBytes: undefined, rotationBackups: 10,
     });
@@ -409,12 +412,33 @@ resources:
     expect(c.serviceErrors.map(formatProblem)).toEqual([expect.stringMatching(/b\.yaml:2: name: duplicate service name 'web': already defined by .*a\.yaml/)]);
   });
 
-  test("two services writing the same log file: the later one is reported with a hint", () => {
+  test("two services without working_directory get default log files of their own under log_directory", () => {
     const t = tree("", { "one.yaml": "process:\n  command: x\n", "two.yaml": "process:\n  command: y\n" });
+    const c = loadConfig(t.master);
+    expect(c.serviceErrors).toEqual([]);
+    expect(c.master.logDirectory).toBe(path.join(t.dir, "logs"));
+    expect(c.services.get("one")!.logs.stdout).toBe(path.join(t.dir, "logs", "one", "stdout.log"));
+    expect(c.services.get("two")!.logs.stderr).toBe(path.join(t.dir, "logs", "two", "stderr.log"));
+  });
+
+  test("log_directory sets where default log files go; an explicit working_directory keeps ./stdout.log there", () => {
+    const t = tree("log_directory: ./var/log\n", { "one.yaml": "process:\n  command: x\n", "two.yaml": "process:\n  command: y\n  working_directory: .\n" });
+    const c = loadConfig(t.master);
+    expect(c.services.get("one")!.logs.stdout).toBe(path.join(t.dir, "var", "log", "one", "stdout.log"));
+    expect(c.services.get("two")!.logs.stdout).toBe(path.join(t.dir, "stdout.log"));
+  });
+
+  test("the default log_directory is /var/log/processmaster for a master config under /etc", () => {
+    expect(defaultLogDirectory("/etc/processmaster/config.yaml")).toBe("/var/log/processmaster");
+    expect(defaultLogDirectory("/srv/pm/config.yaml")).toBe("/srv/pm/logs");
+  });
+
+  test("two services writing the same log file explicitly: the later one is reported with a hint", () => {
+    const t = tree("", { "one.yaml": "process:\n  command: x\nlogs: { stdout: /tmp/shared.log }\n", "two.yaml": "process:\n  command: y\nlogs:\n  stdout: /tmp/shared.log\n" });
     const c = loadConfig(t.master);
     expect([...c.services.keys()]).toEqual(["one"]);
     expect(c.serviceErrors).toHaveLength(1);
-    expect(formatProblem(c.serviceErrors[0]!)).toMatch(/two\.yaml:1: logs\.stdout: .*stdout\.log is already written by service 'one' .*one\.yaml.*setting process\.working_directory or logs\.stdout/);
+    expect(formatProblem(c.serviceErrors[0]!)).toMatch(/two\.yaml:4: logs\.stdout: \/tmp\/shared\.log is already written by service 'one' .*one\.yaml.*setting logs\.stdout/);
   });
 
   test("a service may send stdout and stderr to the same file", () => {

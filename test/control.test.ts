@@ -4,7 +4,7 @@
  * Talks to the socket with Bun.connect directly, below pmctl.
  */
 import { afterEach, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { waitUntil, World, type DaemonProc } from "./helpers/harness.ts";
 import { MAX_REQUEST_BYTES } from "../src/control/protocol.ts";
 
@@ -112,7 +112,8 @@ async function stillServing() {
   expect(daemon.proc.exitCode).toBeNull();
 }
 
-const fdCount = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
+/** Open fds of a process, less a state file's temporary: open only while a write is fsynced (slow on a loaded disk). */
+const fdCount = (pid: number) => readdirSync(`/proc/${pid}/fd`).filter((f) => { try { return !readlinkSync(`/proc/${pid}/fd/${f}`).includes(".tmp-"); } catch { return false; } }).length;
 const rssKiB = (pid: number) => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
 
 describe("control socket", () => {
@@ -244,7 +245,13 @@ describe("control socket", () => {
   });
 
   test("200 raw connections left open do not stop the daemon from serving", async () => {
-    const fdsBefore = fdCount(daemon.pid);
+    // The count at rest: a state write (its temp file open during fsync) or a connection being
+    // closed right at the first read would be counted, and the count never come back down to it.
+    const fdsBefore = await waitUntil(async () => {
+      const first = fdCount(daemon.pid);
+      await Bun.sleep(100);
+      return fdCount(daemon.pid) === first && first;
+    }, "the daemon's fd count to be at rest");
     const idle = await Promise.all(Array.from({ length: 200 }, () => RawClient.open(world.sockPath)));
     await stillServing();
     await waitUntil(() => fdCount(daemon.pid) >= fdsBefore + 200, "the daemon to hold the 200 connections");

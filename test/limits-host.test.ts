@@ -84,7 +84,7 @@ describe("limits on this host", () => {
     world.writeService("svc", spec({ memory_max: "128M" }));
     const res = await world.pmctl(["update", "--json"]);
     expect(res.code).toBe(0);
-    expect(JSON.parse(res.stdout).resourcesOnly).toEqual(["svc"]);
+    expect(JSON.parse(res.stdout).resources_only).toEqual(["svc"]);
     const after = await world.app("svc");
     expect(after.pids).toEqual(before.pids); // not restarted
     const listed = (f: string) => after.limits_not_in_force.find((l) => l.file === f);

@@ -6,6 +6,7 @@ import type { LogsConfig } from "../src/config/types.ts";
 import { ManualClock } from "../src/util/clock.ts";
 import { PmError } from "../src/util/errors.ts";
 import type { Logger } from "../src/util/log.ts";
+import { moveLogBytes } from "../src/logs/move.ts";
 import {
   LogRotator,
   isoWeek,
@@ -155,21 +156,35 @@ describe("rotateLogFile", () => {
     for (let i = 0; i < N; i++) if (got[i] !== String(i)) throw new Error(`line ${i} is ${JSON.stringify(got[i])}`);
   }, 60_000);
 
-  test("ENOSPC while copying: the live file is untouched and the error is a PmError LOGS", () => {
+  test("ENOSPC while copying: the live file is untouched and the outcome says so with errno 28", () => {
+    // The byte mover on its own: rotateLogFile no longer writes to a device (see the next test);
+    // test/chaos/disk-full.test.ts runs the whole rotation on a full file system.
+    const d = tmpDir();
+    const live = path.join(d, "out.log");
+    const content = lines(0, 2000);
+    fs.writeFileSync(live, content);
+    const liveFd = fs.openSync(live, "r+");
+    const full = fs.openSync("/dev/full", "w"); // every write: ENOSPC
+    try {
+      const o = moveLogBytes({ liveFd, livePath: live, archivePath: "/dev/full", archiveFd: full, archiveOldLength: 0, mode: "collapse", n: 8192, blksize: 4096, kernelCopy: true });
+      expect(o.ok).toBe(false);
+      if (o.ok) return;
+      expect(o.errno).toBe(28);
+      expect(o.message).toContain("no space left");
+    } finally { fs.closeSync(liveFd); fs.closeSync(full); }
+    expect(fs.readFileSync(live, "utf8")).toBe(content);
+  });
+
+  test("an archive that is not a regular file is refused with a PmError LOGS; the live file is untouched", () => {
     const d = tmpDir();
     const live = path.join(d, "out.log");
     const content = lines(0, 2000);
     fs.writeFileSync(live, content);
     let err: unknown;
-    try {
-      rotateLogFile(live, "/dev/full"); // every write: ENOSPC
-    } catch (e) {
-      err = e;
-    }
+    try { rotateLogFile(live, "/dev/full"); } catch (e) { err = e; }
     expect(err).toBeInstanceOf(PmError);
     expect((err as PmError).code).toBe("LOGS");
-    expect((err as PmError).errno).toBe(28);
-    expect((err as PmError).message).toContain("no space left");
+    expect((err as PmError).message).toContain("/dev/full is a device, not a regular file");
     expect(fs.readFileSync(live, "utf8")).toBe(content);
     expect(fs.existsSync("/dev/full")).toBe(true); // an archive we did not create is never removed
   });
@@ -224,7 +239,7 @@ describe("periods", () => {
     expect(isoWeek(2024, 11, 30)).toEqual({ year: 2025, week: 1 });
   });
 
-  test("msUntilNextMinute", () => {
+  test("msUntilNextMinute", async () => {
     const m = new Date(2026, 10, 26, 14, 5, 0).getTime();
     expect(msUntilNextMinute(m)).toBe(60_000);
     expect(msUntilNextMinute(m + 1)).toBe(59_999);
@@ -242,7 +257,7 @@ describe.skipIf(!COLLAPSE)("LogRotator, time mode", () => {
     { freq: "monthly", before: new Date(2026, 10, 30, 23, 59).getTime(), after: new Date(2026, 11, 1, 0, 0).getTime(), name: "2026-11" },
   ];
   for (const c of cases) {
-    test(`${c.freq}: rotates at the boundary into stdout.log.${c.name}`, () => {
+    test(`${c.freq}: rotates at the boundary into stdout.log.${c.name}`, async () => {
       const d = tmpDir();
       const live = path.join(d, "stdout.log");
       const content = lines(0, 1000);
@@ -251,20 +266,20 @@ describe.skipIf(!COLLAPSE)("LogRotator, time mode", () => {
       const clock = new ManualClock(0, start);
       const rot = new LogRotator({ clock, log: capture() });
       rot.setFiles([{ app: "web", path: live, config: logsConfig({ rotationFrequency: c.freq }) }]);
-      expect(rot.tick().rotated).toEqual([]);
+      expect((await rot.tick()).rotated).toEqual([]);
       clock.wall = c.before;
-      expect(rot.tick().rotated).toEqual([]);
+      expect((await rot.tick()).rotated).toEqual([]);
       clock.wall = c.after;
-      const report = rot.tick();
+      const report = (await rot.tick());
       const archive = `${live}.${c.name}`;
       expect(report.rotated.map((r) => [r.app, r.archive, r.mode])).toEqual([["web", archive, "collapse"]]);
       expect(fs.readFileSync(archive, "utf8") + fs.readFileSync(live, "utf8")).toBe(content);
-      expect(rot.tick().rotated).toEqual([]); // once per boundary
+      expect((await rot.tick()).rotated).toEqual([]); // once per boundary
       expect(rot.modeOf(live)).toBe("collapse");
     });
   }
 
-  test("a daemon restarted after a boundary rotates under the period of the file's mtime", () => {
+  test("a daemon restarted after a boundary rotates under the period of the file's mtime", async () => {
     const d = tmpDir();
     const live = path.join(d, "stdout.log");
     const content = lines(0, 1000);
@@ -273,10 +288,10 @@ describe.skipIf(!COLLAPSE)("LogRotator, time mode", () => {
     fs.utimesSync(live, yesterday / 1000, yesterday / 1000);
     const rot = new LogRotator({ clock: new ManualClock(0, start), log: capture() });
     rot.setFiles([{ app: "web", path: live, config: logsConfig({}) }]);
-    expect(rot.tick().rotated.map((r) => r.archive)).toEqual([`${live}.2026-11-25`]);
+    expect((await rot.tick()).rotated.map((r) => r.archive)).toEqual([`${live}.2026-11-25`]);
   });
 
-  test("rotateNow archives under the current period, appending; none rotates only on demand", () => {
+  test("rotateNow archives under the current period, appending; none rotates only on demand", async () => {
     const d = tmpDir();
     const live = path.join(d, "stdout.log");
     const other = path.join(d, "other.log");
@@ -291,18 +306,18 @@ describe.skipIf(!COLLAPSE)("LogRotator, time mode", () => {
       { app: "db", path: other, config: logsConfig({ rotationFrequency: "none" }) },
     ]);
     clock.wall = new Date(2027, 0, 1).getTime();
-    expect(rot.tick().rotated.map((r) => r.path)).toEqual([live]); // none never rotates by itself
+    expect((await rot.tick()).rotated.map((r) => r.path)).toEqual([live]); // none never rotates by itself
     fs.appendFileSync(live, lines(1000, 1000));
-    const now = rot.rotateNow(["web"]);
+    const now = (await rot.rotateNow(["web"]));
     expect(now.rotated.map((r) => r.archive)).toEqual([`${live}.2027-01-01T00`]);
     fs.appendFileSync(live, lines(2000, 1000));
-    rot.rotateNow(["web"]);
+    (await rot.rotateNow(["web"]));
     expect(fs.readFileSync(`${live}.2026-11-26T14`, "utf8") + fs.readFileSync(`${live}.2027-01-01T00`, "utf8") + fs.readFileSync(live, "utf8"))
       .toBe(lines(0, 3000));
-    expect(rot.rotateNow().rotated.map((r) => r.archive)).toContain(`${other}.2027-01-01`);
+    expect((await rot.rotateNow()).rotated.map((r) => r.archive)).toContain(`${other}.2027-01-01`);
   });
 
-  test("retention deletes archives older than max age by mtime, of any period format", () => {
+  test("retention deletes archives older than max age by mtime, of any period format", async () => {
     const d = tmpDir();
     const live = path.join(d, "stdout.log");
     fs.writeFileSync(live, "x\n");
@@ -317,53 +332,54 @@ describe.skipIf(!COLLAPSE)("LogRotator, time mode", () => {
     }
     const rot = new LogRotator({ clock: new ManualClock(0, start), log: capture() });
     rot.setFiles([{ app: "web", path: live, config: logsConfig({ rotationMaxAgeMs: 30 * day }) }]);
-    const report = rot.tick();
+    const report = (await rot.tick());
     expect(report.deleted.map((x) => path.basename(x.path)).sort()).toEqual([...old].sort());
     expect(report.deleted.every((x) => x.reason === "max-age" && x.app === "web")).toBe(true);
     for (const n of keep) expect(fs.existsSync(path.join(d, n))).toBe(true);
     for (const n of old) expect(fs.existsSync(path.join(d, n))).toBe(false);
   });
 
-  test("ENOSPC is reported, the period kept, and the rotation retried at the next tick", () => {
+  test("a refused archive (a symlink) is reported, the period kept, and the rotation retried at the next tick", async () => {
     const d = tmpDir();
     const live = path.join(d, "stdout.log");
     const content = lines(0, 1000);
     fs.writeFileSync(live, content);
     fs.utimesSync(live, start / 1000, start / 1000);
     const archive = `${live}.2026-11-26`;
-    fs.symlinkSync("/dev/full", archive); // writes to the archive fail with ENOSPC
+    fs.symlinkSync("/dev/full", archive); // never followed: ELOOP
     const clock = new ManualClock(0, start);
     const rot = new LogRotator({ clock, log: capture() });
     rot.setFiles([{ app: "web", path: live, config: logsConfig({}) }]);
     clock.wall = new Date(2026, 10, 27, 0, 0).getTime();
-    const bad = rot.tick();
+    const bad = (await rot.tick());
     expect(bad.rotated).toEqual([]);
-    expect(bad.errors.map((e) => [e.app, e.path, e.errno])).toEqual([["web", live, 28]]);
+    expect(bad.errors.map((e) => [e.app, e.path, e.errno])).toEqual([["web", live, 40]]);
+    expect(bad.errors[0]!.message).toContain(`${archive} is a symbolic link`);
     expect(fs.readFileSync(live, "utf8")).toBe(content);
     fs.unlinkSync(archive);
     clock.wall += 60_000;
-    const good = rot.tick();
+    const good = (await rot.tick());
     expect(good.errors).toEqual([]);
     expect(good.rotated.map((r) => r.archive)).toEqual([archive]);
     expect(fs.readFileSync(archive, "utf8") + fs.readFileSync(live, "utf8")).toBe(content);
   });
 
-  test("a deleted log file is reported missing (first time flagged) and nothing throws", () => {
+  test("a deleted log file is reported missing (first time flagged) and nothing throws", async () => {
     const d = tmpDir();
     const live = path.join(d, "stdout.log");
     fs.writeFileSync(live, "x\n");
     const rot = new LogRotator({ clock: new ManualClock(0, start), log: capture() });
     rot.setFiles([{ app: "web", path: live, config: logsConfig({}) }]);
-    expect(rot.tick().missing).toEqual([]);
+    expect((await rot.tick()).missing).toEqual([]);
     fs.unlinkSync(live);
-    expect(rot.tick().missing).toEqual([{ app: "web", path: live, firstTime: true }]);
-    expect(rot.tick().missing).toEqual([{ app: "web", path: live, firstTime: false }]);
-    expect(rot.rotateNow().missing.length).toBe(1);
+    expect((await rot.tick()).missing).toEqual([{ app: "web", path: live, firstTime: true }]);
+    expect((await rot.tick()).missing).toEqual([{ app: "web", path: live, firstTime: false }]);
+    expect((await rot.rotateNow()).missing.length).toBe(1);
     fs.writeFileSync(live, "back\n");
-    expect(rot.tick().missing).toEqual([]);
+    expect((await rot.tick()).missing).toEqual([]);
   });
 
-  test("the rotation mode is logged once per file", () => {
+  test("the rotation mode is logged once per file", async () => {
     const d = tmpDir();
     const live = path.join(d, "stdout.log");
     fs.writeFileSync(live, lines(0, 1000));
@@ -374,7 +390,7 @@ describe.skipIf(!COLLAPSE)("LogRotator, time mode", () => {
     expect(rot.modeOf(live)).toBe("unknown");
     for (let i = 0; i < 5; i++) {
       fs.appendFileSync(live, lines(0, 1000));
-      rot.tick();
+      (await rot.tick());
       clock.advance(60_000);
     }
     expect(log.lines.filter((l) => l.includes(live))).toEqual([`info web: ${live}: rotation by fallocate collapse (lossless)`]);
@@ -389,19 +405,19 @@ describe.skipIf(!COLLAPSE)("LogRotator, size mode", () => {
     return rot;
   }
 
-  test("rotates at the size, shifts backups, deletes beyond the count", () => {
+  test("rotates at the size, shifts backups, deletes beyond the count", async () => {
     const d = tmpDir();
     const live = path.join(d, "stdout.log");
     const rot = sizeRotator(live, { rotationBackups: 3 });
     fs.writeFileSync(live, lines(0, 500, 6)); // 6000 bytes: under the size
-    expect(rot.tick().rotated).toEqual([]);
+    expect((await rot.tick()).rotated).toEqual([]);
     const rounds: string[] = [];
     let all = fs.readFileSync(live, "utf8");
     for (let round = 0; round < 5; round++) {
       const more = lines(10_000 * (round + 1), 1000, 6);
       fs.appendFileSync(live, more);
       all += more;
-      const report = rot.tick();
+      const report = (await rot.tick());
       expect(report.rotated.map((r) => r.archive)).toEqual([`${live}.1`]);
       rounds.push(fs.readFileSync(`${live}.1`, "utf8"));
       if (round >= 3) expect(report.deleted.map((x) => [x.path, x.reason])).toEqual([[`${live}.3`, "backups"]]);
@@ -417,27 +433,27 @@ describe.skipIf(!COLLAPSE)("LogRotator, size mode", () => {
     expect(all.endsWith(kept)).toBe(true);
   });
 
-  test("rotateNow rotates whatever the size; with 0 backups the content is discarded", () => {
+  test("rotateNow rotates whatever the size; with 0 backups the content is discarded", async () => {
     const d = tmpDir();
     const live = path.join(d, "stdout.log");
     const rot = sizeRotator(live, { rotationBackups: 0, rotationSizeBytes: 1 << 30 });
     fs.writeFileSync(`${live}.1`, "stale backup\n");
     fs.writeFileSync(live, lines(0, 1000));
-    expect(rot.tick().rotated).toEqual([]);
-    const r = rot.rotateNow(["api"]);
+    expect((await rot.tick()).rotated).toEqual([]);
+    const r = (await rot.rotateNow(["api"]));
     expect(r.rotated.map((x) => [x.archive, x.bytesMoved > 0])).toEqual([[null, true]]);
     expect(r.deleted.map((x) => x.path)).toEqual([`${live}.1`]);
     expect(fs.readdirSync(d)).toEqual(["stdout.log"]);
-    expect(rot.rotateNow(["other-app"]).rotated).toEqual([]);
+    expect((await rot.rotateNow(["other-app"])).rotated).toEqual([]);
   });
 
-  test("a file under one block is not shifted into an empty backup", () => {
+  test("a file under one block is not shifted into an empty backup", async () => {
     const d = tmpDir();
     const live = path.join(d, "stdout.log");
     const rot = sizeRotator(live, { rotationSizeBytes: 100 });
     fs.writeFileSync(`${live}.1`, "previous\n");
     fs.writeFileSync(live, lines(0, 20));
-    const r = rot.tick();
+    const r = (await rot.tick());
     expect(r.rotated[0]!.bytesMoved).toBe(0);
     expect(fs.readFileSync(`${live}.1`, "utf8")).toBe("previous\n");
     expect(fs.existsSync(`${live}.2`)).toBe(false);
@@ -445,14 +461,14 @@ describe.skipIf(!COLLAPSE)("LogRotator, size mode", () => {
 });
 
 describe.skipIf(!isTmpfs("/dev/shm"))("LogRotator on tmpfs", () => {
-  test("reports and logs copy+truncate", () => {
+  test("reports and logs copy+truncate", async () => {
     const d = tmpDir("/dev/shm");
     const live = path.join(d, "stdout.log");
     fs.writeFileSync(live, "small but rotated\n");
     const log = capture();
     const rot = new LogRotator({ clock: new ManualClock(), log });
     rot.setFiles([{ app: "web", path: live, config: logsConfig({ rotationMode: "size", rotationSizeBytes: 10, rotationBackups: 2 }) }]);
-    const r = rot.tick();
+    const r = (await rot.tick());
     expect(r.rotated.map((x) => [x.mode, x.archive])).toEqual([["copy-truncate", `${live}.1`]]);
     expect(fs.readFileSync(`${live}.1`, "utf8")).toBe("small but rotated\n");
     expect(rot.modeOf(live)).toBe("copy-truncate");

@@ -114,6 +114,12 @@ const EVENTS: { name: string; event: UnitEvent; expect: Record<Phase, Expected> 
     },
   },
   {
+    // The main process died by a signal with others left (exit_type auto, see exit-type.test.ts):
+    // a running service ends; anywhere else only the PID is forgotten.
+    name: "mainExited (SIGKILL, others remain)", event: { type: "mainExited", exit: { code: null, signal: "SIGKILL", known: true }, othersRemain: true },
+    expect: { ...Object.fromEntries(PHASES.map((p) => [p, stay(p)])), running: to("stopping", ...STOP) } as Record<Phase, Expected>,
+  },
+  {
     // The one armed timer: grace in stopping, backoff in backoff; anywhere else it is stale.
     name: "timer", event: { type: "timer" },
     expect: { ...Object.fromEntries(PHASES.map((p) => [p, stay(p)])), stopping: to("killing", "kill"), backoff: to("starting", ...SPAWN) } as Record<Phase, Expected>,
@@ -143,12 +149,21 @@ const EVENTS: { name: string; event: UnitEvent; expect: Record<Phase, Expected> 
       exited: stay("exited"), failed: stay("failed"), suppressed: stay("suppressed"), scheduled: to("stopped", "cancelTimer"),
     },
   },
+  {
+    // The start gate found the run failed (readiness timeout, liveness): stop it; only a run can fail.
+    name: "fail", event: { type: "fail", reason: "liveness failed 3 time(s) in a row: HTTP 500" },
+    expect: {
+      starting: to("stopping", ...STOP), running: to("stopping", ...STOP),
+      stopped: stay("stopped"), stopping: stay("stopping"), killing: stay("killing"), backoff: stay("backoff"),
+      exited: stay("exited"), failed: stay("failed"), suppressed: stay("suppressed"), scheduled: stay("scheduled"),
+    },
+  },
 ];
 
 describe("transition table: every phase × event", () => {
   test("the table covers every phase for every event type", () => {
     const types = new Set(EVENTS.map((e) => e.event.type));
-    expect([...types].sort()).toEqual(["boot", "configChanged", "cronTick", "exited", "restart", "spawnFailed", "spawned", "start", "stop", "timer"]);
+    expect([...types].sort()).toEqual(["boot", "configChanged", "cronTick", "exited", "fail", "mainExited", "restart", "spawnFailed", "spawned", "start", "stop", "timer"]);
     for (const row of EVENTS) expect(Object.keys(row.expect).sort()).toEqual([...PHASES].sort());
   });
 
@@ -333,5 +348,35 @@ describe("transition: focused cases", () => {
     const r = transition(stateIn("stopping"), { type: "timer" }, ctx);
     expect(r.state).toMatchObject({ phase: "killing", escalated: true });
     expect(actions(r.effects)).toEqual(["kill"]);
+  });
+});
+
+describe("a run the daemon stops for failing (fail event)", () => {
+  const reason = "liveness failed 3 time(s) in a row: HTTP 500";
+  const failing = () => transition(stateIn("running"), { type: "fail", reason }, ctxOf()).state;
+
+  test("its exit goes to the restart policy as a failure, even with code 0 on the stop signal", () => {
+    const s = failing();
+    expect(s.failing).toBe(reason);
+    const t = transition(s, { type: "exited", exit: code(0) }, ctxOf({ stopSignal: "SIGTERM" }));
+    expect(t.state.phase).toBe("backoff");
+    expect(t.state.restarts).toBe(1);
+    expect(t.state.failing).toBeNull();
+    expect(t.effects).toContainEqual({ type: "log", level: "info", message: `${reason}; killed by SIGTERM; restart 1 of 3 in 1m, in 1s` });
+    expect(t.state.lastExit).toMatchObject({ code: 0, cause: "exit" }); // the real exit is what status shows
+  });
+
+  test("with policy never it ends failed", () => {
+    const t = transition(failing(), { type: "exited", exit: code(0) }, ctxOf({ restartPolicy: policy({ policy: "never" }) }));
+    expect(t.state.phase).toBe("failed");
+  });
+
+  test("an operator stop or restart meanwhile wins", () => {
+    const stopped = transition(failing(), { type: "stop" }, ctxOf()).state;
+    expect(transition(stopped, { type: "exited", exit: code(0) }, ctxOf()).state.phase).toBe("stopped");
+    const restarted = transition(failing(), { type: "restart" }, ctxOf()).state;
+    const t = transition(restarted, { type: "exited", exit: code(0) }, ctxOf());
+    expect(t.state.phase).toBe("starting");
+    expect(t.state.restarts).toBe(0);
   });
 });

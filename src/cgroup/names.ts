@@ -13,8 +13,20 @@ export function cgroupDirName(service: string): string {
   return service;
 }
 
-/** The service name for a directory under the master cgroup, or null for the daemon's leaf. */
+/** What runs in a helper cgroup beside a service's: its stop_command or its reload_command. */
+export type HelperKind = "stop" | "reload";
+export const HELPER_PREFIXES: readonly string[] = ["_stop-", "_reload-"];
+
+/** The cgroup a service's stop_command (reload_command) runs in, a sibling of the service's: `_stop-NAME` (`_reload-NAME`). */
+export function helperCgroupDirName(kind: HelperKind, service: string): string {
+  return `_${kind}-${service}`;
+}
+
+/**
+ * The service name for a directory under the master cgroup, or null for one that is not a
+ * service's (the daemon's leaf, a stop_command's cgroup: no service name encodes to them).
+ */
 export function serviceNameOf(dirName: string): string | null {
-  if (dirName === DAEMON_LEAF) return null;
-  return dirName.startsWith("_") ? dirName.slice(1) : dirName;
+  const name = dirName.startsWith("_") ? dirName.slice(1) : dirName;
+  return cgroupDirName(name) === dirName ? name : null;
 }

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { LiveFiles } from "./live-files.ts";
 import { defaultCgroupRoot } from "./mount.ts";
-import { cgroupDirName, DAEMON_LEAF, serviceNameOf } from "./names.ts";
+import { cgroupDirName, DAEMON_LEAF, HELPER_PREFIXES, helperCgroupDirName, serviceNameOf, type HelperKind } from "./names.ts";
 
 export interface LimitProblem { file: string; value: string; reason: string }
 export interface LimitReport { applied: string[]; notApplied: LimitProblem[] }
@@ -140,9 +140,59 @@ export class CgroupTree {
     return /^populated 1$/m.test(events);
   }
 
+  /**
+   * A fresh, empty cgroup for one run of the service's stop_command or reload_command, beside the
+   * service's own (inside it, the command would keep the service's cgroup populated; in the
+   * daemon's, whatever it forks would escape every limit and outlive it). Throws when one from an
+   * earlier run still holds processes (they are killed; the next run gets a fresh one).
+   */
+  freshHelperCgroup(kind: HelperKind, service: string): string {
+    const path = join(this.masterPath, helperCgroupDirName(kind, service));
+    if (existsSync(path)) {
+      try { rmdirSync(path); } catch (e) {
+        void this.emptyAndRemove(path);
+        throw ioError(`an earlier ${kind} command's cgroup is still busy:`, path, e);
+      }
+    }
+    try { mkdirSync(path); } catch (e) { throw ioError("cannot create", path, e); }
+    return path;
+  }
+
+  /** The command is over: kills whatever it left in its cgroup and removes the cgroup. */
+  endHelperCgroup(kind: HelperKind, service: string): Promise<boolean> {
+    return this.emptyAndRemove(join(this.masterPath, helperCgroupDirName(kind, service)));
+  }
+
+  /** At boot: helper cgroups a previous daemon left (it died mid-stop) are emptied and removed. */
+  sweepHelperCgroups(): void {
+    let entries: string[];
+    try { entries = readdirSync(this.masterPath); } catch { return; }
+    for (const e of entries) if (HELPER_PREFIXES.some((p) => e.startsWith(p))) void this.emptyAndRemove(join(this.masterPath, e));
+  }
+
+  /**
+   * cgroup.kill, then rmdir once the kernel says it is empty (cgroup.kill is asynchronous),
+   * looking again every 10 ms for up to 10 s. False when it could not be removed.
+   */
+  private async emptyAndRemove(path: string): Promise<boolean> {
+    if (!existsSync(path)) return true;
+    this.killAt(path);
+    for (let i = 0; i < 1000; i++) {
+      try { rmdirSync(path); return true; } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === "ENOENT") return true;
+        if ((e as NodeJS.ErrnoException).code !== "EBUSY") return false;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return false;
+  }
+
   /** SIGKILLs every process in the subtree, forks included (cgroup.kill, Linux ≥ 5.14). */
   kill(service: string): void {
-    const path = this.servicePath(service);
+    this.killAt(this.servicePath(service));
+  }
+
+  private killAt(path: string): void {
     const killFile = join(path, "cgroup.kill");
     if (existsSync(killFile)) {
       try { writeFileSync(killFile, "1"); return; } catch (e) { if (!existsSync(path)) return; throw ioError("cannot write", killFile, e); }

@@ -7,11 +7,21 @@ import { parseArgs, type ArgsDef } from "citty";
 import { discoverConfig } from "../config/discover.ts";
 import { PmError } from "../util/errors.ts";
 
-export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3 } as const;
+export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, unhealthy: 4 } as const;
+
+/** Every exit code pmctl uses and what it means: printed by `--help`, copied in the README. */
+export const EXIT_CODE_TABLE: readonly [number, string][] = [
+  [EXIT.ok, "success"],
+  [EXIT.failed, "the request failed (unknown service, invalid config, a service that did not reach the wanted state, permission refused)"],
+  [EXIT.usage, "usage error (unknown command or option, missing argument)"],
+  [EXIT.unreachable, "the daemon is not reachable"],
+  [EXIT.unhealthy, "status: a listed service (or, with none listed, any service) is failed, suppressed or in backoff"],
+];
 
 export const GLOBAL_ARGS = {
   config: { type: "string", alias: ["c"], description: "master config file (else $PROCESSMASTER_CONFIG, ./config.yaml, /etc/processmaster/config.yaml)" },
-  json: { type: "boolean", description: "print JSON instead of a table" },
+  json: { type: "boolean", description: "print JSON instead of a table (errors too: {\"error\":{\"code\",\"message\"}})" },
+  color: { type: "boolean", description: "colour states on a terminal; --no-color (or NO_COLOR=1) turns it off", default: true },
   help: { type: "boolean", alias: ["h"], description: "show help" },
 } as const satisfies ArgsDef;
 
@@ -20,12 +30,16 @@ export interface CliCommand {
   description: string;
   usage: string;
   args: ArgsDef;
+  /** Left out of --help and completion (helpers for scripts, like `__complete`). */
+  hidden?: boolean;
   run(args: ParsedCommandArgs): Promise<number>;
 }
 
 export interface ParsedCommandArgs {
   config: string;
   json: boolean;
+  /** Colour wanted: not --no-color and no NO_COLOR (whether stdout is a terminal is the renderer's call). */
+  color: boolean;
   positionals: string[];
   flags: Record<string, unknown>;
 }
@@ -81,6 +95,7 @@ export function parseCommandArgs(argv: string[], def: ArgsDef): ParsedCommandArg
   return {
     get config() { return discoverConfig(parsed.config === undefined ? undefined : String(parsed.config)); },
     json: Boolean(parsed.json),
+    color: parsed.color !== false && !process.env.NO_COLOR,
     positionals: parsed._.map(String),
     flags: parsed,
   };

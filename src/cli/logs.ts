@@ -42,10 +42,14 @@ export function selectLogFiles(config: Config, positionals: string[]): LogFile[]
   return files;
 }
 
-export function printTail(files: LogFile[], lines: number, out: (s: string) => void): void {
+/** `logs --json`: one JSON object a line, `{"app","file","line"}`. */
+export const jsonLogLine = (f: LogFile, line: string) => JSON.stringify({ app: f.app, file: f.path, line });
+
+export function printTail(files: LogFile[], lines: number, out: (s: string) => void, json = false): void {
   for (const f of files) {
     // Hints are listed only when they exist; the service's own files always get a header.
     if (!existsSync(f.path)) continue;
+    if (json) { for (const line of tailLines(f.path, lines)) out(jsonLogLine(f, line)); continue; }
     out(`==> ${f.app}: ${f.path} <==`);
     for (const line of tailLines(f.path, lines)) out(line);
     out("");
@@ -53,11 +57,14 @@ export function printTail(files: LogFile[], lines: number, out: (s: string) => v
 }
 
 /** Follows until SIGINT/SIGTERM; resolves with exit code 0 then. */
-export function follow(files: LogFile[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
+export function follow(files: LogFile[], out: (s: string) => void, err: (s: string) => void, json = false): Promise<number> {
   const labelled = files.length > 1;
+  // Two hint files of one app may share a base name: the JSON line then names the first's path.
+  const byLabel = new Map<string, LogFile>();
+  for (const f of files) if (!byLabel.has(`${f.app} ${basename(f.path)}`)) byLabel.set(`${f.app} ${basename(f.path)}`, f);
   const follower = followFiles(
     files.map((f) => ({ path: f.path, label: `${f.app} ${basename(f.path)}` })),
-    (label, line) => out(labelled ? `[${label}] ${line}` : line),
+    (label, line) => out(json ? jsonLogLine(byLabel.get(label)!, line) : labelled ? `[${label}] ${line}` : line),
     { onError: (label, message) => err(`${label}: ${message}`) },
   );
   return new Promise((resolve) => {

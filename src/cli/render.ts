@@ -1,6 +1,21 @@
 /** Rendering daemon replies as tables for people. */
 import type { AppStatus } from "../supervisor/status.ts";
 import { formatBytes, formatDurationMs } from "../util/units.ts";
+import { localTime, relativeTime } from "./times.ts";
+
+export interface RenderOptions {
+  /** ANSI colours for states (only on a terminal, without NO_COLOR/--no-color). */
+  color?: boolean;
+  /** Wall-clock now, for relative times. */
+  nowMs?: number;
+}
+
+/** SGR colour of each state: green up, yellow on the way, red down for a reason, plain at rest. */
+const STATE_COLOURS: Record<string, string> = {
+  running: "32", starting: "33", stopping: "33", killing: "33", backoff: "33",
+  failed: "31", suppressed: "31", scheduled: "36", exited: "2", stopped: "2",
+};
+export const colourState = (state: string) => (STATE_COLOURS[state] ? `\x1b[${STATE_COLOURS[state]}m${state}\x1b[0m` : state);
 
 export function lastExitText(a: AppStatus): string {
   if (a.last_exit === null) return "-";
@@ -10,35 +25,58 @@ export function lastExitText(a: AppStatus): string {
   return a.last_exit === "exit" ? what : `${a.last_exit} (${what})`;
 }
 
-function noteText(a: AppStatus): string {
+/** READY column: `yes`, `no`, `starting` (start_seconds or readiness pending); `-` when not running. */
+function readyText(a: AppStatus): string {
+  if (a.ready === undefined || a.ready === null) return "-";
+  if (a.start === "starting") return "starting";
+  return a.ready ? "yes" : "no";
+}
+
+function noteText(a: AppStatus, nowMs: number): string {
   const notes: string[] = [];
-  if (a.state === "backoff" && a.next_attempt_at) notes.push(`next attempt ${a.next_attempt_at}`);
+  if (a.waiting_for?.length) notes.push(`waiting for ${a.waiting_for.join(", ")}`);
+  if (a.ready === false && a.readiness) notes.push(`not ready: ${a.readiness}`);
+  if (a.health) notes.push(a.health);
+  if (a.start_failure && a.state !== "running") notes.push(`start failed: ${a.start_failure}`);
+  if (a.state === "backoff" && a.next_attempt_at) notes.push(`next attempt ${localTime(a.next_attempt_at, nowMs)}`);
   if (a.state === "suppressed" && a.suppressed_reason) notes.push(a.suppressed_reason);
-  if (a.next_run_at) notes.push(`next run ${a.next_run_at}`);
+  if (a.next_run_at) notes.push(`next run ${localTime(a.next_run_at, nowMs, a.schedule_timezone)}`);
   if (!a.enabled) notes.push("disabled");
   if (a.operator_stopped && a.state === "stopped") notes.push("stopped by operator");
   if (a.limits_not_in_force.length) notes.push(`limits not in force: ${a.limits_not_in_force.map((l) => l.file).join(",")}`);
   return notes.join("; ");
 }
 
-export function renderTable(rows: string[][]): string {
+/** Columns padded to their widest cell; `paint` decorates a cell after padding (escape codes have no width). */
+export function renderTable(rows: string[][], paint?: (row: number, col: number, padded: string) => string): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd()).join("\n");
+  return rows.map((r, ri) => r.map((c, i) => {
+    const padded = i === r.length - 1 ? c : c.padEnd(widths[i]!);
+    return paint ? paint(ri, i, padded) : padded;
+  }).join("  ").trimEnd()).join("\n");
 }
 
-export function renderStatus(apps: AppStatus[]): string {
+export function renderStatus(apps: AppStatus[], opts: RenderOptions = {}): string {
+  const nowMs = opts.nowMs ?? Date.now();
   if (apps.length === 0) return "no services configured";
-  const rows = [["NAME", "STATE", "PIDS", "UPTIME", "RESTARTS", "LAST EXIT", "CPU", "MEM", "NOTE"]];
+  const rows = [["NAME", "STATE", "PIDS", "UPTIME", "RESTARTS", "LAST EXIT", "CPU", "MEM", "READY", "NOTE"]];
   for (const a of apps) {
     const pids = a.pids.length > 4 ? `${a.pids.slice(0, 4).join(",")},+${a.pids.length - 4}` : a.pids.join(",") || "-";
     rows.push([
       a.name, a.state, pids,
       a.uptime_ms === null ? "-" : formatDurationMs(a.uptime_ms),
-      String(a.restarts), lastExitText(a),
+      String(a.restarts), a.last_exit !== null && a.last_exit_at ? `${lastExitText(a)}, ${relativeTime(Date.parse(a.last_exit_at), nowMs)}` : lastExitText(a),
       a.cpu_usage_usec === null ? "-" : `${(a.cpu_usage_usec / 1e6).toFixed(1)}s`,
       a.memory_current === null ? "-" : formatBytes(a.memory_current),
-      noteText(a),
+      readyText(a),
+      noteText(a, nowMs),
     ]);
   }
-  return renderTable(rows);
+  if (!opts.color) return renderTable(rows);
+  return renderTable(rows, (row, col, padded) => {
+    if (row === 0) return `\x1b[1m${padded}\x1b[0m`;
+    if (col !== 1) return padded;
+    const state = padded.trimEnd();
+    return colourState(state) + padded.slice(state.length);
+  });
 }

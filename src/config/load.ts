@@ -5,13 +5,17 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { PmError } from "../util/errors.ts";
+import { PmError, errorMessage } from "../util/errors.ts";
+import { readEnvironmentFile } from "./env-file.ts";
 import { formatProblem } from "./types.ts";
 import type { Config, ConfigProblem, MasterConfig, ServiceConfig } from "./types.ts";
 import { parseMaster } from "./master.ts";
 import type { MasterParse } from "./master.ts";
 import { parseServiceFile } from "./service.ts";
 import { describeFsError } from "./source.ts";
+import { dependencyProblems } from "./deps.ts";
+import { untrustedFolderReason } from "../util/file-trust.ts";
+import { runtimeFindings, type RuntimeFindings } from "./runtime-check.ts";
 
 export { splitCommand, splitCommandWords } from "./command.ts";
 export { diffConfigs, deepEqual } from "./diff.ts";
@@ -24,6 +28,16 @@ export { serviceNameError } from "./service.ts";
 export { formatProblem } from "./types.ts";
 
 /** A config error carrying every problem; `message` is one `file:line: key: message` per line. */
+/** `check` reads each environment file as the daemon would at start (the daemon reads them only then). */
+function environmentFileProblems(svc: ServiceConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const f of svc.process.environmentFiles) {
+    try { readEnvironmentFile(f.path, { optional: f.optional, ownerUid: svc.process.uid }); }
+    catch (e) { problems.push({ file: svc.file, key: "process.environment_file", message: errorMessage(e) }); }
+  }
+  return problems;
+}
+
 export class ConfigError extends PmError {
   readonly problems: ConfigProblem[];
   constructor(code: "CONFIG_INVALID" | "CONFIG_UNREADABLE", problems: ConfigProblem[]) {
@@ -50,7 +64,7 @@ export function loadMasterConfig(masterPath: string): MasterConfig {
 export function loadConfig(masterPath: string): Config {
   const m = parseMaster(masterPath);
   if (!m.master) throwMaster(m);
-  const scan = scanServices(m.master.configDirectory, path.dirname(m.master.file));
+  const scan = scanServices(m.master.configDirectory, path.dirname(m.master.file), m.master.logDirectory);
   if (scan.dirProblem) {
     throw new ConfigError("CONFIG_INVALID", [{ file: m.file, line: m.configDirectoryLine, key: "config_directory", message: scan.dirProblem }]);
   }
@@ -59,14 +73,32 @@ export function loadConfig(masterPath: string): Config {
 
 /** Every problem of the master and of all service files; empty when all is good. */
 export function checkConfig(masterPath: string): ConfigProblem[] {
+  return checkFiles(masterPath).problems;
+}
+
+function checkFiles(masterPath: string): { problems: ConfigProblem[]; services: Map<string, ServiceConfig> } {
   const m = parseMaster(masterPath);
   const problems = [...m.problems];
+  let services = new Map<string, ServiceConfig>();
   if (m.configDirectory !== undefined && !m.unreadable) {
-    const scan = scanServices(m.configDirectory, path.dirname(m.file));
+    const scan = scanServices(m.configDirectory, path.dirname(m.file), m.logDirectory);
     if (scan.dirProblem) problems.push({ file: m.file, line: m.configDirectoryLine, key: "config_directory", message: scan.dirProblem });
     problems.push(...scan.problems);
+    for (const svc of scan.services.values()) problems.push(...environmentFileProblems(svc));
+    services = scan.services;
   }
-  return problems;
+  return { problems, services };
+}
+
+/**
+ * `check`: every problem of the files, plus what would fail at run time for the services that
+ * load (program not found or not executable by the service's user, working directory not
+ * reachable, log folders that cannot be created), plus warnings that do not fail the check.
+ */
+export function checkConfigDeep(masterPath: string): RuntimeFindings {
+  const { problems, services } = checkFiles(masterPath);
+  const runtime = runtimeFindings({ services });
+  return { errors: [...problems, ...runtime.errors], warnings: runtime.warnings };
 }
 
 export interface ServiceScan {
@@ -85,20 +117,24 @@ export function listServiceFiles(dir: string): string[] {
 }
 
 /** Load every service file of `dir`, then check names and log files across services. */
-export function scanServices(dir: string, masterDir: string): ServiceScan {
+export function scanServices(dir: string, masterDir: string, logDirectory?: string): ServiceScan {
   const services = new Map<string, ServiceConfig>();
   const problems: ConfigProblem[] = [];
   let files: string[];
   try {
     if (!fs.statSync(dir).isDirectory()) return { services, problems, dirProblem: `${dir} is not a directory; expected the folder of service files` };
+    // Someone who can add entries to the folder could add services (or links to files meant for something else).
+    const distrust = process.getuid?.() === 0 ? untrustedFolderReason(dir, new Set([0])) : null;
+    if (distrust) return { services, problems, dirProblem: `not trusted: ${distrust}; a root daemon reads service files only from a folder that root owns and nobody else can write` };
     files = listServiceFiles(dir);
   } catch (e) {
     return { services, problems, dirProblem: `cannot read the service folder ${dir}: ${describeFsError(e)}` };
   }
   /** Canonical log path → who writes it. */
   const logOwners = new Map<string, { service: string; file: string }>();
+  const dependsOnLines = new Map<string, number | undefined>();
   for (const file of files) {
-    const r = parseServiceFile(file, masterDir);
+    const r = parseServiceFile(file, masterDir, logDirectory);
     if (!r.service) { problems.push(...r.problems); continue; }
     const s = r.service;
     const lines = r.lines ?? {};
@@ -117,13 +153,22 @@ export function scanServices(dir: string, masterDir: string): ServiceScan {
       if (owner && !clash) {
         clash = {
           file, line: lines[key] ?? lines["process.working_directory"] ?? lines.logs ?? lines.process, key,
-          message: `${p} is already written by service '${owner.service}' (${owner.file}); give this service its own file by setting process.working_directory or ${key}`,
+          message: `${p} is already written by service '${owner.service}' (${owner.file}); give this service its own file by setting ${key} (or a working_directory of its own)`,
         };
       }
     }
     if (clash) { problems.push(clash); continue; }
     for (const c of own) logOwners.set(c, { service: s.name, file });
     services.set(s.name, s);
+    dependsOnLines.set(s.name, lines.depends_on);
+  }
+  // depends_on across files: unknown names and cycles leave those services out, as any bad file.
+  // Repeated: a service that needs one left out is left out too.
+  for (;;) {
+    const graph = dependencyProblems([...services.values()].map((s) => ({ name: s.name, file: s.file, dependsOn: s.dependsOn, line: dependsOnLines.get(s.name) })));
+    for (const name of graph.bad) services.delete(name);
+    problems.push(...graph.problems);
+    if (graph.bad.size === 0) break;
   }
   return { services, problems };
 }

@@ -8,7 +8,7 @@ import { resolveGroup, resolveUser } from "./users.ts";
 
 export const MASTER_KEYS = [
   "config_directory", "sock_path", "sock_owner", "sock_group", "sock_read_group", "sock_mode",
-  "state_file", "cgroup_root", "cgroup_name", "cgroup_cpu_max", "cgroup_memory_max", "cgroup_memory_swap_max",
+  "state_file", "log_directory", "cgroup_root", "cgroup_name", "cgroup_cpu_max", "cgroup_memory_max", "cgroup_memory_swap_max",
 ] as const;
 
 export const DEFAULT_SOCK_MODE = 0o600;
@@ -25,6 +25,17 @@ export interface MasterParse {
   configDirectory?: string;
   /** Line of the `config_directory` key, for errors about the folder. */
   configDirectoryLine?: number;
+  /** Where services without a working_directory log (`log_directory` or its default). */
+  logDirectory?: string;
+}
+
+/**
+ * `log_directory` when not set: `/var/log/processmaster` for a system install (the master
+ * config under /etc), else `logs` beside the master config. Services without a
+ * working_directory log to `<log_directory>/<service>/`, so their default files never collide.
+ */
+export function defaultLogDirectory(masterFile: string): string {
+  return masterFile.startsWith("/etc/") ? "/var/log/processmaster" : path.join(path.dirname(masterFile), "logs");
 }
 
 export function parseMaster(masterPath: string): MasterParse {
@@ -48,6 +59,7 @@ export function parseMaster(masterPath: string): MasterParse {
   const configDirectoryValid = !top.has("config_directory") || ctx.problems.every((p) => p.key !== "config_directory");
   const sockPath = pathKey("sock_path", "./processmaster.sock")!;
   const stateFile = pathKey("state_file", "./processmaster.state.json")!;
+  const logDirectory = pathKey("log_directory") ?? defaultLogDirectory(file);
 
   const sockOwner = readString(top, "sock_owner", { loose: true });
   if (sockOwner !== undefined && !resolveUser(sockOwner)) top.add(top.get("sock_owner"), `unknown user '${clip(sockOwner)}' (not in /etc/passwd)`);
@@ -81,6 +93,7 @@ export function parseMaster(masterPath: string): MasterParse {
     file,
     configDirectory: configDirectoryValid ? configDirectory : undefined,
     configDirectoryLine: ctx.lineOf(top.get("config_directory")?.keyNode),
+    logDirectory,
   };
   if (ctx.problems.length === 0) {
     result.master = {
@@ -92,6 +105,7 @@ export function parseMaster(masterPath: string): MasterParse {
       sockReadGroup,
       sockMode: sockMode ?? DEFAULT_SOCK_MODE,
       stateFile,
+      logDirectory,
       cgroupRoot,
       cgroupName,
       cgroupCpuMax,

@@ -16,12 +16,14 @@ import {
 } from "./values.ts";
 import { SHELL_OPERATORS, splitCommandWords } from "./command.ts";
 import { resolveGroup, resolveUser } from "./users.ts";
+import { parseDependsOn, parseLiveness, parseReadiness, readStartMs } from "./health.ts";
 import { errorMessage } from "../util/errors.ts";
+import { EXTRA_PROCESS_KEYS, parseProcessExtras } from "./process-extras.ts";
 
-export const SERVICE_KEYS = ["name", "enabled", "process", "logs", "restart_policy", "resources"] as const;
+export const SERVICE_KEYS = ["name", "enabled", "process", "logs", "restart_policy", "resources", "readiness", "liveness", "depends_on"] as const;
 export const PROCESS_KEYS = [
   "command", "working_directory", "user", "group", "environment", "stop_command", "stop_signal", "stop_grace_ms",
-  "schedule", "schedule_timezone", "allow_writable_command",
+  "schedule", "schedule_timezone", "allow_writable_command", "start_seconds", "inherit_environment", "no_new_privileges", ...EXTRA_PROCESS_KEYS,
 ] as const;
 export const LOGS_KEYS = [
   "stdout", "stderr", "stop_command_stdout", "stop_command_stderr", "hints", "rotation_mode", "rotation_frequency",
@@ -37,6 +39,8 @@ const POLICIES: readonly RestartPolicyKind[] = ["never", "always", "on-failure"]
 /** Names pmctl gives a meaning of its own. */
 export const RESERVED_SERVICE_NAMES: ReadonlySet<string> = new Set(["all"]);
 const DAY_MS = 86_400_000;
+/** `process.start_seconds` without readiness or schedule: 1 s, as supervisord's startsecs. */
+export const DEFAULT_START_MS = 1000;
 
 /** Why `name` cannot be a service name (it becomes a cgroup folder), or null when it can. */
 export function serviceNameError(name: string): string | null {
@@ -58,13 +62,14 @@ export interface ServiceParse {
 }
 
 /** Parse one service file. `masterDir` is the folder of the master config (default working directory). */
-export function parseServiceFile(file: string, masterDir: string): ServiceParse {
+export function parseServiceFile(file: string, masterDir: string, logDirectory?: string): ServiceParse {
   const src = readConfigSource(file);
   if (!src.ok) return { problems: [src.problem] };
-  return parseServiceText(file, src.text, masterDir);
+  return parseServiceText(file, src.text, masterDir, logDirectory);
 }
 
-export function parseServiceText(file: string, text: string, masterDir: string): ServiceParse {
+/** `logDirectory`: where a service without working_directory logs (default `<masterDir>/logs`). */
+export function parseServiceText(file: string, text: string, masterDir: string, logDirectory = path.join(masterDir, "logs")): ServiceParse {
   const { ctx, root } = parseYaml(file, text);
   if (root === null && ctx.problems.length > 0) return { problems: ctx.problems };
   if (root === null || (isScalar(root) && root.value === null)) {
@@ -84,11 +89,19 @@ export function parseServiceText(file: string, text: string, masterDir: string):
   name ??= base;
   const enabled = readBool(top, "enabled") ?? true;
 
-  const proc = parseProcess(ctx, top, masterDir);
-  const logs = parseLogs(ctx, top, proc?.workingDirectory ?? masterDir);
+  const seen = { workingDirectory: false };
+  const proc = parseProcess(ctx, top, masterDir, seen);
+  // Default log files: beside an explicit working_directory (the seed's ./stdout.log), else in a
+  // folder of the service's own under log_directory, so two services never share one by default.
+  const logs = parseLogs(ctx, top, proc?.workingDirectory ?? masterDir, seen.workingDirectory ? undefined : path.join(logDirectory, name));
   const restart = parseRestart(ctx, top);
   const restartPolicy = restart?.config;
   const resources = parseResources(ctx, top);
+  const readiness = parseReadiness(ctx, top, proc?.workingDirectory ?? masterDir);
+  const liveness = parseLiveness(ctx, top, proc?.workingDirectory ?? masterDir);
+  const dependsOn = parseDependsOn(ctx, top);
+  // A readiness check decides when a start succeeded; a scheduled job is a one-shot.
+  if (proc) proc.startMs ??= readiness || proc.schedule !== undefined ? 0 : DEFAULT_START_MS;
 
   if (proc?.schedule !== undefined && restartPolicy?.policy === "always") {
     ctx.add(restart?.policyNode ?? null, "restart_policy.policy",
@@ -96,15 +109,16 @@ export function parseServiceText(file: string, text: string, masterDir: string):
   }
 
   sortProblems(ctx.problems);
-  if (ctx.problems.length > 0 || !proc || !logs || !restartPolicy || !resources) return { problems: ctx.problems };
+  if (ctx.problems.length > 0 || !proc || !logs || !restartPolicy || !resources || readiness === null || liveness === null || dependsOn === null) return { problems: ctx.problems };
   const lines: Record<string, number | undefined> = {};
   for (const [key, group, sub] of [["name", "name", ""], ["process", "process", ""], ["logs", "logs", ""],
-    ["process.working_directory", "process", "working_directory"], ["logs.stdout", "logs", "stdout"], ["logs.stderr", "logs", "stderr"]] as const) {
+    ["process.working_directory", "process", "working_directory"], ["logs.stdout", "logs", "stdout"], ["logs.stderr", "logs", "stderr"], ["depends_on", "depends_on", ""]] as const) {
     const g = top.get(group);
     if (!sub) lines[key] = ctx.lineOf(g?.keyNode);
     else if (g?.node && isMap(g.node)) lines[key] = ctx.lineOf(g.node.items.find((it) => isScalar(it.key) && it.key.value === sub)?.key as Node);
   }
-  return { service: { name, file, enabled, process: proc, logs, restartPolicy, resources }, problems: [], lines };
+  const health = { ...(readiness ? { readiness } : {}), ...(liveness ? { liveness } : {}), ...(dependsOn ? { dependsOn } : {}) };
+  return { service: { name, file, enabled, process: proc, logs, restartPolicy, resources, ...health }, problems: [], lines };
 }
 
 /** Problems of one file in line order (stable for equal lines). */
@@ -112,7 +126,7 @@ export function sortProblems(problems: ConfigProblem[]): void {
   problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
 }
 
-function parseProcess(ctx: Ctx, top: MapView, masterDir: string): ProcessConfig | undefined {
+function parseProcess(ctx: Ctx, top: MapView, masterDir: string, seen: { workingDirectory: boolean }): ProcessConfig | undefined {
   const pe = top.get("process");
   if (!pe || isNullish(pe.node)) {
     if (top.has("process") && !pe) return undefined; // a dangling alias, reported
@@ -130,6 +144,7 @@ function parseProcess(ctx: Ctx, top: MapView, masterDir: string): ProcessConfig 
   let workingDirectory = masterDir;
   const wd = readString(p, "working_directory");
   if (wd !== undefined) {
+    seen.workingDirectory = true;
     workingDirectory = path.resolve(masterDir, wd);
     let err: string | null = null;
     try {
@@ -167,11 +182,20 @@ function parseProcess(ctx: Ctx, top: MapView, masterDir: string): ProcessConfig 
   if (schedule !== undefined) checkSchedule(p, schedule, scheduleTimezone);
   else if (scheduleTimezone !== undefined) p.add(p.get("schedule_timezone"), "schedule_timezone is set but process.schedule is not; add a schedule or remove the timezone");
   const allowWritableCommand = readBool(p, "allow_writable_command") ?? false;
+  const startMs = readStartMs(p);
+  const extras = parseProcessExtras(p, { workingDirectory, readCommand: (e) => readCommand(p, e) });
+  const inheritEnvironment = readBool(p, "inherit_environment");
+  const noNewPrivileges = readBool(p, "no_new_privileges");
 
   if (!command) return undefined;
+  for (const [argv, entry] of [[command, p.get("command")], [stopCommand, p.get("stop_command")]] as const) {
+    const why = argv ? execSizeProblem(argv, environment ?? {}) : null;
+    if (why) { p.add(entry, why); return undefined; }
+  }
   return {
     command, workingDirectory, user, group, uid, gid, environment: environment ?? {}, stopCommand, stopSignal, stopGraceMs,
-    schedule, scheduleTimezone, allowWritableCommand,
+    schedule, scheduleTimezone, allowWritableCommand, ...extras, ...(startMs !== undefined ? { startMs } : {}),
+    ...(inheritEnvironment !== undefined ? { inheritEnvironment } : {}), ...(noNewPrivileges !== undefined ? { noNewPrivileges } : {}),
   };
 }
 
@@ -218,20 +242,44 @@ function readEnvironment(p: MapView): Record<string, string> | undefined {
     }
     const name = typeof k.value === "string" ? k.value : scalarText(k);
     const key = `${e.key}.${name}`;
-    if (name === "" || name.includes("=") || name.includes("\0")) {
-      p.ctx.add(k, key, `an environment variable name must be non-empty and contain no '=', found '${clip(name)}'`);
+    if (!ENV_NAME.test(name)) {
+      p.ctx.add(k, key, `an environment variable name must be letters, digits and '_', not starting with a digit, found '${clip(name)}'`);
       continue;
     }
     const v = deref(p.ctx, pair.value, key);
     if (v === undefined && pair.value) continue;
     const val = v && isScalar(v) ? v.value : undefined;
     if (v && isScalar(v) && (typeof val === "string" || typeof val === "number" || typeof val === "boolean" || typeof val === "bigint")) {
-      env[name] = typeof val === "string" ? val : scalarText(v);
+      const text = typeof val === "string" ? val : scalarText(v);
+      // The kernel takes environment strings NUL-terminated: a NUL would fail only at spawn.
+      if (text.includes("\0")) { p.ctx.add(v, key, "an environment value must not contain NUL characters"); continue; }
+      env[name] = text;
     } else {
       p.ctx.add(v ?? k, key, `expected a text, number or boolean value (write "" for an empty value), found ${describe(v)}`);
     }
   }
   return env;
+}
+
+/** Names a shell can use; anything else (spaces, '=', a leading digit) would not reach a program as meant. */
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * What execve takes at most for argv plus environment, well below the kernel's ARG_MAX
+ * (2 MiB with the default 8 MiB stack); one string may not exceed MAX_ARG_STRLEN (128 KiB).
+ */
+export const MAX_EXEC_BYTES = 1024 * 1024;
+const MAX_ARG_STRLEN = 128 * 1024;
+
+/** Why argv + env would not fit an execve, or null. Counted as the kernel counts: each string and its NUL. */
+export function execSizeProblem(argv: string[], env: Record<string, string>): string | null {
+  let total = 0;
+  for (const s of [...argv, ...Object.entries(env).map(([k, v]) => `${k}=${v}`)]) {
+    const bytes = Buffer.byteLength(s) + 1;
+    if (bytes > MAX_ARG_STRLEN) return `one argument or variable is ${bytes} bytes; the kernel takes at most ${MAX_ARG_STRLEN} per string`;
+    total += bytes;
+  }
+  return total > MAX_EXEC_BYTES ? `the command and environment add up to ${total} bytes; at most ${MAX_EXEC_BYTES} are allowed` : null;
 }
 
 function checkSchedule(p: MapView, schedule: string, timezone: string | undefined): void {
@@ -252,7 +300,7 @@ function checkSchedule(p: MapView, schedule: string, timezone: string | undefine
   }
 }
 
-function parseLogs(ctx: Ctx, top: MapView, workingDirectory: string): LogsConfig | undefined {
+function parseLogs(ctx: Ctx, top: MapView, workingDirectory: string, defaultFolder?: string): LogsConfig | undefined {
   const le = top.get("logs");
   const l = MapView.open(ctx, le?.node ?? null, "logs", LOGS_KEYS, le?.keyNode);
   if (!l) return undefined;
@@ -265,8 +313,8 @@ function parseLogs(ctx: Ctx, top: MapView, workingDirectory: string): LogsConfig
     } catch { /* not there yet: created when the service starts */ }
     return abs;
   };
-  const stdout = logPath("stdout", "./stdout.log")!;
-  const stderr = logPath("stderr", "./stderr.log")!;
+  const stdout = logPath("stdout", path.join(defaultFolder ?? workingDirectory, "stdout.log"))!;
+  const stderr = logPath("stderr", path.join(defaultFolder ?? workingDirectory, "stderr.log"))!;
   const stopCommandStdout = logPath("stop_command_stdout");
   const stopCommandStderr = logPath("stop_command_stderr");
   const hints = (readStringList(l, "hints") ?? []).map((h) => path.resolve(workingDirectory, h));

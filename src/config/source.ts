@@ -10,7 +10,9 @@
 import * as fs from "node:fs";
 import { isAlias, isMap, isPair, isScalar, isSeq, newDocument, newLineCounter, parseDocument } from "./yaml.ts";
 import type { Alias, Document, LineCounter, Node, Pair, Scalar, YAMLMap } from "./yaml.ts";
+import { closestName } from "./suggest.ts";
 import type { ConfigProblem } from "./types.ts";
+import { untrustedFileReason } from "../util/file-trust.ts";
 
 /** Files larger than this are refused without being read whole. */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -21,6 +23,8 @@ export type ReadResult =
 
 /** Read a config file: regular file, at most 1 MiB, valid UTF-8, no binary bytes. */
 export function readConfigSource(file: string): ReadResult {
+  const distrust = configTrustProblem(file);
+  if (distrust) return { ok: false, kind: "invalid", problem: { file, message: distrust } };
   let fd: number;
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
@@ -52,6 +56,20 @@ export function readConfigSource(file: string): ReadResult {
     fs.closeSync(fd);
   }
 }
+
+/**
+ * A root daemon runs what its config files say as root: it reads only files that root owns and
+ * nobody else can change, along the whole path (symlinks followed, and the folders on the way to
+ * where they point). Null when the file may be read (always when not running as root).
+ */
+export function configTrustProblem(file: string): string | null {
+  if (process.getuid?.() !== 0) return null;
+  let why: string | null;
+  try { fs.realpathSync(file); why = untrustedFileReason(file, ROOT_ONLY); } catch { return null; } // missing: reported by the open
+  return why === null ? null : `not trusted: ${why}; a root daemon reads only config files that root owns and nobody else can change (also every folder on the way, and where symlinks point)`;
+}
+
+const ROOT_ONLY: ReadonlySet<number> = new Set([0]);
 
 function decodeSource(file: string, bytes: Uint8Array): ReadResult {
   let text: string;
@@ -99,6 +117,9 @@ export function describeFsError(e: unknown): string {
 /** A parsed document plus the problems found so far, for one file. */
 export class Ctx {
   readonly problems: ConfigProblem[] = [];
+  /** Bytes of text that aliases have pulled in so far (capped at MAX_ALIAS_EXPANSION_BYTES). */
+  aliasBytes = 0;
+  aliasCapReported = false;
   constructor(readonly file: string, readonly lc: LineCounter, readonly doc: Document) {}
 
   lineOf(node: Node | Pair | null | undefined): number | undefined {
@@ -176,9 +197,35 @@ export function deref(ctx: Ctx, node: unknown, key: string): Node | null | undef
       ctx.add(node as Node, key, `unknown alias '*${(node as Alias).source}'`);
       return undefined;
     }
+    // A 1 MiB file whose aliases repeat a long text expands to gigabytes ("billion laughs"):
+    // count what every alias pulls in and stop reading values once it is more than a file may hold.
+    ctx.aliasBytes += textBytes(target);
+    if (ctx.aliasBytes > MAX_ALIAS_EXPANSION_BYTES) {
+      if (!ctx.aliasCapReported) ctx.add(node as Node, key, `YAML aliases expand to more than ${MAX_ALIAS_EXPANSION_BYTES} bytes of text; write the values out or use fewer aliases`);
+      ctx.aliasCapReported = true;
+      return undefined;
+    }
     return deref(ctx, target, key);
   }
   return node as Node;
+}
+
+/** What alias expansion may add to a file, in bytes of text (a config file itself holds at most 1 MiB). */
+export const MAX_ALIAS_EXPANSION_BYTES = 1024 * 1024;
+
+const textSizes = new WeakMap<object, number>();
+
+/** Bytes of text in a node and everything under it (aliases inside count once: they are counted when followed). */
+function textBytes(node: unknown): number {
+  if (node === null || typeof node !== "object") return 0;
+  const known = textSizes.get(node);
+  if (known !== undefined) return known;
+  let n = 0;
+  if (isScalar(node)) n = String(node.value ?? "").length;
+  else if (isMap(node)) for (const it of node.items) n += textBytes(it.key) + textBytes(it.value);
+  else if (isSeq(node)) for (const it of node.items) n += textBytes(it);
+  textSizes.set(node, n);
+  return n;
 }
 
 /** Short human text for what a node holds, for "found ..." in messages. */
@@ -244,7 +291,8 @@ export class MapView {
       const full = prefix ? `${prefix}.${name}` : name;
       if (!prefix && name.startsWith("x-")) continue; // extension keys: a place for YAML anchors
       if (!allowed.includes(name)) {
-        ctx.add(keyNode, full, `unknown key '${clip(name)}'; expected one of: ${allowed.join(", ")}`);
+        const guess = closestName(name, allowed);
+        ctx.add(keyNode, full, `unknown key '${clip(name)}'; ${guess ? `did you mean '${guess}'? ` : ""}expected one of: ${allowed.join(", ")}`);
         continue;
       }
       const value = deref(ctx, pair.value, full);

@@ -19,3 +19,4 @@ export const isAlias = ((n: unknown) => Y().isAlias(n)) as typeof Yaml.isAlias;
 export const parseDocument = ((...a: Parameters<typeof Yaml.parseDocument>) => Y().parseDocument(...a)) as typeof Yaml.parseDocument;
 export const newLineCounter = (): Yaml.LineCounter => new (Y().LineCounter)();
 export const newDocument = (value: unknown): Yaml.Document => new (Y().Document)(value);
+export const stringifyYaml = ((...a: Parameters<typeof Yaml.stringify>) => Y().stringify(...a)) as typeof Yaml.stringify;

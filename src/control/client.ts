@@ -1,21 +1,36 @@
 /** The pmctl side of the control socket: one connection per request. */
 import { PmError, type ErrorCode } from "../util/errors.ts";
-import { encodeLine, LineSplitter, type Command } from "./protocol.ts";
+import { encodeLine, LineSplitter, type Command, type RequestOptions } from "./protocol.ts";
 
 export interface CallOptions {
   /** Called for each progress line while the daemon works. */
   onProgress?: (message: string) => void;
+  /** More fields of the request (`signal`, `main`). */
+  request?: { signal?: string; main?: boolean };
+  /** `options` of the request (stop, wait). */
+  options?: RequestOptions;
 }
 
 export async function callDaemon(sockPath: string, cmd: Command, names: string[] = [], opts: CallOptions = {}): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const splitter = new LineSplitter(64 << 20);
     let settled = false;
+    // A long request (thousands of names) does not fit the socket buffer in one write: the rest
+    // goes out as the daemon reads (drain). A write that dropped it silently hung pmctl forever.
+    let unsent = Buffer.from(encodeLine({ cmd, names, ...opts.request, ...(opts.options ? { options: opts.options } : {}) }));
+    const sendMore = (sock: { write(b: Uint8Array): number }) => {
+      while (unsent.length > 0) {
+        const n = sock.write(unsent);
+        if (n <= 0) return;
+        unsent = unsent.subarray(n);
+      }
+    };
     const settle = (fn: () => void) => { if (!settled) { settled = true; fn(); } };
     Bun.connect({
       unix: sockPath,
       socket: {
-        open(sock) { sock.write(encodeLine({ cmd, names })); },
+        open(sock) { sendMore(sock); },
+        drain(sock) { sendMore(sock); },
         data(sock, chunk) {
           let lines: string[];
           try { lines = splitter.push(chunk); } catch (e) { settle(() => reject(e)); sock.end(); return; }

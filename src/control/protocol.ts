@@ -18,17 +18,28 @@ export const MAX_QUEUED_REQUESTS = 64;
 /** Answers a client has not read yet; past this the daemon drops the connection. */
 export const MAX_UNREAD_REPLY_BYTES = 8 << 20;
 
-export const COMMANDS = ["ping", "status", "start", "stop", "restart", "update", "rotate"] as const;
+export const COMMANDS = ["ping", "status", "start", "stop", "restart", "update", "rotate", "reload", "signal", "shutdown", "wait"] as const;
 export type Command = (typeof COMMANDS)[number];
 
 /** Commands that change something: they need write access. */
-export const MUTATING: ReadonlySet<Command> = new Set(["start", "stop", "restart", "update", "rotate"]);
+export const MUTATING: ReadonlySet<Command> = new Set(["start", "stop", "restart", "update", "rotate", "reload", "signal", "shutdown"]);
 
 export interface Request {
   cmd: Command;
   /** Service names; empty or ["all"] means every service. */
   names: string[];
+  /** `signal`: the signal's name or number (the daemon checks it). */
+  signal?: string;
+  /** `signal`: only the main process. */
+  main?: boolean;
+  /** stop: `withDependents`; wait: `ready`, `timeoutMs`. */
+  options?: RequestOptions;
 }
+
+export interface RequestOptions { withDependents?: boolean; ready?: boolean; timeoutMs?: number }
+
+/** One service's outcome in the answer to `reload` and `signal`: `{services: [...]}`. */
+export interface ServiceActionReport { name: string; ok: boolean; message: string; output?: string; pids?: number[] }
 
 export type Reply =
   | { type: "progress"; message: string }
@@ -48,15 +59,46 @@ export function parseRequest(line: string): Request {
     throw new PmError("PROTOCOL", `request is not valid JSON (${e instanceof RangeError ? "nested too deeply" : "syntax error"})`);
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw new PmError("PROTOCOL", "request must be a JSON object");
-  const { cmd, names } = value as Record<string, unknown>;
+  const { cmd, names, signal, main, options } = value as Record<string, unknown>;
   if (typeof cmd !== "string" || !(COMMANDS as readonly string[]).includes(cmd)) {
     throw new PmError("PROTOCOL", `unknown command ${JSON.stringify(cmd)}; expected one of ${COMMANDS.join(", ")}`);
   }
-  if (names !== undefined && (!Array.isArray(names) || !names.every((n) => typeof n === "string" && n.length > 0 && n.length < 256))) {
-    throw new PmError("PROTOCOL", "names must be a list of service names");
+  if (names !== undefined && (!Array.isArray(names) || !names.every((n) => typeof n === "string" && n.length > 0 && n.length < 256 && !CONTROL_CHAR.test(n)))) {
+    throw new PmError("PROTOCOL", "names must be a list of service names (printable text, 1 to 255 characters)");
   }
-  return { cmd: cmd as Command, names: (names as string[] | undefined) ?? [] };
+  if (signal !== undefined && (typeof signal !== "string" || signal.length === 0 || signal.length > 16 || CONTROL_CHAR.test(signal))) throw new PmError("PROTOCOL", "signal must be a signal name or number");
+  if (main !== undefined && typeof main !== "boolean") throw new PmError("PROTOCOL", "main must be true or false");
+  // Each name costs a lookup and a line of work: 120,000 copies of one name stalled the daemon
+  // for seconds. Duplicates are dropped, and more distinct names than any host has are refused.
+  const unique = [...new Set((names as string[] | undefined) ?? [])];
+  if (unique.length > MAX_NAMES_PER_REQUEST) throw new PmError("PROTOCOL", `a request may name at most ${MAX_NAMES_PER_REQUEST} services, found ${unique.length}`);
+  const req: Request = { cmd: cmd as Command, names: unique, ...(signal !== undefined ? { signal } : {}), ...(main !== undefined ? { main } : {}) };
+  if (options !== undefined) req.options = parseOptions(options);
+  return req;
 }
+
+function parseOptions(o: unknown): RequestOptions {
+  if (typeof o !== "object" || o === null || Array.isArray(o)) throw new PmError("PROTOCOL", "options must be a JSON object");
+  const { withDependents, ready, timeoutMs, ...rest } = o as Record<string, unknown>;
+  if (Object.keys(rest).length) throw new PmError("PROTOCOL", `unknown option ${JSON.stringify(Object.keys(rest)[0])}`);
+  const out: RequestOptions = {};
+  for (const [k, v] of [["withDependents", withDependents], ["ready", ready]] as const) {
+    if (v === undefined) continue;
+    if (typeof v !== "boolean") throw new PmError("PROTOCOL", `option ${k} must be true or false`);
+    out[k] = v;
+  }
+  if (timeoutMs !== undefined) {
+    if (typeof timeoutMs !== "number" || !Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > 2 ** 31 - 1) throw new PmError("PROTOCOL", "option timeoutMs must be a whole number of milliseconds");
+    out.timeoutMs = timeoutMs;
+  }
+  return out;
+}
+
+/** Distinct service names one request may carry. */
+export const MAX_NAMES_PER_REQUEST = 4096;
+
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHAR = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/;
 
 /** How deep a request's JSON may nest (a request needs 2: the object and its `names` list). */
 export const MAX_REQUEST_NESTING = 8;
@@ -104,6 +146,9 @@ export class LineSplitter {
     }
     return lines;
   }
+
+  /** Bytes of the unfinished line held now. */
+  get pending(): number { return this.pendingBytes; }
 
   /** The partial line held so far (the stream ended without its newline), or null; clears it. */
   rest(): string | null {

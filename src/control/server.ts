@@ -3,12 +3,14 @@
  * created under umask 0177 (owner-only), then chmod/chown'd to the configured mode.
  * A malformed request gets an error reply; the daemon carries on.
  */
-import { chmodSync, chownSync, closeSync, existsSync, mkdirSync, openSync, statSync, unlinkSync } from "node:fs";
+import { chmodSync, chownSync, closeSync, constants, existsSync, fstatSync, mkdirSync, openSync, statSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Socket, UnixSocketListener } from "bun";
 import { getPeerCred, getPeerGroups, tryLockExclusive, type PeerCred } from "../linux/ffi.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { logger } from "../util/log.ts";
+import { selfTrusted, untrustedFolderReason } from "../util/file-trust.ts";
+import { Admission, IDLE_TIMEOUT_S } from "./admission.ts";
 import { encodeLine, LineSplitter, MAX_QUEUED_REQUESTS, MAX_UNREAD_REPLY_BYTES, MUTATING, parseRequest, type Reply, type Request } from "./protocol.ts";
 
 export interface RequestContext {
@@ -34,6 +36,13 @@ interface ConnState {
   queued: number;
   /** Bytes in `outbox`: answers the client has not read (capped at MAX_UNREAD_REPLY_BYTES). */
   outboxBytes: number;
+  /** Counted by the Admission (admission.ts) until the connection closes. */
+  admitted: boolean;
+  /** Bytes of unfinished line taken from the admission's budget. */
+  lineBytes: number;
+  /** When the client last sent something (performance.now()), for the idle timeout. */
+  lastActive: number;
+  admission: Admission;
 }
 
 const log = logger("control");
@@ -58,6 +67,8 @@ export async function listenControl(path: string, perms: SocketPermissions, hand
   if (!lockSocketPath(path) || await socketIsLive(path)) throw new PmError("DAEMON_RUNNING", running);
   try { unlinkSync(path); } catch { /* no stale socket */ }
 
+  const admission = new Admission(new Set([0, process.getuid?.() ?? 0]));
+  const refused = rateLimitedWarning(10_000);
   const oldMask = process.umask(0o177);
   let server: UnixSocketListener<ConnState>;
   try {
@@ -71,13 +82,30 @@ export async function listenControl(path: string, perms: SocketPermissions, hand
           const fd = (sock as unknown as { fd: number }).fd;
           try { peer = getPeerCred(fd); } catch { /* unknown peer: treated as unprivileged */ }
           if (peer) { try { peer.groups = getPeerGroups(fd); } catch { /* old kernel: access.ts reads /proc */ } }
-          sock.data = { splitter: new LineSplitter(), peer, outbox: [], closed: false, chain: Promise.resolve(), ending: false, endWhenFlushed: false, queued: 0, outboxBytes: 0 };
+          sock.data = {
+            splitter: new LineSplitter(), peer, outbox: [], closed: false, chain: Promise.resolve(), ending: false,
+            endWhenFlushed: false, queued: 0, outboxBytes: 0, admitted: false, lineBytes: 0, lastActive: performance.now(), admission,
+          };
+          // Limits first, before a byte is read: an over-limit peer is closed at once.
+          const why = admission.admit(peer?.uid ?? null);
+          if (why) { refused(`closing a connection from ${peer ? `uid ${peer.uid} pid ${peer.pid}` : "an unidentified client"}: ${why}`); drop(sock); return; }
+          sock.data.admitted = true;
+          if (!admission.privileged(peer?.uid ?? null)) sock.timeout(IDLE_TIMEOUT_S);
         },
         data(sock, chunk) {
           const st = sock.data;
           if (st.ending) return; // refused or half-closed: whatever else arrives is dropped unread
+          st.lastActive = performance.now();
           let lines: string[];
-          try { lines = st.splitter.push(chunk); } catch (e) {
+          try {
+            lines = st.splitter.push(chunk);
+            if (!holdLineBytes(st, st.splitter.pending)) {
+              refused(`closing a connection from uid ${st.peer?.uid ?? "unknown"}: unfinished requests of non-root clients hold too much memory`);
+              drop(sock);
+              return;
+            }
+          } catch (e) {
+            holdLineBytes(st, 0);
             // Too long: answer (after what was asked before it), then close; nothing more is buffered.
             st.chain = st.chain.then(() => send(sock, { type: "error", code: "PROTOCOL", message: errorMessage(e) }));
             finish(sock);
@@ -100,11 +128,21 @@ export async function listenControl(path: string, perms: SocketPermissions, hand
           const st = sock.data;
           if (st.ending) return;
           const last = st.splitter.rest();
+          holdLineBytes(st, 0);
           if (last !== null && last.trim() !== "") { st.queued++; st.chain = st.chain.then(() => serve(sock, last, handle)); }
           finish(sock);
         },
         drain(sock) { flush(sock); },
-        close(sock) { if (sock.data) sock.data.closed = true; },
+        close(sock) { if (sock.data) release(sock.data); },
+        timeout(sock) {
+          // Idle: nothing sent for IDLE_TIMEOUT_S and no request in progress (one waiting for its
+          // answer, a stop's grace, keeps it open). The runtime's timer does not restart on data.
+          const st = sock.data;
+          const quietS = (performance.now() - st.lastActive) / 1000;
+          if (st.queued > 0 || st.outbox.length > 0) sock.timeout(IDLE_TIMEOUT_S);
+          else if (quietS < IDLE_TIMEOUT_S) sock.timeout(Math.ceil(IDLE_TIMEOUT_S - quietS));
+          else drop(sock);
+        },
         error(sock, e) { log.debug(`connection error: ${errorMessage(e)}`); },
       },
     });
@@ -129,8 +167,15 @@ function lockSocketPath(path: string): boolean {
   if (heldLocks.has(path)) return true;
   const lockPath = `${path}.lock`;
   let fd: number;
-  try { fd = openSync(lockPath, "a", 0o600); }
+  // No symlink followed (a link would make us create a file elsewhere), and only our own file:
+  // a lock someone else created is one they can hold to keep every daemon from starting.
+  try { fd = openSync(lockPath, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK, 0o600); }
   catch (e) { throw new PmError("PERMISSION", `cannot open the lock file ${lockPath}: ${errorMessage(e)}`, { cause: e }); }
+  const st = fstatSync(fd);
+  if (!st.isFile() || st.uid !== process.getuid?.()) {
+    closeSync(fd);
+    throw new PmError("PERMISSION", `the lock file ${lockPath} is ${st.isFile() ? `owned by uid ${st.uid}` : "not a regular file"}; remove it (and keep sock_path in a folder only root can write)`);
+  }
   if (!tryLockExclusive(fd)) { closeSync(fd); return false; }
   heldLocks.set(path, fd);
   return true;
@@ -147,10 +192,12 @@ function ensureSocketFolder(dir: string) {
   if (first !== undefined) {
     for (let d = dir; d.length >= first.length; d = dirname(d)) { chmodSync(d, 0o755); if (d === first) break; }
   }
-  const mode = statSync(dir).mode;
-  if ((mode & 0o022) !== 0 && (mode & 0o1000) === 0) {
-    log.warn(`the socket folder ${dir} is writable by others (mode ${(mode & 0o7777).toString(8).padStart(4, "0")}) without the sticky bit: they could replace the socket; use a folder only root can write`);
-  }
+  const why = untrustedFolderReason(dir, selfTrusted());
+  if (why === null) return;
+  const message = `sock_path: ${why}: others could replace the socket, or take or redirect its lock file; use a folder only root can write (e.g. /run/processmaster)`;
+  // A root daemon refuses (its lock and socket files would be open to tampering); another uid is warned.
+  if (process.getuid?.() === 0) throw new PmError("CONFIG_INVALID", message);
+  log.warn(message);
 }
 
 async function serve(sock: Socket<ConnState>, line: string, handle: RequestHandler) {
@@ -191,16 +238,55 @@ function send(sock: Socket<ConnState>, reply: Reply) {
   const st = sock.data;
   if (st.closed) return;
   const bytes = Buffer.from(encodeLine(reply));
+  if (!st.admission.take(st.peer?.uid ?? null, "answers", bytes.length)) {
+    log.warn(`dropping a connection (peer uid ${st.peer?.uid ?? "unknown"} pid ${st.peer?.pid ?? "unknown"}): answers non-root clients do not read hold too much memory`);
+    drop(sock);
+    return;
+  }
   st.outbox.push(bytes);
   st.outboxBytes += bytes.length;
   flush(sock);
   if (!st.closed && st.outboxBytes > MAX_UNREAD_REPLY_BYTES) {
     log.warn(`dropping a connection (peer pid ${st.peer?.pid ?? "unknown"}): more than ${MAX_UNREAD_REPLY_BYTES} bytes of answers it does not read`);
-    st.closed = true;
-    st.outbox = [];
-    st.outboxBytes = 0;
-    sock.terminate();
+    drop(sock);
   }
+}
+
+/** Closes a connection now, unanswered, and gives back what it held. */
+function drop(sock: Socket<ConnState>) {
+  release(sock.data);
+  sock.data.ending = true;
+  sock.terminate();
+}
+
+/** The connection is gone: its answers and unfinished line are dropped and its budgets given back (once). */
+function release(st: ConnState) {
+  st.closed = true;
+  if (st.outboxBytes > 0) st.admission.take(st.peer?.uid ?? null, "answers", -st.outboxBytes);
+  st.outbox = [];
+  st.outboxBytes = 0;
+  holdLineBytes(st, 0);
+  if (st.admitted) { st.admitted = false; st.admission.release(st.peer?.uid ?? null); }
+}
+
+/** Sets the unfinished-line bytes this connection holds; false (nothing changed) when the budget is spent. */
+function holdLineBytes(st: ConnState, held: number): boolean {
+  if (!st.admission.take(st.peer?.uid ?? null, "lines", held - st.lineBytes)) return false;
+  st.lineBytes = held;
+  return true;
+}
+
+/** A warning at most once per `gapMs`, then how many were left out: a flood of refusals must not flood the log. */
+function rateLimitedWarning(gapMs: number) {
+  let last = -Infinity;
+  let skipped = 0;
+  return (message: string) => {
+    const now = performance.now();
+    if (now - last < gapMs) { skipped++; return; }
+    log.warn(`${message}${skipped > 0 ? ` (${skipped} similar not logged)` : ""}`);
+    last = now;
+    skipped = 0;
+  };
 }
 
 function flush(sock: Socket<ConnState>) {
@@ -208,8 +294,9 @@ function flush(sock: Socket<ConnState>) {
   while (st.outbox.length > 0) {
     const head = st.outbox[0]!;
     const n = sock.write(head);
-    if (n < 0) { st.closed = true; st.outbox = []; st.outboxBytes = 0; return; }
+    if (n < 0) { release(st); return; }
     st.outboxBytes -= n;
+    st.admission.take(st.peer?.uid ?? null, "answers", -n);
     if (n < head.length) { st.outbox[0] = head.subarray(n); return; }
     st.outbox.shift();
   }

@@ -14,13 +14,19 @@ import { OrphanReaper } from "../linux/reaper.ts";
 import { LogRotator, type ManagedLog, type TickReport } from "../logs/index.ts";
 import { Supervisor, type Unit } from "../supervisor/supervisor.ts";
 import { StateStore } from "../supervisor/state-store.ts";
-import { unitStatus } from "../supervisor/status.ts";
+import { healthStatus, unitStatus } from "../supervisor/status.ts";
+import { GateRunner } from "../supervisor/start-gate.ts";
+import { NotifyHub, setNotifyNamespace } from "../supervisor/notify.ts";
+import { Orchestrator, type StartResult } from "../supervisor/orchestrate.ts";
+import { restartTargets, stopProgressLine } from "../supervisor/selection.ts";
 import { controllersFor, masterLimitFiles, resourceLimitFiles } from "../supervisor/limits.ts";
 import { msUntilMinuteTick, systemClock } from "../util/clock.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { logger } from "../util/log.ts";
+import { serviceReloads, serviceSignals } from "./reload-requests.ts";
 import { accessWarnings, authorize, describePeer, socketPermissions } from "./access.ts";
 import { VERSION } from "../version.ts";
+import { describeRequest, RefusalLog } from "./request-log.ts";
 
 const log = logger("daemon");
 
@@ -35,7 +41,8 @@ function managedLogs(config: Config): ManagedLog[] {
   const files: ManagedLog[] = [];
   for (const svc of config.services.values()) {
     const paths = new Set([svc.logs.stdout, svc.logs.stderr, svc.logs.stopCommandStdout, svc.logs.stopCommandStderr]);
-    for (const path of paths) if (path) files.push({ app: svc.name, path, config: svc.logs });
+    const owner = { uid: svc.process.uid, gid: svc.process.gid };
+    for (const path of paths) if (path) files.push({ app: svc.name, path, config: svc.logs, owner });
   }
   return files;
 }
@@ -53,6 +60,7 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
   const clock = systemClock;
   const rotator = new LogRotator({ clock, log: logger("logs") });
   const store = new StateStore(master.stateFile, logger("state"));
+  store.prepareFolder();
   const watcher = new PidWatcher();
   // Exit detection for processes that are not our children. Without it services would run
   // untracked, so a watcher that cannot start stops the boot, and one that dies ends the daemon
@@ -64,23 +72,57 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
   // As PID 1 (a container, `unshare --pid`) every orphan in the namespace becomes our child.
   const asInit = process.pid === 1;
   if (asInit) new OrphanReaper((e) => log.error(`reaping orphans failed: ${errorMessage(e)}`)).start();
-  const supervisor = new Supervisor({ config, cgroups, watcher, store, clock });
+  // Readiness and health of each run (start-gate.ts); dependency order and outcomes (orchestrate.ts).
+  setNotifyNamespace(cgroups.masterPath);
+  const notify: NotifyHub = new NotifyHub({
+    cgroups,
+    deliver: (u, msg) => gates.notify(u, msg),
+    managed: (u) => supervisor.units.get(u.name) === u,
+    waitingForReady: (u): boolean => u.state.phase === "running" && gates.view(u).state?.active === true && !gates.view(u).state?.ready,
+  });
+  const gates: GateRunner = new GateRunner({ cgroups, clock, notify, fail: (u, reason) => supervisor.dispatch(u, { type: "fail", reason }) });
+  let orchestrator: Orchestrator | null = null;
+  const supervisor = new Supervisor({
+    config, cgroups, watcher, store, clock,
+    observer: (u, before, event) => gates.observe(u, before, event),
+    holdStart: (u, go) => orchestrator?.holdStart(u, go) ?? false,
+  });
+  orchestrator = new Orchestrator(supervisor, gates);
+  const orch = orchestrator;
+  const refusals = new RefusalLog(log, () => clock.monotonicMs());
 
   const handle = async (req: Request, ctx: RequestContext): Promise<unknown> => {
-    const what = `${req.cmd} ${req.names.join(" ") || "(all)"}`;
     try { authorize(req, ctx.peer, master); }
-    catch (e) { log.warn(`refused ${what} from ${describePeer(ctx.peer)}`); throw e; }
-    if (MUTATING.has(req.cmd)) log.info(`${what} by ${describePeer(ctx.peer)}`);
+    catch (e) { refusals.refused(req, ctx.peer, () => describePeer(ctx.peer)); throw e; }
+    if (MUTATING.has(req.cmd)) log.info(`${describeRequest(req)} by ${describePeer(ctx.peer)}`);
+    if (shuttingDown && MUTATING.has(req.cmd)) throw new PmError("SHUTTING_DOWN", "the daemon is shutting down (pmctl shutdown): it stops every service and exits; nothing else changes meanwhile");
     switch (req.cmd) {
       case "ping": return { pid: process.pid, version: VERSION };
       case "status": return { apps: supervisor.resolve(req.names).map(statusOf), master: masterStatus() };
-      case "start": return runAndReport(req, ctx, (u) => supervisor.start(u));
-      case "restart": return runAndReport(req, ctx, (u) => supervisor.restart(u));
-      case "stop": return runAndReport(req, ctx, (u) => supervisor.stop(u));
+      case "start": return runAndReport(req, ctx, (u) => orch.start(u));
+      case "restart": return runAndReport(req, ctx, (u) => orch.restart(u), restartTargets);
+      case "shutdown": {
+        shuttingDown = true;
+        const report = await runAndReport(req, ctx, () => supervisor.stopAllForExit((units) => orch.stop(units, false)));
+        // The reply is written to the socket in this turn of the event loop (server.ts sends it
+        // as soon as this promise settles, before any timer), so exit on the next one.
+        setTimeout(() => exitAfterShutdown(), 0);
+        return report;
+      }
+      case "stop": return runAndReport(req, ctx, async (u) => {
+        const { warnings } = await orch.stop(u, req.options?.withDependents === true);
+        for (const w of warnings) ctx.progress(`warning: ${w}`);
+      });
+      case "wait": {
+        const results = await orch.wait(supervisor.resolve(req.names), req.options?.ready === true, req.options?.timeoutMs ?? 30_000);
+        return { results, apps: supervisor.resolve(req.names).map(statusOf) };
+      }
       case "update": return reload(ctx);
+      case "reload": return serviceReloads(supervisor.resolve(req.names), cgroups);
+      case "signal": return serviceSignals(supervisor.resolve(req.names), cgroups, req);
       case "rotate": {
         const names = req.names.length && !req.names.includes("all") ? supervisor.resolve(req.names).map((u) => u.name) : undefined;
-        const report = rotator.rotateNow(names);
+        const report = await rotator.rotateNow(names);
         logRotation(report, "pmctl rotate");
         return report;
       }
@@ -89,21 +131,23 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
 
   let masterLimitsNotInForce: LimitProblem[] = [];
   const masterStatus = () => ({ cgroup: cgroups.masterPath, limits_not_in_force: masterLimitsNotInForce });
-  const statusOf = (u: Unit) => unitStatus(u, cgroups, clock.wallMs(), (p) => rotator.probeMode(p));
+  const statusOf = (u: Unit) => ({ ...unitStatus(u, cgroups, clock.wallMs(), (p) => rotator.probeMode(p)), ...healthStatus(u, gates.view(u), orch.waitingFor(u)) });
 
-  async function runAndReport(req: Request, ctx: RequestContext, act: (units: Unit[]) => Promise<void>) {
-    const units = supervisor.resolve(req.names);
+  let shuttingDown = false;
+  async function runAndReport(req: Request, ctx: RequestContext, act: (units: Unit[]) => Promise<StartResult[] | void>, select = (u: Unit[], _names: string[]) => u) {
+    const units = select(supervisor.resolve(req.names), req.names);
     const started = clock.monotonicMs();
     const ticker = setInterval(() => {
-      const waiting = units.filter((u) => u.state.phase === "stopping" || u.state.phase === "killing");
-      for (const u of waiting) {
-        const waited = Math.round((clock.monotonicMs() - started) / 1000);
-        ctx.progress(`${u.name}: waiting for ${cgroups.pids(u.name).length} process(es) to exit (${waited}s of ${Math.round(u.config.process.stopGraceMs / 1000)}s grace${u.state.phase === "killing" ? ", killed" : ""})`);
+      const waitedMs = clock.monotonicMs() - started;
+      for (const u of units) {
+        const line = stopProgressLine(u.name, u.state.phase, cgroups.pids(u.name).length, waitedMs, u.config.process.stopGraceMs);
+        if (line) ctx.progress(line);
       }
     }, 1000);
     // Flush before answering: what the operator was told (stopped, last exit) survives a SIGKILL right after.
-    try { await act(units); } finally { clearInterval(ticker); store.flush(); }
-    return { apps: units.map(statusOf) };
+    let results: StartResult[] | void;
+    try { results = await act(units); } finally { clearInterval(ticker); store.flush(); }
+    return { apps: units.map(statusOf), ...(results ? { results } : {}) };
   }
 
   let reloading: Promise<unknown> | null = null;
@@ -148,6 +192,7 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
   enableNeededControllers(config);
 
   rotator.setFiles(managedLogs(config));
+  cgroups.sweepHelperCgroups(); // a previous daemon that died mid-stop left its stop command's cgroup
   supervisor.boot();
   rotator.setFiles(managedLogs(supervisor.config));
   rotator.probeModes(); // says once per file how it is rotated (collapse or copy+truncate)
@@ -160,20 +205,35 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
     for (const d of report.deleted) log.info(`${d.app}: deleted ${d.path} (${d.reason === "max-age" ? "older than rotation_max_age_ms" : "beyond rotation_backups"})`);
     for (const e of report.errors) log.warn(`log rotation of ${e.path} (${e.app}) failed, retrying next minute: ${e.message}`);
     for (const m of report.missing) if (m.firstTime) log.warn(`log file ${m.path} of ${m.app} is gone; it is recreated on the service's next start`);
+    for (const m of report.replaced) if (m.firstTime) log.warn(`log file ${m.path} of ${m.app} is not the file the service writes to (replaced since its start); not rotated until the service's next start`);
   }
 
   // One timer for all log files, aligned to the minute: an idle daemon wakes once a minute.
   let rotationTimer: ReturnType<typeof setTimeout>;
+  let ticking = false;
   const armRotation = () => {
     rotationTimer = setTimeout(() => {
-      try {
-        logRotation(rotator.tick(), "minute tick");
-      } catch (e) { log.error(`log rotation failed: ${errorMessage(e)}`); }
+      // A rotation of a huge file can outlast a minute (it runs in a worker): skip, not queue, the tick.
+      if (!ticking) {
+        ticking = true;
+        rotator.tick()
+          .then((report) => logRotation(report, "minute tick"))
+          .catch((e) => log.error(`log rotation failed: ${errorMessage(e)}`))
+          .finally(() => { ticking = false; });
+      }
       armRotation();
     }, msUntilMinuteTick(clock.wallMs()));
   };
   armRotation();
 
+  /** After `pmctl shutdown` stopped every service: the daemon goes too, exit 0. */
+  const exitAfterShutdown = (): never => {
+    log.info("pmctl shutdown: every service stopped; exiting");
+    clearTimeout(rotationTimer);
+    server.stop(true);
+    supervisor.shutdown();
+    process.exit(0);
+  };
   const shutdown = (reason: string): never => {
     log.info(`${reason}: exiting; services keep running`);
     clearTimeout(rotationTimer);
@@ -194,7 +254,7 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
     // With the socket closed, exits are reported by the PidWatcher's unref'd worker, which does
     // not keep the event loop alive: without this, Bun would exit mid-stop, state unwritten.
     setInterval(() => {}, 1000);
-    try { await supervisor.stopAllForExit(); } catch (e) { log.error(`stopping services before exit failed: ${errorMessage(e)}`); }
+    try { await supervisor.stopAllForExit((units) => orch.stop(units, false)); } catch (e) { log.error(`stopping services before exit failed: ${errorMessage(e)}`); }
     supervisor.shutdown();
     log.info("every service stopped; exiting");
     process.exit(0);

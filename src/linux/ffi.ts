@@ -1,7 +1,9 @@
 /**
  * The only module that uses bun:ffi. Thin typed wrappers over libc calls that Bun does not
  * expose: pidfd_open, poll, waitid, eventfd, fallocate, copy_file_range, getsockopt(SO_PEERCRED,
- * SO_PEERGROUPS), flock, execve.
+ * SO_PEERGROUPS), flock, execve, the *at calls (openat, mkdirat, renameat, unlinkat, readlinkat) and
+ * fcntl that let the log code work relative to a verified folder fd, and unix datagram sockets
+ * with SCM_CREDENTIALS (sd_notify).
  * Each wrapper turns a -1 return into a PmError("SYSCALL") carrying the errno.
  */
 import { dlopen, FFIType, ptr, read } from "bun:ffi";
@@ -22,13 +24,25 @@ const libc = dlopen("libc.so.6", {
   getsockopt: { args: [i32, i32, i32, P, P], returns: i32 },
   flock: { args: [i32, i32], returns: i32 },
   execve: { args: [P, P, P], returns: i32 },
+  socket: { args: [i32, i32, i32], returns: i32 },
+  bind: { args: [i32, P, u32], returns: i32 },
+  setsockopt: { args: [i32, i32, i32, P, u32], returns: i32 },
+  recvmsg: { args: [i32, P, i32], returns: i64 },
+  sendto: { args: [i32, P, u64, i32, P, u32], returns: i64 },
+  openat: { args: [i32, P, i32, u32], returns: i32 },
+  mkdirat: { args: [i32, P, u32], returns: i32 },
+  renameat: { args: [i32, P, i32, P], returns: i32 },
+  unlinkat: { args: [i32, P, i32], returns: i32 },
+  readlinkat: { args: [i32, P, P, u64], returns: i64 },
+  fcntl: { args: [i32, i32, i64], returns: i32 },
   __errno_location: { args: [], returns: P },
 });
 const sym = libc.symbols;
 
 export const ERRNO = {
   EPERM: 1, ENOENT: 2, ESRCH: 3, EINTR: 4, EAGAIN: 11, ECHILD: 10, EBADF: 9,
-  EINVAL: 22, ENOSPC: 28, EOPNOTSUPP: 95, EBUSY: 16,
+  EINVAL: 22, ENOSPC: 28, EOPNOTSUPP: 95, EBUSY: 16, EEXIST: 17, ENOTDIR: 20, EISDIR: 21,
+  ELOOP: 40, ENXIO: 6, EACCES: 13,
 } as const;
 
 function errno(): number {
@@ -216,4 +230,141 @@ export function execve(path: string, argv: string[], env: Record<string, string>
   const envList = list(Object.entries(env).map(([k, v]) => `${k}=${v}`));
   sym.execve(ptr(Buffer.from(`${path}\0`)), ptr(argvList), ptr(envList));
   fail("execve", `(${path})`);
+}
+
+/**
+ * The directory fd that *at calls resolve relative paths against as the process's cwd. Only
+ * for the first step of a walk from "/" (an absolute name ignores it anyway).
+ */
+export const AT_FDCWD = -100;
+const AT_REMOVEDIR = 0x200;
+const F_GETFL = 3;
+const F_SETFL = 4;
+
+const cPath = (name: string) => Buffer.from(`${name}\0`);
+
+function fileCall(call: string, name: string): never {
+  const e = errno();
+  throw new PmError("SYSCALL", `${call}(${name}) failed: errno ${e}`, { errno: e });
+}
+
+/**
+ * openat(2): `name` is resolved relative to the folder fd `dirFd`. Flags are the kernel's
+ * (node's fs.constants where it has them; O_PATH and O_CLOEXEC below). Throws with the errno.
+ */
+export function openAt(dirFd: number, name: string, flags: number, mode = 0): number {
+  for (;;) {
+    const fd = sym.openat(dirFd, ptr(cPath(name)), flags, mode);
+    if (fd >= 0) return fd;
+    if (errno() !== ERRNO.EINTR) fileCall("openat", name);
+  }
+}
+
+/** O_PATH (same value on x86_64 and aarch64): an fd that names a file without opening it for I/O. */
+export const O_PATH = 0o10000000;
+export const O_CLOEXEC = 0o2000000;
+
+export function mkdirAt(dirFd: number, name: string, mode: number): void {
+  if (sym.mkdirat(dirFd, ptr(cPath(name)), mode) < 0) fileCall("mkdirat", name);
+}
+
+/** renameat(2) inside one folder fd or between two; never follows a symlink at either name. */
+export function renameAt(fromDir: number, from: string, toDir: number, to: string): void {
+  if (sym.renameat(fromDir, ptr(cPath(from)), toDir, ptr(cPath(to))) < 0) fileCall("renameat", `${from} -> ${to}`);
+}
+
+/** unlinkat(2) of a non-folder entry (a symlink itself, never what it points to). */
+export function unlinkAt(dirFd: number, name: string): void {
+  if (sym.unlinkat(dirFd, ptr(cPath(name)), 0) < 0) fileCall("unlinkat", name);
+}
+
+/** unlinkat(2) with AT_REMOVEDIR: removes an empty folder. */
+export function rmdirAt(dirFd: number, name: string): void {
+  if (sym.unlinkat(dirFd, ptr(cPath(name)), AT_REMOVEDIR) < 0) fileCall("unlinkat(AT_REMOVEDIR)", name);
+}
+
+/** The target of the symlink `name` in `dirFd`. */
+export function readlinkAt(dirFd: number, name: string): string {
+  const buf = Buffer.alloc(4097);
+  const n = Number(sym.readlinkat(dirFd, ptr(cPath(name)), ptr(buf), buf.length));
+  if (n < 0) fileCall("readlinkat", name);
+  return buf.subarray(0, n).toString("utf8");
+}
+
+/** Clears O_NONBLOCK on `fd` (a log file opened non-blocking so a FIFO could not hang the open). */
+export function clearNonBlocking(fd: number, nonBlockFlag: number): void {
+  const flags = sym.fcntl(fd, F_GETFL, 0);
+  if (flags < 0) fail("fcntl(F_GETFL)");
+  if (sym.fcntl(fd, F_SETFL, flags & ~nonBlockFlag) < 0) fail("fcntl(F_SETFL)");
+}
+
+const AF_UNIX = 1;
+const SOCK_DGRAM = 2;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+const SO_PASSCRED = 16;
+const SCM_CREDENTIALS = 2;
+const MSG_DONTWAIT = 0x40;
+
+/** sockaddr_un for an abstract name (no file: `@name` in NOTIFY_SOCKET), and its length. */
+function abstractAddress(name: string): { addr: Buffer; len: number } {
+  const path = Buffer.from(name);
+  if (path.length + 1 > 107) throw new PmError("SYSCALL", `abstract socket name too long: ${name}`);
+  const addr = Buffer.alloc(110);
+  addr.writeUInt16LE(AF_UNIX, 0);
+  path.copy(addr, 3); // byte 2 is the NUL that makes it abstract
+  return { addr, len: 3 + path.length };
+}
+
+/**
+ * A non-blocking unix datagram socket bound to the abstract name `name`, with SO_PASSCRED so
+ * that every message carries its sender's pid, uid and gid as the kernel knows them.
+ */
+export function openCredentialedDatagramSocket(name: string): number {
+  const fd = sym.socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail("socket(AF_UNIX, SOCK_DGRAM)");
+  const { addr, len } = abstractAddress(name);
+  const one = new Int32Array([1]);
+  if (sym.bind(fd, ptr(addr), len) < 0 || sym.setsockopt(fd, SOL_SOCKET, SO_PASSCRED, ptr(one), 4) < 0) {
+    const e = errno();
+    sym.close(fd);
+    throw new PmError("SYSCALL", `bind/setsockopt of @${name} failed: errno ${e}`, { errno: e });
+  }
+  return fd;
+}
+
+export interface CredentialedMessage { data: Buffer; pid: number; uid: number; gid: number }
+
+/** The next datagram waiting on `fd` with its sender's credentials; null when none is waiting. */
+export function receiveWithCredentials(fd: number): CredentialedMessage | null {
+  const data = Buffer.alloc(4096);
+  const control = new BigUint64Array(8); // cmsghdr (16 bytes) + ucred (12), 8-byte aligned
+  const iov = new BigUint64Array([BigInt(ptr(data)), BigInt(data.length)]);
+  // struct msghdr on 64-bit Linux: name, namelen(+pad), iov, iovlen, control, controllen, flags(+pad).
+  const msg = new BigUint64Array([0n, 0n, BigInt(ptr(iov)), 1n, BigInt(ptr(control)), BigInt(control.byteLength), 0n]);
+  const n = Number(sym.recvmsg(fd, ptr(msg), MSG_DONTWAIT));
+  if (n < 0) {
+    if (errno() === ERRNO.EAGAIN) return null;
+    fail("recvmsg");
+  }
+  const cmsg = Buffer.from(control.buffer);
+  const controllen = Number(msg[5]);
+  let cred = { pid: 0, uid: -1, gid: -1 };
+  if (controllen >= 28 && cmsg.readInt32LE(8) === SOL_SOCKET && cmsg.readInt32LE(12) === SCM_CREDENTIALS) {
+    cred = { pid: cmsg.readInt32LE(16), uid: cmsg.readUInt32LE(20), gid: cmsg.readUInt32LE(24) };
+  }
+  return { data: data.subarray(0, n), ...cred };
+}
+
+/** Sends one datagram to the abstract unix socket `name` (what sd_notify does; for tests and tools). */
+export function sendDatagram(name: string, payload: string): void {
+  const fd = sym.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail("socket(AF_UNIX, SOCK_DGRAM)");
+  try {
+    const { addr, len } = abstractAddress(name);
+    const buf = Buffer.from(payload);
+    if (Number(sym.sendto(fd, ptr(buf), buf.length, 0, ptr(addr), len)) < 0) fail("sendto", `(@${name})`);
+  } finally {
+    sym.close(fd);
+  }
 }

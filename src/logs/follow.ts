@@ -18,7 +18,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { closeQuietly, codeOf, statOrNull } from "./fsutil.ts";
+import { closeQuietly, codeOf, openForReading, statOrNull } from "./fsutil.ts";
 import { RECENT, endsWith, findCollapsePlace, preadExact, unreadFromArchive } from "./resync.ts";
 
 export interface FollowOptions {
@@ -240,7 +240,7 @@ export function followFiles(
   const openFile = (f: Followed, atEnd: boolean): boolean => {
     let fd: number;
     try {
-      fd = fs.openSync(f.path, "r");
+      fd = openForReading(f.path);
     } catch (e) {
       if (codeOf(e) !== "ENOENT" && codeOf(e) !== "ENOTDIR") report(f, `cannot open ${f.path}: ${(e as Error).message}`);
       return false;

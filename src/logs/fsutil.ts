@@ -28,3 +28,20 @@ export function closeQuietly(fd: number | null | undefined): void {
   if (fd === null || fd === undefined) return;
   try { fs.closeSync(fd); } catch { /* already closed */ }
 }
+
+/**
+ * Opens `file` read-only for `pmctl logs` (which runs with its caller's own rights): with
+ * O_NONBLOCK, so a FIFO someone put at a log path can neither block the open nor a read, and
+ * only a regular file is accepted. Throws node's error for a missing file (ENOENT, ENOTDIR).
+ */
+export function openForReading(file: string): number {
+  const fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) throw Object.assign(new Error(`${file} is not a regular file; not read`), { code: "ENOTREG" });
+    return fd;
+  } catch (e) {
+    closeQuietly(fd);
+    throw e;
+  }
+}

@@ -1,20 +1,79 @@
-/** Opening the files services write their stdout/stderr to. */
+/**
+ * Opening the files services write their stdout/stderr to, safely for a root daemon whose
+ * services' users own the log folders (issue 11; safe-dir.ts says how).
+ *
+ * A log path that is an attack (a symlink, a FIFO, a hard link, a file of another user, a
+ * folder on the way swapped for a symlink) is refused: openLogFd throws a PmError("LOGS") that
+ * names the file and the reason, the start fails with it (the daemon logs it, the restart
+ * policy applies), and nothing is written anywhere. Falling back to /dev/null would run the
+ * service with its output silently gone; failing the start is what the operator notices.
+ */
 import fs from "node:fs";
 import path from "node:path";
+import { clearNonBlocking, closeFd, ERRNO } from "../linux/ffi.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { errnoOf } from "./fsutil.ts";
+import { allowedOwners, checkFile, LogDir, O_NONBLOCK } from "./safe-dir.ts";
+
+/** The user and group a service runs as (undefined: root / the daemon's own). */
+export interface LogOwner { uid?: number; gid?: number }
+
+/** Mode of a log file the daemon creates: the service's group may read it, no one else. */
+export const NEW_LOG_MODE = 0o640;
+
+const C = fs.constants;
 
 /**
- * Opens `file` for appending (O_APPEND, created 0644 if missing) after creating its folder,
- * and returns the fd to pass as a service's stdout/stderr. O_APPEND matters: after a
- * truncate or a collapse the writer keeps writing at the new end (no hole of NULs).
- * The caller closes the fd once the child has it.
+ * The file each log path named when the daemon last opened it for a service (dev and inode).
+ * The rotator rotates a live file only if it is still that file: one swapped in at the path
+ * since is not what the service writes to, and may be a file its user could not touch.
  */
-export function openLogFd(file: string): number {
+const opened = new Map<string, { dev: number; ino: number }>();
+
+/** The identity recorded when the daemon last opened `file` for a service, if it did. */
+export function openedIdentity(file: string): { dev: number; ino: number } | undefined {
+  return opened.get(file);
+}
+
+/**
+ * Opens `file` for appending and returns the fd to pass as a service's stdout/stderr. Missing
+ * folders are created (0755, root). A new file is created mode 0640, owned by root and the
+ * service's group. An existing one must be a regular file with one link, owned by root or the
+ * service's user (or a character device such as /dev/null in a folder only root can change).
+ * O_APPEND matters: after a truncate or a collapse the writer keeps writing at
+ * the new end (no hole of NULs). The caller closes the fd once the child has it.
+ */
+export function openLogFd(file: string, owner: LogOwner = {}): number {
+  let dir: LogDir;
   try {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    return fs.openSync(file, "a", 0o644);
+    dir = LogDir.open(path.dirname(file), true);
   } catch (e) {
     throw new PmError("LOGS", `cannot open log file ${file}: ${errorMessage(e)}`, { errno: errnoOf(e), cause: e });
+  }
+  const name = path.basename(file);
+  let fd: number | null = null;
+  try {
+    const flags = C.O_WRONLY | C.O_APPEND | C.O_NOCTTY;
+    try {
+      fd = dir.open(name, flags | C.O_CREAT | C.O_EXCL, NEW_LOG_MODE);
+      // O_EXCL: this call made the file, so it is ours to give its owner and mode.
+      if (process.getuid?.() === 0) fs.fchownSync(fd, 0, owner.gid ?? process.getgid?.() ?? 0);
+      fs.fchmodSync(fd, NEW_LOG_MODE);
+    } catch (e) {
+      if (fd !== null || errnoOf(e) !== ERRNO.EEXIST) throw e;
+      fd = dir.open(name, flags);
+    }
+    // A device such as /dev/null, in a folder only root can change, is root's own choice.
+    if (fs.fstatSync(fd).isCharacterDevice() && dir.rootOnly()) { clearNonBlocking(fd, O_NONBLOCK); return fd; }
+    const st = checkFile(fd, file, allowedOwners(owner.uid));
+    clearNonBlocking(fd, O_NONBLOCK); // the service gets an ordinary blocking stdout
+    opened.set(file, { dev: st.dev, ino: st.ino });
+    return fd;
+  } catch (e) {
+    if (fd !== null) closeFd(fd);
+    if (e instanceof PmError && e.code === "LOGS") throw e;
+    throw new PmError("LOGS", `cannot open log file ${file}: ${errorMessage(e)}`, { errno: errnoOf(e), cause: e });
+  } finally {
+    dir.close();
   }
 }

@@ -39,7 +39,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { closeQuietly, statOrNull } from "./fsutil.ts";
+import { closeQuietly, openForReading, statOrNull } from "./fsutil.ts";
 
 /** How many of the last bytes read a follower keeps to find its place again. */
 export const RECENT = 4096;
@@ -117,7 +117,7 @@ export function unreadFromArchive(file: string, offset: number, recent: Buffer):
   for (const a of archives) {
     let fd: number | null = null;
     try {
-      fd = fs.openSync(a.p, "r");
+      fd = openForReading(a.p);
       const size = fs.fstatSync(fd).size;
       const from = Math.max(0, size - ARCHIVE_SEARCH_BYTES);
       const tail = preadExact(fd, from, size - from);

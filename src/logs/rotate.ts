@@ -1,278 +1,215 @@
 /**
- * Moving a live log file's content into an archive while its service keeps writing to it.
+ * Rotating one live log file into an archive beside it (or discarding its content), safely for
+ * a root daemon: the live file and the archive are opened relative to a verified folder fd with
+ * O_NOFOLLOW | O_NONBLOCK and checked with fstat (safe-dir.ts) before a byte moves:
  *
- * Lossless rotation (DESIGN.md, "Lossless rotation"): copy the block-aligned prefix [0, n)
- * of the live file to the archive, fsync the archive, then remove exactly those n bytes from
- * the front of the live file with fallocate(FALLOC_FL_COLLAPSE_RANGE). The service writes
- * through an O_APPEND fd, so whatever it appends meanwhile lands after the prefix and stays.
- * The bytes after n (less than one block, possibly half a line) stay in the live file:
- * archive + live file is byte-exact, the archive may end mid-line.
- * The copy is done in the kernel by copy_file_range (read/write where that is refused), and
- * the collapse in pieces of 32 MiB, so the service's writes wait at most one piece's
- * collapse (about 0.1 s) instead of the whole one (1.5 s for 1 GiB). Everything runs on the
- * caller's thread: on ext4 here one rotation of 1 GiB takes about 3 s (copy ~0.6 s, fsync
- * of the archive ~0.5 s, collapse ~1.5 s), during which the daemon's event loop is busy
- * (scripts/bench/logs.ts measures it).
+ * - the live file: a regular file, one link, owned by root or the service's user, and (when
+ *   the daemon opened it for the service) the same inode the service writes to;
+ * - an existing archive: a regular file, one link, with the same owner as the live file (so no
+ *   one can have the content of a file they cannot read appended to a file they can);
+ * - a new archive: created O_EXCL with the live file's owner and mode.
  *
- * Where the file system refuses the collapse (tmpfs, btrfs, ext4 without extents: EOPNOTSUPP,
- * or EINVAL), the whole file is copied and then truncated to 0: what the service writes
- * between the end of the copy and the truncate is lost. That mode is reported as
- * "copy-truncate" so the daemon can say so.
+ * The bytes are then moved by move.ts: on this thread for small files, in a Worker
+ * (rotate-worker.ts) for big ones, so that a rotation of a GiB (seconds of copy, fsync and
+ * collapse) does not keep the daemon from answering (issue 11, 8b). Failures are PmError("LOGS")
+ * with the errno; then the live file is as it was and the archive is back to its old length (or
+ * removed if this rotation created it).
  */
 import fs from "node:fs";
-import { copyFileRange, fallocateCollapse } from "../linux/ffi.ts";
+import path from "node:path";
+import { ERRNO } from "../linux/ffi.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { closeQuietly, errnoOf } from "./fsutil.ts";
+import { moveLogBytes, probeCollapse, type MoveJob, type MoveOutcome, type RotationKind, type RotationResult } from "./move.ts";
+import { allowedOwners, checkFile, LogDir, withDirOf } from "./safe-dir.ts";
 
-export type RotationKind = "collapse" | "copy-truncate";
+export { probeCollapse, type RotationKind, type RotationResult } from "./move.ts";
 
-export interface RotationResult {
-  /** How the live file was emptied: losslessly by collapse, or by copy+truncate. */
-  mode: RotationKind;
-  /** Bytes that left the live file (and, unless discarded, went into the archive). */
-  bytesMoved: number;
-  /** Why less than everything moved, or why copy+truncate was used. */
-  note?: string;
-}
-
-const EINVAL = 22;
-const ENOSPC = 28;
-const ENOSYS = 38;
-const EOPNOTSUPP = 95;
-
-/** An offset far beyond any real log file (1 TiB) and aligned for any block size. */
-const PROBE_OFFSET = 2 ** 40;
-const COPY_CHUNK = 1 << 20;
-/** Bytes per copy_file_range call: about 50 to 90 ms each on ext4 here. */
-const KERNEL_COPY_CHUNK = 64 << 20;
-/** Bytes per collapse (a multiple of any power-of-two block size up to 32 MiB). */
-const COLLAPSE_PIECE = 32 << 20;
-/** Errnos that mean "no in-kernel copy here": fall back to read/write. */
-const KERNEL_COPY_UNSUPPORTED = new Set([EINVAL, ENOSYS, EOPNOTSUPP, 18 /* EXDEV */]);
+const C = fs.constants;
 let kernelCopy = true;
+/** Rotations that move at least this many bytes run in the worker (a few ms of work below it). */
+let workerFrom = 8 << 20;
 
 /** Turns the in-kernel copy (copy_file_range) on or off; for benchmarks and tests. */
 export function useKernelCopy(on: boolean): void {
   kernelCopy = on;
 }
 
-/**
- * Asks the file system whether it supports FALLOC_FL_COLLAPSE_RANGE on `fd` without touching
- * the file: a collapse of one block at 1 TiB is refused with EINVAL (range beyond the end of
- * the file) where collapse is supported, and with EOPNOTSUPP where it is not.
- */
-export function probeCollapse(fd: number, blksize: number): boolean {
-  try {
-    fallocateCollapse(fd, PROBE_OFFSET, blksize);
-    return true; // a file of more than 1 TiB: collapse works
-  } catch (e) {
-    const errno = errnoOf(e);
-    return !(errno === EOPNOTSUPP || errno === ENOSYS);
-  }
+/** From how many bytes a rotation runs in the worker thread; for tests and benchmarks. */
+export function setWorkerThreshold(bytes: number): void {
+  workerFrom = bytes;
 }
 
-/** How `file` would be rotated, for status: "unknown" when it cannot be opened. */
-export function probeRotationMode(file: string): RotationKind | "unknown" {
-  let fd: number | null = null;
+/** What the live file must be, beyond a regular file with one link. */
+export interface LiveExpectations {
+  /** Who may own it (default: root and the daemon's user). */
+  owners?: Set<number>;
+  /** The file the daemon opened for the service: a different one at the path is not rotated. */
+  identity?: { dev: number; ino: number };
+}
+
+function logsError(message: string, e?: unknown): PmError {
+  return new PmError("LOGS", message, { ...(errnoOf(e) !== undefined ? { errno: errnoOf(e) } : {}), ...(e !== undefined ? { cause: e } : {}) });
+}
+
+/** How `file` would be rotated, for status: "unknown" when it cannot be opened safely (see checkFile; `owners` who may own it). */
+export function probeRotationMode(file: string, owners = allowedOwners()): RotationKind | "unknown" {
   try {
-    fd = fs.openSync(file, "r+");
-    const st = fs.fstatSync(fd);
-    return probeCollapse(fd, st.blksize > 0 ? st.blksize : 4096) ? "collapse" : "copy-truncate";
+    return withDirOf(file, false, (dir, name) => {
+      const fd = dir.open(name, C.O_RDWR);
+      try {
+        const st = checkFile(fd, file, owners);
+        const blk = st.blksize > 0 ? st.blksize : 4096;
+        return probeCollapse(fd, blk, st.size) ? "collapse" : "copy-truncate";
+      } finally { closeQuietly(fd); }
+    });
   } catch {
     return "unknown";
-  } finally {
-    closeQuietly(fd);
+  }
+}
+
+/** An opened, verified rotation, ready to move bytes (or done already when there is nothing to move). */
+type Prepared = { done: RotationResult } | { job: MoveJob; finish: (o: MoveOutcome) => RotationResult };
+
+function openArchive(dir: LogDir, name: string, like: fs.Stats): { fd: number; created: boolean; oldLength: number } {
+  const mode = like.mode & 0o777;
+  try {
+    const fd = dir.open(name, C.O_WRONLY | C.O_CREAT | C.O_EXCL, mode); // O_EXCL: we know we made it
+    try {
+      if (process.getuid?.() === 0) fs.fchownSync(fd, like.uid, like.gid);
+      fs.fchmodSync(fd, mode);
+    } catch (e) { closeQuietly(fd); throw e; }
+    return { fd, created: true, oldLength: 0 };
+  } catch (e) {
+    if (errnoOf(e) !== ERRNO.EEXIST) throw e;
+  }
+  const fd = dir.open(name, C.O_WRONLY);
+  try {
+    const st = checkFile(fd, dir.at(name), new Set([like.uid]), `uid ${like.uid}, the owner of the live file`);
+    return { fd, created: false, oldLength: st.size };
+  } catch (e) { closeQuietly(fd); throw e; }
+}
+
+function prepare(dir: LogDir, name: string, archiveDir: LogDir | null, archiveName: string | null, expect: LiveExpectations): Prepared {
+  const livePath = dir.at(name);
+  const archivePath = archiveDir && archiveName !== null ? archiveDir.at(archiveName) : null;
+  let liveFd: number;
+  try {
+    liveFd = dir.open(name, C.O_RDWR); // O_RDWR: fallocate needs a writable fd, not O_APPEND
+  } catch (e) {
+    throw logsError(`cannot open ${livePath} for rotation: ${errorMessage(e)}`, e);
+  }
+  let archive: ReturnType<typeof openArchive> | null = null;
+  try {
+    const st = checkFile(liveFd, livePath, expect.owners ?? allowedOwners());
+    if (expect.identity && (expect.identity.dev !== st.dev || expect.identity.ino !== st.ino)) {
+      throw new PmError("LOGS", `${livePath} is no longer the file the service writes to (replaced since its start); not rotated`);
+    }
+    const blk = st.blksize > 0 ? st.blksize : 4096;
+    const collapse = probeCollapse(liveFd, blk, st.size);
+    // The collapse may not reach the end of the file (the kernel answers EINVAL), so a file of
+    // exactly k blocks keeps its last block.
+    const n = collapse ? (st.size > 0 ? Math.floor((st.size - 1) / blk) * blk : 0) : st.size;
+    if (n === 0) {
+      closeQuietly(liveFd);
+      const note = st.size === 0 ? "empty" : `${st.size} bytes, less than one ${blk}-byte block: left in the live file`;
+      return { done: { mode: collapse ? "collapse" : "copy-truncate", bytesMoved: 0, note } };
+    }
+    if (archiveDir && archiveName !== null) archive = openArchive(archiveDir, archiveName, st);
+    const job: MoveJob = {
+      liveFd, livePath, archivePath, archiveFd: archive?.fd ?? null, archiveOldLength: archive?.oldLength ?? 0,
+      mode: collapse ? "collapse" : "copy-truncate", n, blksize: blk, kernelCopy,
+    };
+    const opened = archive;
+    const finish = (o: MoveOutcome): RotationResult => {
+      try {
+        if (o.ok) return o.result;
+        if (opened?.created && o.archiveKept === 0) { try { archiveDir!.unlink(archiveName!); } catch { /* best effort */ } }
+        throw new PmError("LOGS", o.message, o.errno !== undefined ? { errno: o.errno } : {});
+      } finally {
+        closeQuietly(liveFd);
+        closeQuietly(opened?.fd);
+      }
+    };
+    return { job, finish };
+  } catch (e) {
+    closeQuietly(liveFd);
+    closeQuietly(archive?.fd);
+    if (e instanceof PmError && e.code === "LOGS") throw e;
+    throw logsError(`rotation of ${livePath}${archivePath ? ` to ${archivePath}` : ""} failed: ${errorMessage(e)}`, e);
   }
 }
 
 /**
- * An archive being appended to, which can be put back as it was. Opened without O_APPEND
- * (copy_file_range refuses an O_APPEND target) and written at explicit offsets from its end.
+ * Rotates `name` in `dir` into `archiveName` in the same folder (appending if it exists), or
+ * discards the moved bytes when `archiveName` is null. Big files are moved in the worker.
  */
-class Archive {
-  /** Where the next byte goes. */
-  pos: number;
-  /** What rollback keeps: the old length, plus whatever already left the live file for good. */
-  private keepBytes: number;
-
-  private constructor(
-    readonly path: string,
-    readonly fd: number,
-    /** True when this rotation created the file (rollback deletes it). */
-    readonly created: boolean,
-    /** Its length before this rotation (rollback truncates back to it). */
-    readonly oldLength: number,
-  ) {
-    this.pos = oldLength;
-    this.keepBytes = oldLength;
-  }
-
-  static open(file: string, like: fs.Stats): Archive {
-    const mode = like.mode & 0o777;
-    try {
-      const fd = fs.openSync(file, "wx", mode); // O_CREAT|O_EXCL: we know we made it
-      try { fs.fchownSync(fd, like.uid, like.gid); } catch { /* not root: keep ours */ }
-      return new Archive(file, fd, true, 0);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-    }
-    const fd = fs.openSync(file, "r+");
-    return new Archive(file, fd, false, fs.fstatSync(fd).size);
-  }
-
-  write(buf: Uint8Array, len: number): void {
-    let off = 0;
-    while (off < len) {
-      const n = fs.writeSync(this.fd, buf, off, len - off, this.pos);
-      off += n;
-      this.pos += n;
-    }
-  }
-
-  /** The first `moved` bytes this rotation wrote have left the live file: rollback keeps them. */
-  commit(moved: number): void {
-    this.keepBytes = this.oldLength + moved;
-  }
-
-  /** Puts the archive back as it was before this rotation (less what was committed); never throws. */
-  rollback(): void {
-    try {
-      if (this.created && this.keepBytes === 0) fs.unlinkSync(this.path);
-      else fs.ftruncateSync(this.fd, this.keepBytes);
-    } catch { /* best effort: the live file is what matters */ }
-  }
-
-  close(): void { closeQuietly(this.fd); }
-}
-
-/**
- * Copies bytes of `fd` from `from` up to `to` (or to the end of file when `to` is undefined)
- * into the archive that `sink()` opens on first use; returns the number of bytes copied.
- */
-function copyRange(fd: number, sink: () => Archive, from: number, to?: number): number {
-  let pos = from;
-  // In the kernel first (copy_file_range: about half the time of read/write, no user-space
-  // buffer); read/write where the kernel or file system refuses.
-  while (kernelCopy) {
-    const want = to === undefined ? KERNEL_COPY_CHUNK : Math.min(KERNEL_COPY_CHUNK, to - pos);
-    if (want <= 0) return pos - from;
-    if (to === undefined && fs.fstatSync(fd).size <= pos) return pos - from; // nothing (more) to copy: no archive made
-    const archive = sink();
-    let got: number;
-    try {
-      got = copyFileRange(fd, pos, archive.fd, archive.pos, want);
-    } catch (e) {
-      if (!KERNEL_COPY_UNSUPPORTED.has(errnoOf(e) ?? 0)) throw e;
-      break; // the rest by read/write
-    }
-    if (got === 0) {
-      if (to !== undefined) throw new PmError("LOGS", `the file shrank while it was being copied (at byte ${pos})`);
-      return pos - from;
-    }
-    archive.pos += got;
-    pos += got;
-  }
-  const buf = Buffer.allocUnsafe(COPY_CHUNK);
-  for (;;) {
-    const want = to === undefined ? COPY_CHUNK : Math.min(COPY_CHUNK, to - pos);
-    if (want <= 0) break;
-    const got = fs.readSync(fd, buf, 0, want, pos);
-    if (got === 0) {
-      if (to !== undefined) throw new PmError("LOGS", `the file shrank while it was being copied (at byte ${pos})`);
-      break;
-    }
-    sink().write(buf, got);
-    pos += got;
-  }
-  return pos - from;
+export async function rotateInDir(dir: LogDir, name: string, archiveName: string | null, expect: LiveExpectations = {}): Promise<RotationResult> {
+  const p = prepare(dir, name, archiveName === null ? null : dir, archiveName, expect);
+  if ("done" in p) return p.done;
+  const bytes = p.job.n;
+  return p.finish(bytes >= workerFrom ? await moveInWorker(p.job) : moveLogBytes(p.job));
 }
 
 /**
  * Rotates the live log `file` into `archivePath` (appending if the archive exists), or
- * discards the moved bytes when `archivePath` is null. See the module comment for the
- * method. Throws PmError("LOGS") with the errno when it cannot; then the live file is as it
- * was and the archive is back to its old length (or removed if this call created it). In
- * particular ENOSPC (errno 28) while writing the archive leaves the live file untouched.
+ * discards the moved bytes when `archivePath` is null; on this thread, whatever the size. For
+ * tools and tests; the daemon's rotator uses rotateInDir.
  */
-export function rotateLogFile(file: string, archivePath: string | null): RotationResult {
-  let fd: number;
-  try {
-    fd = fs.openSync(file, "r+"); // O_RDWR: fallocate needs a writable fd, not O_APPEND
-  } catch (e) {
-    throw new PmError("LOGS", `cannot open ${file} for rotation: ${errorMessage(e)}`, { errno: errnoOf(e), cause: e });
-  }
-  let archive: Archive | null = null;
-  let stat: fs.Stats | null = null;
-  const sink = (): Archive => {
-    if (archive) return archive;
-    if (archivePath === null) throw new Error("unreachable: no archive to write to");
-    archive = Archive.open(archivePath, stat!);
-    return archive;
-  };
-  const finishArchive = () => { if (archive) fs.fsyncSync(archive.fd); };
-
-  try {
-    stat = fs.fstatSync(fd);
-    if (!stat.isFile()) throw new PmError("LOGS", `${file} is not a regular file; not rotated`);
-    const blk = stat.blksize > 0 ? stat.blksize : 4096;
-
-    if (probeCollapse(fd, blk)) {
-      // The collapse may not reach the end of the file (the kernel answers EINVAL), so a file
-      // of exactly k blocks keeps its last block.
-      const n = stat.size > 0 ? Math.floor((stat.size - 1) / blk) * blk : 0;
-      if (n === 0) {
-        return {
-          mode: "collapse",
-          bytesMoved: 0,
-          note: stat.size === 0 ? "empty" : `${stat.size} bytes, less than one ${blk}-byte block: left in the live file`,
-        };
-      }
-      if (archivePath !== null) {
-        copyRange(fd, sink, 0, n);
-        finishArchive();
-      }
-      // In pieces, from the front: the kernel holds the file's lock for the whole of one
-      // collapse, so the service's writes wait for it (one collapse of 1 GiB stalled a writer
-      // 1.5 s on ext4 here; pieces of 32 MiB, about 0.1 s each).
-      const piece = Math.max(blk, Math.floor(COLLAPSE_PIECE / blk) * blk);
-      let collapsed = 0;
-      try {
-        while (collapsed < n) {
-          const len = Math.min(piece, n - collapsed);
-          fallocateCollapse(fd, 0, len);
-          collapsed += len;
-        }
-        return { mode: "collapse", bytesMoved: n };
-      } catch (e) {
-        const errno = errnoOf(e);
-        (archive as Archive | null)?.commit(collapsed); // those bytes left the live file: the archive keeps them
-        if (errno !== EOPNOTSUPP && errno !== EINVAL) {
-          const done = collapsed > 0 ? ` after ${collapsed} of ${n} bytes had moved${archivePath ? ` to ${archivePath}` : ""}` : "";
-          throw new PmError("LOGS", `collapse of ${file} failed${done}: ${errorMessage(e)}`, { errno, cause: e });
-        }
-        // Refused after all: finish as copy+truncate. The archive already holds what the live
-        // file still has up to n - collapsed.
-        const rest = archivePath !== null ? copyRange(fd, sink, n - collapsed) : fs.fstatSync(fd).size - (n - collapsed);
-        finishArchive();
-        fs.ftruncateSync(fd, 0);
-        return { mode: "copy-truncate", bytesMoved: n + rest, note: `collapse refused (errno ${errno}): copied and truncated` };
-      }
+export function rotateLogFile(file: string, archivePath: string | null, expect: LiveExpectations = {}): RotationResult {
+  return withDirOf(file, false, (dir, name) => {
+    const archiveDir = archivePath === null ? null : path.dirname(archivePath) === dir.path ? dir : LogDir.open(path.dirname(archivePath));
+    try {
+      const p = prepare(dir, name, archiveDir, archivePath === null ? null : path.basename(archivePath), expect);
+      return "done" in p ? p.done : p.finish(moveLogBytes(p.job));
+    } finally {
+      if (archiveDir && archiveDir !== dir) archiveDir.close();
     }
+  });
+}
 
-    const moved = archivePath !== null ? copyRange(fd, sink, 0) : stat.size;
-    finishArchive();
-    if (moved > 0) fs.ftruncateSync(fd, 0);
-    return { mode: "copy-truncate", bytesMoved: moved };
-  } catch (e) {
-    (archive as Archive | null)?.rollback();
-    if (e instanceof PmError && e.code === "LOGS") throw e;
-    const errno = errnoOf(e);
-    const what = errno === ENOSPC
-      ? `no space left on device while archiving ${file} to ${archivePath}; the live file is unchanged`
-      : `rotation of ${file}${archivePath ? ` to ${archivePath}` : ""} failed: ${errorMessage(e)}`;
-    throw new PmError("LOGS", what, { errno, cause: e });
-  } finally {
-    (archive as Archive | null)?.close();
-    closeQuietly(fd);
-  }
+/**
+ * In the compiled binary the worker is an entrypoint of `bun build --compile` (scripts/build.ts),
+ * embedded under `/$bunfs/root/` by its path relative to `src/`, with a `.js` suffix; the
+ * address is absolute so nothing is looked up in the working directory (issue 10). From source
+ * it sits beside this file.
+ */
+export const ROTATE_WORKER_URL = import.meta.url.includes("$bunfs")
+  ? "/$bunfs/root/logs/rotate-worker.js"
+  : new URL("./rotate-worker.ts", import.meta.url).href;
+
+let worker: Worker | null = null;
+let queue: Promise<unknown> = Promise.resolve();
+let queued = 0;
+
+/**
+ * Runs `job` in the rotation worker, one job at a time. The worker is started for the first
+ * job and ended when no job is left: an idle daemon pays nothing for it.
+ */
+function moveInWorker(job: MoveJob): Promise<MoveOutcome> {
+  queued++;
+  const run = queue.then(() => new Promise<MoveOutcome>((resolve) => {
+    const failed = (why: string): void => {
+      // The worker died mid-job. The archive is left as it is: the live file is collapsed only
+      // after the archive is complete and synced, so at worst both hold some bytes (never none).
+      let kept = job.archiveOldLength;
+      if (job.archiveFd !== null) { try { kept = fs.fstatSync(job.archiveFd).size; } catch { /* keep the old length */ } }
+      worker?.terminate();
+      worker = null;
+      resolve({ ok: false, message: `rotation of ${job.livePath}: the rotation worker (${ROTATE_WORKER_URL}) ${why}`, archiveKept: kept });
+    };
+    try {
+      worker ??= new Worker(ROTATE_WORKER_URL);
+    } catch (e) {
+      failed(`could not be started: ${errorMessage(e)}`);
+      return;
+    }
+    worker.onmessage = (ev: MessageEvent<MoveOutcome>) => resolve(ev.data);
+    worker.onerror = (ev: ErrorEvent) => failed(`failed: ${ev.message}`);
+    worker.postMessage(job);
+  }));
+  queue = run.finally(() => {
+    if (--queued === 0) { worker?.terminate(); worker = null; }
+  });
+  return run;
 }

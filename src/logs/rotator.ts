@@ -21,16 +21,25 @@
  * Nothing is thrown out of tick() or rotateNow(): every problem is a line of the report, and a
  * rotation that failed (ENOSPC, …) is retried at the next tick because the remembered period
  * (or the size) still calls for it.
+ *
+ * Safety (issue 11): every file operation goes through the log folder's verified fd
+ * (safe-dir.ts), never through a path a service's user could redirect. A live file is rotated
+ * only if it is a regular file with one link owned by root or the service's user and, when the
+ * daemon opened it for the service, still that same file (rotate.ts). Runs are asynchronous
+ * (big files move in a worker thread) and one at a time: a tick waits for a `pmctl rotate`.
  */
 import fs from "node:fs";
+import path from "node:path";
 import type { LogsConfig } from "../config/types.ts";
 import type { Clock } from "../util/clock.ts";
 import { errorMessage } from "../util/errors.ts";
 import { logger, type Logger } from "../util/log.ts";
-import { errnoOf, statOrNull } from "./fsutil.ts";
+import { errnoOf } from "./fsutil.ts";
+import { openedIdentity, type LogOwner } from "./open.ts";
 import { periodKey } from "./period.ts";
-import { deleteExpiredArchives, shiftBackups, type DirListing } from "./retention.ts";
-import { probeRotationMode, rotateLogFile, type RotationKind, type RotationResult } from "./rotate.ts";
+import { deleteExpiredArchives, shiftBackups } from "./retention.ts";
+import { probeRotationMode, rotateInDir, type LiveExpectations, type RotationKind, type RotationResult } from "./rotate.ts";
+import { allowedOwners, kindOf, LogDir } from "./safe-dir.ts";
 
 export interface ManagedLog {
   /** The service the file belongs to. */
@@ -38,6 +47,8 @@ export interface ManagedLog {
   /** Absolute path of the live file. */
   path: string;
   config: LogsConfig;
+  /** The service's user and group: the live file may be owned by root or that user. */
+  owner?: LogOwner;
 }
 
 export interface RotatedEntry extends RotationResult {
@@ -58,7 +69,12 @@ export interface TickReport {
    * ("recreated on the service's next start").
    */
   missing: { app: string; path: string; firstTime: boolean }[];
-  /** Failures (ENOSPC while archiving, permissions, …); retried at the next tick. */
+  /**
+   * Live files that are not the file the daemon opened for the service (someone put another
+   * file at the path): not rotated. `firstTime` as for `missing`.
+   */
+  replaced: { app: string; path: string; firstTime: boolean }[];
+  /** Failures (ENOSPC while archiving, permissions, refused files, …); retried at the next tick. */
   errors: { app: string; path: string; message: string; errno?: number }[];
 }
 
@@ -70,11 +86,15 @@ interface FileState {
   /** Last rotation mode seen (probed at first sight, updated by every rotation). */
   mode?: RotationKind;
   missing: boolean;
+  replaced: boolean;
 }
 
 export function emptyReport(): TickReport {
-  return { rotated: [], deleted: [], missing: [], errors: [] };
+  return { rotated: [], deleted: [], missing: [], replaced: [], errors: [] };
 }
+
+/** The log folders one run has opened, each once (null: the folder does not exist). */
+type RunDirs = Map<string, LogDir | null>;
 
 export class LogRotator {
   private readonly clock: Clock;
@@ -82,6 +102,8 @@ export class LogRotator {
   private files: ManagedLog[] = [];
   private readonly byPath = new Map<string, ManagedLog>();
   private readonly state = new Map<string, FileState>();
+  /** The run in progress (runs go one at a time). */
+  private running: Promise<unknown> = Promise.resolve();
 
   constructor(opts: { clock: Clock; log?: Logger }) {
     this.clock = opts.clock;
@@ -103,13 +125,13 @@ export class LogRotator {
   }
 
   /** The periodic check: rotate what is due, delete what expired. */
-  tick(): TickReport {
-    return this.run(undefined, false);
+  tick(): Promise<TickReport> {
+    return this.queue(undefined, false);
   }
 
   /** Rotate now, whatever the schedule, the files of `apps` (all when omitted or empty). */
-  rotateNow(apps?: string[]): TickReport {
-    return this.run(apps && apps.length > 0 ? new Set(apps) : undefined, true);
+  rotateNow(apps?: string[]): Promise<TickReport> {
+    return this.queue(apps && apps.length > 0 ? new Set(apps) : undefined, true);
   }
 
   /** The rotation mode last seen for `file` ("unknown" before the first tick finds it). */
@@ -126,7 +148,7 @@ export class LogRotator {
     if (known) return known;
     const f = this.byPath.get(file);
     if (!f) return "unknown";
-    const mode = probeRotationMode(file);
+    const mode = probeRotationMode(file, allowedOwners(f.owner?.uid));
     if (mode !== "unknown") this.noteMode(f, this.stateOf(file), mode);
     return mode;
   }
@@ -136,66 +158,94 @@ export class LogRotator {
     for (const f of this.files) this.probeMode(f.path);
   }
 
-  private run(apps: Set<string> | undefined, force: boolean): TickReport {
+  private queue(apps: Set<string> | undefined, force: boolean): Promise<TickReport> {
+    const run = this.running.then(() => this.run(apps, force));
+    this.running = run.catch(() => {});
+    return run;
+  }
+
+  private async run(apps: Set<string> | undefined, force: boolean): Promise<TickReport> {
     const report = emptyReport();
     const now = this.clock.wallMs();
-    // Each log folder is listed once per run, not once per file. An archive made by this run is
-    // missing from the listing; it is brand new, so no retention check would delete it anyway.
-    const listing: DirListing = new Map();
-    for (const f of this.files) {
-      if (apps && !apps.has(f.app)) continue;
-      try {
-        this.check(f, now, force, report);
-      } catch (e) {
-        report.errors.push({ app: f.app, path: f.path, message: errorMessage(e), errno: errnoOf(e) });
-      }
-      if (f.config.rotationMode === "time") {
+    const dirs: RunDirs = new Map();
+    try {
+      for (const f of [...this.files]) {
+        if (apps && !apps.has(f.app)) continue;
+        // Between files, let the daemon answer whatever came in: small rotations run on this
+        // thread, and a thousand of them in one run would otherwise hold it for seconds.
+        await new Promise((resolve) => setImmediate(resolve));
+        let dir: LogDir | null = null;
         try {
-          for (const p of deleteExpiredArchives(f.path, f.config.rotationMaxAgeMs, now, listing)) {
-            report.deleted.push({ app: f.app, path: p, reason: "max-age" });
-          }
+          dir = this.dirOf(dirs, f.path);
+          await this.check(f, dir, now, force, report);
         } catch (e) {
-          report.errors.push({ app: f.app, path: f.path, message: `retention: ${errorMessage(e)}`, errno: errnoOf(e) });
+          report.errors.push({ app: f.app, path: f.path, message: errorMessage(e), errno: errnoOf(e) });
+        }
+        if (f.config.rotationMode === "time" && dir) {
+          try {
+            for (const p of deleteExpiredArchives(dir, path.basename(f.path), f.config.rotationMaxAgeMs, now, allowedOwners(f.owner?.uid))) {
+              report.deleted.push({ app: f.app, path: p, reason: "max-age" });
+            }
+          } catch (e) {
+            report.errors.push({ app: f.app, path: f.path, message: `retention: ${errorMessage(e)}`, errno: errnoOf(e) });
+          }
         }
       }
+    } finally {
+      for (const d of dirs.values()) d?.close();
     }
     return report;
+  }
+
+  private dirOf(dirs: RunDirs, file: string): LogDir | null {
+    const folder = path.dirname(file);
+    if (!dirs.has(folder)) dirs.set(folder, LogDir.openIfExists(folder));
+    return dirs.get(folder)!;
   }
 
   private stateOf(file: string): FileState {
     let s = this.state.get(file);
     if (!s) {
-      s = { missing: false };
+      s = { missing: false, replaced: false };
       this.state.set(file, s);
     }
     return s;
   }
 
-  private check(f: ManagedLog, now: number, force: boolean, report: TickReport): void {
+  private async check(f: ManagedLog, dir: LogDir | null, now: number, force: boolean, report: TickReport): Promise<void> {
     const s = this.stateOf(f.path);
-    const st = statOrNull(f.path);
-    if (!st) {
+    const st = dir?.entry(path.basename(f.path)) ?? null;
+    if (!dir || !st) {
       report.missing.push({ app: f.app, path: f.path, firstTime: !s.missing });
       s.missing = true;
       s.period = undefined; // when it comes back, its mtime says which period it is in
       return;
     }
     s.missing = false;
-    if (!st.isFile()) throw new Error(`${f.path} is not a regular file; not rotated`);
+    if (st.isCharacterDevice()) return; // /dev/null and the like: nothing to rotate
+    if (!st.isFile()) throw new Error(`${f.path} is ${kindOf(st)}, not a regular file; not rotated`);
+    const identity = openedIdentity(f.path);
+    if (identity && (identity.dev !== st.dev || identity.ino !== st.ino)) {
+      report.replaced.push({ app: f.app, path: f.path, firstTime: !s.replaced });
+      s.replaced = true;
+      return;
+    }
+    s.replaced = false;
     if (s.mode === undefined) {
-      const mode = probeRotationMode(f.path);
+      const mode = probeRotationMode(f.path, allowedOwners(f.owner?.uid));
       if (mode !== "unknown") this.noteMode(f, s, mode);
     }
-    if (f.config.rotationMode === "size") this.checkSize(f, s, st, force, report);
-    else this.checkTime(f, s, st, now, force, report);
+    if (f.config.rotationMode === "size") await this.checkSize(f, s, dir, st, force, report);
+    else await this.checkTime(f, s, dir, st, now, force, report);
   }
 
-  private checkTime(f: ManagedLog, s: FileState, st: fs.Stats, now: number, force: boolean, report: TickReport): void {
+  private async checkTime(f: ManagedLog, s: FileState, dir: LogDir, st: fs.Stats, now: number, force: boolean, report: TickReport): Promise<void> {
+    const base = path.basename(f.path);
     const freq = f.config.rotationFrequency;
     if (freq === "none") {
       s.period = undefined;
       if (!force || st.size === 0) return;
-      this.rotateInto(f, s, `${f.path}.${periodKey("daily", now)}`, report);
+      await this.rotateInto(f, s, dir, `${base}.${periodKey("daily", now)}`, report);
       return;
     }
     const current = periodKey(freq, now)!;
@@ -204,35 +254,38 @@ export class LogRotator {
       s.frequency = freq;
     }
     if (s.period === current && !force) return;
-    if (st.size > 0) this.rotateInto(f, s, `${f.path}.${s.period}`, report); // throws: period kept, retried
+    if (st.size > 0) await this.rotateInto(f, s, dir, `${base}.${s.period}`, report); // throws: period kept, retried
     s.period = current;
   }
 
-  private checkSize(f: ManagedLog, s: FileState, st: fs.Stats, force: boolean, report: TickReport): void {
+  private async checkSize(f: ManagedLog, s: FileState, dir: LogDir, st: fs.Stats, force: boolean, report: TickReport): Promise<void> {
+    const base = path.basename(f.path);
     const limit = f.config.rotationSizeBytes;
     if (st.size === 0) return;
     if (!force && (limit === undefined || st.size < limit)) return;
     const keep = Math.max(0, Math.floor(f.config.rotationBackups));
     if (keep === 0) {
-      this.rotateInto(f, s, null, report);
-      for (const p of shiftBackups(f.path, 0)) report.deleted.push({ app: f.app, path: p, reason: "backups" });
+      await this.rotateInto(f, s, dir, null, report);
+      for (const p of shiftBackups(dir, base, 0, allowedOwners(f.owner?.uid))) report.deleted.push({ app: f.app, path: p, reason: "backups" });
       return;
     }
-    const staging = `${f.path}.rotating`;
-    const entry = this.rotateInto(f, s, staging, report);
-    const staged = statOrNull(staging);
-    if (!staged || staged.size === 0) {
-      if (staged) fs.unlinkSync(staging);
+    const staging = `${base}.rotating`;
+    const entry = await this.rotateInto(f, s, dir, staging, report);
+    const staged = dir.entry(staging);
+    if (!staged?.isFile() || staged.size === 0) {
+      if (staged?.isFile()) dir.unlink(staging);
       return; // nothing moved (less than a block): backups stay as they are
     }
-    for (const p of shiftBackups(f.path, keep)) report.deleted.push({ app: f.app, path: p, reason: "backups" });
-    fs.renameSync(staging, `${f.path}.1`);
-    entry.archive = `${f.path}.1`;
+    for (const p of shiftBackups(dir, base, keep, allowedOwners(f.owner?.uid))) report.deleted.push({ app: f.app, path: p, reason: "backups" });
+    dir.rename(staging, `${base}.1`);
+    entry.archive = dir.at(`${base}.1`);
   }
 
-  private rotateInto(f: ManagedLog, s: FileState, archive: string | null, report: TickReport): RotatedEntry {
-    const result = rotateLogFile(f.path, archive);
+  private async rotateInto(f: ManagedLog, s: FileState, dir: LogDir, archiveName: string | null, report: TickReport): Promise<RotatedEntry> {
+    const expect: LiveExpectations = { owners: allowedOwners(f.owner?.uid), identity: openedIdentity(f.path) };
+    const result = await rotateInDir(dir, path.basename(f.path), archiveName, expect);
     this.noteMode(f, s, result.mode);
+    const archive = archiveName === null ? null : dir.at(archiveName);
     const entry: RotatedEntry = { app: f.app, path: f.path, archive, ...result };
     report.rotated.push(entry);
     if (result.bytesMoved > 0) {

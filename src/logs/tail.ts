@@ -3,7 +3,7 @@
  * depends on the size of the answer, not of the file (a 10 GB log answers as fast as a 10 KB one).
  */
 import fs from "node:fs";
-import { closeQuietly, codeOf } from "./fsutil.ts";
+import { closeQuietly, codeOf, openForReading } from "./fsutil.ts";
 
 const CHUNK = 64 * 1024;
 const NL = 0x0a;
@@ -17,7 +17,7 @@ export function tailLines(file: string, n: number): string[] {
   if (!(n > 0)) return [];
   let fd: number;
   try {
-    fd = fs.openSync(file, "r");
+    fd = openForReading(file);
   } catch (e) {
     if (codeOf(e) === "ENOENT" || codeOf(e) === "ENOTDIR") return [];
     throw e;

@@ -22,11 +22,16 @@ export interface CgroupExitDeps {
   log: Logger;
 }
 
+/** PIDs of one service watched through pidfds at once (each costs the daemon a file descriptor). */
+export const MAX_WATCHED_PIDS = 256;
+const CAPPED_RECHECK_MS = 1000;
+
 export async function untilCgroupEmpty(service: string, deps: CgroupExitDeps): Promise<void> {
   const { cgroups, watcher, log } = deps;
   const watched = new Set<number>();
   let wake: () => void = () => {};
   let failing = false;
+  let capped = false;
   for (;;) {
     const pids = cgroups.pids(service);
     if (pids.length === 0 && !cgroups.populated(service)) return;
@@ -34,15 +39,25 @@ export async function untilCgroupEmpty(service: string, deps: CgroupExitDeps): P
     const retry = (ms: number) => { const w = wake; setTimeout(w, ms); };
     // Populated but no PID listed: a process in transit; the kernel settles within ~10 ms.
     if (pids.length === 0) retry(10);
+    let overflow = false;
     try {
       for (const pid of pids) {
         if (watched.has(pid)) continue;
         const own = deps.ownProcess();
-        const gone = own && pid === own.pid ? own.exited : watcher.watch(pid);
+        const isOwn = own !== null && pid === own.pid;
+        // Each watched PID holds a pidfd: a service that forks 20,000 processes must not use up
+        // the daemon's file descriptors. Past the cap, the rest is looked at again periodically.
+        if (!isOwn && watched.size >= MAX_WATCHED_PIDS) {
+          if (!capped) log.warn(`more than ${MAX_WATCHED_PIDS} processes in the cgroup: watching ${MAX_WATCHED_PIDS}, checking the rest every ${CAPPED_RECHECK_MS} ms`);
+          capped = overflow = true;
+          continue;
+        }
+        const gone = isOwn ? own.exited : watcher.watch(pid);
         watched.add(pid);
         const done = () => { watched.delete(pid); wake(); };
         gone.then(done, done);
       }
+      if (overflow) retry(CAPPED_RECHECK_MS);
       failing = false;
     } catch (e) {
       // Never report an exit the kernel has not confirmed (that could start a second run

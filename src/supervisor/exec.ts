@@ -3,8 +3,10 @@
  * execvp(3) does, refused when a root daemon would run a file that someone else can change, and
  * wrapped in setpriv when the service runs as a user with supplementary groups.
  */
-import { accessSync, constants, realpathSync, statSync } from "node:fs";
+import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { delimiter, dirname, resolve } from "node:path";
+import { scriptArguments } from "./script-args.ts";
+import { untrustedFileReason } from "../util/file-trust.ts";
 import type { ServiceConfig } from "../config/types.ts";
 import { resolveUser, userGroups } from "../config/load.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
@@ -61,34 +63,24 @@ function notRunnable(file: string): string | null {
  * bit), could make the daemon run their code with the service's identity.
  */
 export function unsafeCommandReason(file: string, serviceUid?: number): string | null {
-  const trusted = new Set([0, serviceUid ?? 0]);
-  const owner = (uid: number) => { const name = resolveUser(uid)?.name; return `uid ${uid}${name ? ` (${name})` : ""}`; };
-  let real: string;
-  try { real = realpathSync(file); } catch (e) { return `cannot be resolved: ${errorMessage(e)}`; }
-  const st = statSync(real);
-  const what = real === file ? file : `${file} (-> ${real})`;
-  if (!trusted.has(st.uid)) return `${what} is owned by ${owner(st.uid)}`;
-  if (st.mode & 0o002) return `${what} is writable by everyone (mode ${octal(st.mode)})`;
-  if (st.mode & 0o020) return `${what} is writable by its group, gid ${st.gid} (mode ${octal(st.mode)})`;
-  const folders = new Set([...ancestors(file), ...ancestors(real)]);
-  for (const dir of folders) {
-    let ds;
-    try { ds = statSync(dir); } catch { continue; }
-    if (!trusted.has(ds.uid)) return `its folder ${dir} is owned by ${owner(ds.uid)}`;
-    const sticky = (ds.mode & 0o1000) !== 0; // in /tmp others cannot rename or delete our file
-    if (!sticky && ds.mode & 0o002) return `its folder ${dir} is writable by everyone (mode ${octal(ds.mode)})`;
-    if (!sticky && ds.mode & 0o020) return `its folder ${dir} is writable by its group, gid ${ds.gid} (mode ${octal(ds.mode)})`;
+  const nameOf = (uid: number) => { const name = resolveUser(uid)?.name; return `uid ${uid}${name ? ` (${name})` : ""}`; };
+  return untrustedFileReason(file, new Set([0, serviceUid ?? 0]), nameOf);
+}
+
+/**
+ * Why a script an interpreter in `argv` would run (script-args.ts) could be changed by someone
+ * other than root or the service's user, or null. A script that does not exist yet is judged by
+ * its folder: whoever can create it there decides what runs.
+ */
+export function unsafeScriptReason(argv: readonly string[], cwd: string, serviceUid?: number): string | null {
+  for (const word of scriptArguments(argv)) {
+    const file = resolve(cwd, word);
+    const target = existsSync(file) ? file : dirname(file);
+    const why = unsafeCommandReason(target, serviceUid);
+    if (why) return `the script ${file} it runs: ${why}`;
   }
   return null;
 }
-
-function ancestors(file: string): string[] {
-  const out: string[] = [];
-  for (let d = dirname(file); ; d = dirname(d)) { out.push(d); if (d === dirname(d)) break; }
-  return out;
-}
-
-const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, "0");
 
 const SETPRIV_PATHS = ["/usr/bin/setpriv", "/bin/setpriv", "/usr/sbin/setpriv", "/sbin/setpriv"];
 let setprivPath: string | null | undefined;
@@ -120,24 +112,32 @@ export function execPlan(svc: ServiceConfig, argv: string[], env: Record<string,
   const asRoot = process.getuid?.() === 0;
   const { uid, gid, user } = svc.process;
   if (asRoot && !svc.process.allowWritableCommand) {
-    const why = unsafeCommandReason(file, uid);
+    const why = unsafeCommandReason(file, uid) ?? unsafeScriptReason(argv, svc.process.workingDirectory, uid);
     if (why) {
       throw new PmError("SPAWN", `refusing to run ${file} for ${svc.name} as ${uid === undefined ? "root" : `uid ${uid}`}: ${why}; ` +
         "make it changeable only by root (or the service's user), or set process.allow_writable_command: true in " + svc.file);
     }
   }
   const direct: ExecPlan = { cmd: [file, ...argv.slice(1)], argv0: word, ...(uid !== undefined ? { uid } : {}), ...(gid !== undefined ? { gid } : {}) };
-  if (!asRoot || uid === undefined || gid === undefined || user === undefined) return direct;
-  const name = resolveUser(user)?.name ?? user;
-  const groups = userGroups(name, gid);
+  if (!asRoot) return direct;
+  // A service run as another user loses every capability for good (an empty bounding set: no
+  // setuid-root binary or file capability gives one back) and, unless it says otherwise, may
+  // not gain privileges through exec at all (NoNewPrivs: setuid bits are ignored).
+  const asUser = uid !== undefined && uid !== 0;
+  const noNewPrivs = svc.process.noNewPrivileges ?? asUser;
+  const hardening = [...(noNewPrivs ? ["--no-new-privs"] : []), ...(asUser ? ["--bounding-set=-all"] : [])];
+  const switchUser = uid !== undefined && gid !== undefined && user !== undefined;
+  if (!switchUser && hardening.length === 0) return direct;
   const setpriv = findSetpriv();
   if (!setpriv) {
-    // Bun's uid/gid still give the right uid and gid; only the extra groups are lost.
-    if (groups.length > 1 && !warnedNoSetpriv) {
-      log.warn(`setpriv (util-linux) not found in ${SETPRIV_PATHS.join(", ")}: services run as users get only their primary group, not ${groups.slice(1).join(",")}`);
+    // Bun's uid/gid still give the right uid and gid; the extra groups and the hardening are lost.
+    if (!warnedNoSetpriv) {
+      log.warn(`setpriv (util-linux) not found in ${SETPRIV_PATHS.join(", ")}: services run as users get only their primary group, keep the capability bounding set, and no_new_privileges is not applied`);
       warnedNoSetpriv = true;
     }
     return direct;
   }
-  return { cmd: [setpriv, `--reuid=${uid}`, `--regid=${gid}`, `--groups=${groups.join(",")}`, "--", file, ...argv.slice(1)], argv0: setpriv };
+  const groups = switchUser ? [...new Set([...userGroups(resolveUser(user)?.name ?? user, gid), ...svc.process.supplementaryGroups])] : [];
+  const identity = switchUser ? [`--reuid=${uid}`, `--regid=${gid}`, `--groups=${groups.join(",")}`] : [];
+  return { cmd: [setpriv, ...identity, ...hardening, "--", file, ...argv.slice(1)], argv0: setpriv };
 }

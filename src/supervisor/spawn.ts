@@ -6,30 +6,28 @@
 import { closeSync } from "node:fs";
 import type { Subprocess } from "bun";
 import type { ServiceConfig } from "../config/types.ts";
-import { resolveUser } from "../config/load.ts";
-import { openLogFd } from "../logs/index.ts";
+import { openLogFd, type LogOwner } from "../logs/index.ts";
 import { execPlan } from "./exec.ts";
+import { withNotifyEnv } from "./notify.ts";
+import { buildServiceEnvironment } from "./service-env.ts";
+import { withLimits } from "./rlimits.ts";
 import { noteBunChild } from "../linux/reaper.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 
-/** The environment of a service: the daemon's, the user's identity, then `environment`. */
+/** The environment of a service (service-env.ts: clean by default), with NOTIFY_SOCKET for `readiness: notify`. */
 export function serviceEnv(svc: ServiceConfig): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  if (svc.process.user !== undefined) {
-    const user = resolveUser(svc.process.user);
-    if (user) Object.assign(env, { HOME: user.home, USER: user.name, LOGNAME: user.name, SHELL: user.shell });
-  }
-  env.PM_SERVICE = svc.name;
-  return Object.assign(env, svc.process.environment);
+  return withNotifyEnv(buildServiceEnvironment(svc), svc);
 }
 
+/** Who a service's new log files are for: root owns them, the service's group may read them. */
+const logOwner = (svc: ServiceConfig): LogOwner => ({ uid: svc.process.uid, gid: svc.process.gid });
+
 /** Opens the log files once (stdout and stderr may be the same file). Caller closes. */
-function openLogs(stdoutPath: string | undefined, stderrPath: string | undefined): { out: number | "ignore"; err: number | "ignore"; close(): void } {
-  const out = stdoutPath ? openLogFd(stdoutPath) : "ignore";
+function openLogs(stdoutPath: string | undefined, stderrPath: string | undefined, owner: LogOwner): { out: number | "ignore"; err: number | "ignore"; close(): void } {
+  const out = stdoutPath ? openLogFd(stdoutPath, owner) : "ignore";
   let err: number | "ignore";
   try {
-    err = !stderrPath ? "ignore" : stderrPath === stdoutPath ? out : openLogFd(stderrPath);
+    err = !stderrPath ? "ignore" : stderrPath === stdoutPath ? out : openLogFd(stderrPath, owner);
   } catch (e) {
     if (typeof out === "number") closeSync(out);
     throw e;
@@ -45,9 +43,9 @@ function openLogs(stdoutPath: string | undefined, stderrPath: string | undefined
 
 export function spawnService(svc: ServiceConfig, cgroupPath: string): Subprocess {
   const env = serviceEnv(svc);
-  const plan = execPlan(svc, svc.process.command, env); // a PmError("SPAWN") that says why not
+  const plan = withLimits(svc, execPlan(svc, svc.process.command, env)); // a PmError("SPAWN") that says why not
   let logs: ReturnType<typeof openLogs>;
-  try { logs = openLogs(svc.logs.stdout, svc.logs.stderr); }
+  try { logs = openLogs(svc.logs.stdout, svc.logs.stderr, logOwner(svc)); }
   catch (e) { throw new PmError("SPAWN", `cannot open log file for ${svc.name}: ${errorMessage(e)}`, { cause: e }); }
   try {
     const proc = Bun.spawn({
@@ -73,22 +71,24 @@ export function spawnService(svc: ServiceConfig, cgroupPath: string): Subprocess
 }
 
 /**
- * Starts `stop_command` (in the daemon's own cgroup, so it does not keep the service's cgroup
- * populated) with its output to the stop-command logs, in a process group of its own so that
- * the caller can kill it and whatever it forked once its time is up. Throws PmError("SPAWN").
+ * Starts `stop_command` in `cgroupPath` (its own cgroup beside the service's, so it does not keep
+ * the service's cgroup populated, and all it forks is killed with that cgroup when the stop is
+ * over) with its output to the stop-command logs, in a process group of its own.
+ * Throws PmError("SPAWN").
  */
-export function runStopCommand(svc: ServiceConfig): Subprocess {
+export function runStopCommand(svc: ServiceConfig, cgroupPath: string): Subprocess {
   const cmd = svc.process.stopCommand!;
   let logs: ReturnType<typeof openLogs> | null = null;
   try {
     const env = serviceEnv(svc);
     const plan = execPlan(svc, cmd, env);
-    logs = openLogs(svc.logs.stopCommandStdout, svc.logs.stopCommandStderr);
+    logs = openLogs(svc.logs.stopCommandStdout, svc.logs.stopCommandStderr, logOwner(svc));
     const proc = Bun.spawn({
       cmd: plan.cmd,
       argv0: plan.argv0,
       cwd: svc.process.workingDirectory,
       env,
+      cgroup: cgroupPath,
       detached: true,
       stdin: "ignore",
       stdout: logs.out,

@@ -7,10 +7,11 @@
  * One write per turn cost `stop all` of 100 services 0.5 to 2.5 s: its exits are handled one per
  * turn, and each write is a JSON.stringify of every unit, an fsync and a rename (issue 6).
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { Logger } from "../util/log.ts";
-import { errorMessage } from "../util/errors.ts";
+import { PmError, errorMessage } from "../util/errors.ts";
+import { selfTrusted, untrustedFolderReason } from "../util/file-trust.ts";
 import type { LastExit, Phase } from "./unit.ts";
 import type { RestartHistory } from "./policy.ts";
 
@@ -29,6 +30,9 @@ export interface PersistedUnit {
   removing?: boolean;
   /** A restart was under way (stop, then start): a new daemon finishes it. */
   startAfterStop?: boolean;
+  /** The main process (PID and /proc/PID/stat start time), found again on adoption. */
+  mainPid?: number | null;
+  mainStartTime?: string | null;
 }
 
 export interface StopSettings { stopSignal: string; stopGraceMs: number }
@@ -45,11 +49,29 @@ export class StateStore {
 
   constructor(readonly path: string, private readonly log: Logger) {}
 
+  /**
+   * Makes the state file's folder (0700) if missing and checks that nobody but root (or the
+   * daemon's uid) can create files in it: there, others could plant a state file, hold names
+   * the daemon writes, or link them elsewhere. A root daemon refuses such a folder.
+   */
+  prepareFolder(): void {
+    const dir = dirname(this.path);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const why = untrustedFolderReason(dir, selfTrusted());
+    if (why === null) return;
+    const message = `state_file: ${why}: others could plant or redirect the state file; use a folder only root can write (e.g. /var/lib/processmaster)`;
+    if (process.getuid?.() === 0) throw new PmError("CONFIG_INVALID", message);
+    this.log.warn(message);
+  }
+
   /** Loads the file; a missing file is an empty state, a corrupt one is logged and ignored. */
   load(): Record<string, PersistedUnit> {
     this.removeStaleTemporaries();
     let text: string;
-    try { text = readFileSync(this.path, "utf8"); } catch { return (this.units = {}); }
+    try { text = readOwnFile(this.path); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") this.log.warn(`state file ${this.path} is not used (${errorMessage(e)}); starting with empty state`);
+      return (this.units = {});
+    }
     try {
       const parsed = JSON.parse(text) as StateFile;
       if (parsed?.version !== 1 || typeof parsed.units !== "object" || parsed.units === null) throw new Error("unexpected shape");
@@ -105,7 +127,7 @@ export class StateStore {
     const tmp = `${this.path}.tmp-${process.pid}`;
     try {
       mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
-      const fd = openSync(tmp, "w", 0o600);
+      const fd = createExclusive(tmp);
       try {
         // A nearly full disk takes part of a write without an error; renaming that would
         // replace the good file with a truncated one. Loop until all is written (or ENOSPC).
@@ -120,6 +142,36 @@ export class StateStore {
       try { unlinkSync(tmp); } catch { /* not created, or already renamed */ }
       this.log.error(`cannot write state file ${this.path}: ${errorMessage(e)}`);
     }
+  }
+}
+
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = constants;
+
+/**
+ * The state file's text, only when it is a regular file (no symlink followed) that this
+ * process's uid owns and nobody else can write: a file someone else planted is not obeyed.
+ */
+function readOwnFile(path: string): string {
+  const fd = openSync(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new Error("not a regular file");
+    if (st.uid !== process.getuid?.()) throw new Error(`owned by uid ${st.uid}, not by the daemon's uid ${process.getuid?.()}`);
+    if (st.mode & 0o022) throw new Error(`writable by others (mode ${(st.mode & 0o7777).toString(8)})`);
+    return readFileSync(fd, "utf8");
+  } finally { closeSync(fd); }
+}
+
+/**
+ * Creates the temporary file anew (O_EXCL, no symlink followed): whatever has its name (a
+ * leftover, or a link planted to make us overwrite another file) is unlinked, never written.
+ */
+function createExclusive(path: string): number {
+  const open = () => openSync(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  try { return open(); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    unlinkSync(path);
+    return open();
   }
 }
 

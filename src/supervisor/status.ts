@@ -1,11 +1,13 @@
 /** What `pmctl status` reports about a unit: plain JSON, the contract of `status --json`. */
-import { statSync } from "node:fs";
+import { logFileSize } from "../logs/index.ts";
 import type { CgroupTree } from "../cgroup/index.ts";
 import type { Unit } from "./supervisor.ts";
+import type { GateState } from "./readiness.ts";
 
 export interface LogFileStatus { path: string; size: number | null; rotation_mode: string }
 
-export interface AppStatus {
+/** `status --json` of one app; the health fields come from healthStatus() (daemon.ts merges them). */
+export interface AppStatus extends Partial<HealthStatus> {
   name: string;
   state: string;
   enabled: boolean;
@@ -22,6 +24,8 @@ export interface AppStatus {
   uptime_ms: number | null;
   next_attempt_at: string | null;
   next_run_at: string | null;
+  /** The zone of `schedule` (`schedule_timezone`); null: the daemon's local zone or no schedule. */
+  schedule_timezone: string | null;
   suppressed_reason: string | null;
   operator_stopped: boolean;
   cpu_usage_usec: number | null;
@@ -58,6 +62,7 @@ export function unitStatus(unit: Unit, cgroups: CgroupTree, nowWallMs: number, r
     next_attempt_at: s.phase === "backoff" ? iso(s.nextAttemptWallMs) : null,
     // Ticks are ignored while the operator has it stopped or it is disabled: no next run to show.
     next_run_at: unit.schedule && unit.config.enabled && !s.operatorStopped ? iso(unit.schedule.nextFireWallMs()) : null,
+    schedule_timezone: unit.config.process.scheduleTimezone ?? null,
     suppressed_reason: s.phase === "suppressed" ? s.suppressedReason : null,
     operator_stopped: s.operatorStopped,
     cpu_usage_usec: stats.cpuUsageUsec,
@@ -65,9 +70,48 @@ export function unitStatus(unit: Unit, cgroups: CgroupTree, nowWallMs: number, r
     memory_peak: stats.memoryPeak,
     limits_not_in_force: unit.limits?.notApplied ?? [],
     logs: logPaths.map((path) => {
-      let size: number | null = null;
-      try { size = statSync(path).size; } catch { /* not created yet */ }
-      return { path, size, rotation_mode: rotationModeOf(path) };
+      // Never through a symlink a service's user put there: status would tell the size of any file.
+      return { path, size: logFileSize(path), rotation_mode: rotationModeOf(path) };
     }),
+  };
+}
+
+/** Readiness, health and dependency fields of `status --json` (README "Readiness"). */
+export interface HealthStatus {
+  /** Whether the current run is ready; null when not running. */
+  ready: boolean | null;
+  /** The start of the current run: `starting` (start_seconds or readiness pending), `up`, `failed`; null when not running. */
+  start: "starting" | "up" | "failed" | null;
+  /** Readiness detail: what the last check said, or `READY=1`. */
+  readiness: string | null;
+  /** Liveness detail: consecutive failures and the last failure, or why the run was found unhealthy. */
+  health: string | null;
+  /** Why the last start failed (exit before start_seconds, readiness timeout, spawn error). */
+  start_failure: string | null;
+  /** STATUS= from sd_notify. */
+  notify_status: string | null;
+  /** MAINPID= from sd_notify (a process of the service). */
+  notify_main_pid: number | null;
+  /** The last run found unhealthy by liveness (and restarted through the restart policy): why, and when. */
+  last_unhealthy: string | null;
+  last_unhealthy_at: string | null;
+  /** While the first start waits for dependencies: `db (ready)`. */
+  waiting_for: string[];
+}
+
+export function healthStatus(unit: Unit, gate: { state: GateState | null; startFailure: string | null; notifyMainPid?: number | null; lastUnhealthy: { reason: string; atWallMs: number } | null }, waitingFor: string[]): HealthStatus {
+  const g = gate.state;
+  const live = unit.state.phase === "running" && g !== null;
+  return {
+    ready: live ? g.ready : unit.state.phase === "running" ? false : null,
+    start: live ? (g.outcome === null ? "starting" : g.outcome) : null,
+    readiness: live ? (g.ready ? g.readinessDetail ?? "ready" : g.readinessDetail) : null,
+    health: g?.failure && g.outcome === "up" ? g.failure : live && g.livenessFailures > 0 ? `${g.livenessFailures} failed check(s): ${g.livenessDetail}` : null,
+    start_failure: gate.startFailure,
+    notify_status: live ? g.status : null,
+    notify_main_pid: live ? gate.notifyMainPid ?? null : null,
+    last_unhealthy: gate.lastUnhealthy?.reason ?? null,
+    last_unhealthy_at: iso(gate.lastUnhealthy?.atWallMs ?? null),
+    waiting_for: waitingFor,
   };
 }

@@ -15,12 +15,14 @@ import { PmError, errorMessage } from "../util/errors.ts";
 import { logger, type Logger } from "../util/log.ts";
 import { initialUnitState, transition, type Effect, type UnitEvent, type UnitState } from "./unit.ts";
 import type { ExitInfo } from "./policy.ts";
-import { runStopCommand, spawnService } from "./spawn.ts";
+import { removeRuntimeDirectory, startServiceProcess } from "./process-setup.ts";
+import { sendStop } from "./signals.ts";
+import { findSavedMain, mainProcessExit, processStartTime } from "./main-process.ts";
 import { untilCgroupEmpty } from "./cgroup-exit.ts";
 import type { StateStore } from "./state-store.ts";
 import { finishRemoval, shouldFinishRemoval } from "./removal.ts";
 import { OnePerTurn } from "../util/turns.ts";
-import { KERNEL_DEFAULTS, limitChanges, resourceLimitFiles } from "./limits.ts";
+import { applyUnitLimits } from "./unit-limits.ts";
 
 export interface Unit {
   readonly name: string;
@@ -54,6 +56,10 @@ export interface SupervisorDeps {
   watcher: PidWatcher;
   store: StateStore;
   clock: Clock;
+  /** Sees every transition before its effects run (start-gate.ts: readiness and health). */
+  observer?: (unit: Unit, before: UnitState, event: UnitEvent) => void;
+  /** May hold a unit's first start (boot, added by update) until its dependencies are up; `go` starts it. */
+  holdStart?: (unit: Unit, go: () => void) => boolean;
 }
 
 export class Supervisor {
@@ -103,10 +109,23 @@ export class Supervisor {
     this.armSchedule(unit);
     const populated = this.deps.cgroups.populated(svc.name);
     if (!booting && !populated && !svc.enabled) return unit;
-    this.dispatch(unit, { type: "boot", populated });
+    const main = findSavedMain(saved, populated ? this.deps.cgroups.pids(svc.name) : [], this.deps.watcher);
+    // Held until what it depends on is up; by then an operator may have started or stopped it.
+    const go = () => { if (unit.state.phase === "stopped" && this.units.get(unit.name) === unit) this.dispatch(unit, { type: "boot", populated: false, main: null }); };
+    if (!populated && this.deps.holdStart?.(unit, go)) return unit;
+    this.dispatch(unit, { type: "boot", populated, main });
     // An adopted run: OOM kills from now on are this run's (earlier ones we cannot attribute).
-    if (populated) { unit.oomKillsAtStart = this.deps.cgroups.oomKills(svc.name); this.track(unit); }
+    if (populated) { unit.oomKillsAtStart = this.deps.cgroups.oomKills(svc.name); this.track(unit); this.watchMain(unit); }
     return unit;
+  }
+
+  /** Reports the main process's exit while the run goes on (exit_type decides what it means). */
+  private watchMain(unit: Unit, pid = unit.state.mainPid) {
+    if (pid === null) return;
+    void mainProcessExit(pid, unit.proc, this.deps.watcher).then((exit) => {
+      if (unit.state.mainPid !== pid) return; // the run it belonged to is over
+      this.dispatch(unit, { type: "mainExited", exit, othersRemain: this.deps.cgroups.pids(unit.name).some((p) => p !== pid) });
+    });
   }
 
   private armSchedule(unit: Unit) {
@@ -123,26 +142,9 @@ export class Supervisor {
     unit.schedule.start();
   }
 
-  /**
-   * Writes `resources:` into the service cgroup, and the kernel default ("no limit") into each
-   * limit file that is no longer configured, so `update` can lift a limit without a restart.
-   * What could not be applied is kept for status and logged once per file and value.
-   */
+  /** Writes `resources:` into the service cgroup (unit-limits.ts). */
   applyLimits(unit: Unit): void {
-    const { cgroups } = this.deps;
-    const files = resourceLimitFiles(unit.config.resources);
-    if (Object.keys(files).length === 0 && !cgroups.hasService(unit.name)) { unit.limits = null; unit.writtenLimits = {}; return; }
-    let path: string;
-    // At boot or in update a cgroup that cannot be made costs this service its limits, not the
-    // daemon its life; spawn reports the same error when it tries to start the service.
-    try { path = cgroups.createService(unit.name); } catch (e) { unit.log.error(errorMessage(e)); return; }
-    const report = cgroups.writeLimits(path, limitChanges(unit.writtenLimits ?? KERNEL_DEFAULTS, files));
-    unit.writtenLimits = files;
-    const reported = new Set((unit.limits?.notApplied ?? []).map((p) => `${p.file}=${p.value}`));
-    // A default that could not be written lifts nothing that was in force: not worth a report.
-    const notApplied = report.notApplied.filter((p) => files[p.file] === p.value);
-    unit.limits = { applied: report.applied.filter((f) => f in files), notApplied };
-    for (const p of notApplied) if (!reported.has(`${p.file}=${p.value}`)) unit.log.warn(`limit ${p.file}=${p.value} not in force: ${p.reason}`);
+    applyUnitLimits(unit, this.deps.cgroups);
   }
 
   dispatch(unit: Unit, event: UnitEvent): void {
@@ -164,11 +166,15 @@ export class Supervisor {
       stopGraceMs: unit.config.process.stopGraceMs,
       restartPolicy: unit.config.restartPolicy,
       nowWallMs: this.deps.clock.wallMs(),
+      exitType: unit.config.process.exitType,
+      stopSignal: unit.config.process.stopSignal,
     };
     const before = unit.state.phase;
     const { state, effects } = transition(unit.state, event, ctx);
+    const previous = unit.state;
     unit.state = state;
     if (state.phase !== before) unit.log.debug(`${before} -> ${state.phase} on ${event.type}`);
+    this.deps.observer?.(unit, previous, event);
     for (const effect of effects) this.run(unit, effect);
     for (const fn of [...unit.listeners]) fn();
   }
@@ -201,6 +207,7 @@ export class Supervisor {
       stop: { stopSignal: unit.config.process.stopSignal, stopGraceMs: unit.config.process.stopGraceMs },
       removing: this.removing.has(unit.name) || undefined,
       startAfterStop: s.startAfterStop || undefined,
+      mainPid: s.mainPid, mainStartTime: s.mainStartTime,
     });
   }
 
@@ -210,15 +217,16 @@ export class Supervisor {
       const path = this.deps.cgroups.freshService(unit.name);
       this.applyLimits(unit);
       unit.oomKillsAtStart = this.deps.cgroups.oomKills(unit.name);
-      proc = spawnService(unit.config, path);
+      proc = startServiceProcess(unit.config, path, unit.log);
     } catch (e) {
       unit.log.error(errorMessage(e));
       this.dispatch(unit, { type: "spawnFailed", message: errorMessage(e) });
       return;
     }
     unit.proc = proc;
-    this.dispatch(unit, { type: "spawned", pid: proc.pid });
+    this.dispatch(unit, { type: "spawned", pid: proc.pid, startTime: processStartTime(proc.pid) });
     this.track(unit);
+    this.watchMain(unit, proc.pid); // the `spawned` event may still wait in the queue
   }
 
   private sendStop(unit: Unit) {
@@ -226,9 +234,9 @@ export class Supervisor {
     // process sees a signal. A daemon killed in between would adopt the dying service as
     // running, see it exit, and keep it down as if it had crashed.
     this.persist(unit);
-    if (this.writeAhead) { this.writeAhead.push(() => this.signalStop(unit)); return; } // one flush for the batch
+    if (this.writeAhead) { this.writeAhead.push(() => sendStop(unit, this.deps.cgroups)); return; } // one flush for the batch
     this.deps.store.flush();
-    this.signalStop(unit);
+    sendStop(unit, this.deps.cgroups);
   }
 
   /**
@@ -245,33 +253,6 @@ export class Supervisor {
       this.writeAhead = null;
       if (signals.length > 0) { this.deps.store.flush(); for (const signal of signals) signal(); }
     }
-  }
-
-  private signalStop(unit: Unit) {
-    const signalAll = () => {
-      const n = this.deps.cgroups.signal(unit.name, unit.config.process.stopSignal as NodeJS.Signals);
-      this.deps.cgroups.signal(unit.name, "SIGCONT"); // a stopped process must wake to see the signal
-      unit.log.info(`sent ${unit.config.process.stopSignal} to ${n} process(es)`);
-    };
-    if (!unit.config.process.stopCommand) return signalAll();
-    unit.log.info(`running stop_command: ${unit.config.process.stopCommand.join(" ")}`);
-    let cmd: Subprocess;
-    try { cmd = runStopCommand(unit.config); } catch (e) {
-      unit.log.warn(`${errorMessage(e)}; sending ${unit.config.process.stopSignal}`);
-      return signalAll();
-    }
-    // The stop command gets the stop's grace too; one that hangs (or forks) would otherwise
-    // run on in the daemon's cgroup after the service is long gone, one more at every stop.
-    const graceMs = unit.config.process.stopGraceMs;
-    const deadline = setTimeout(() => {
-      unit.log.warn(`stop_command still running after ${graceMs}ms; killing it`);
-      try { process.kill(-cmd.pid, "SIGKILL"); } catch { /* exited meanwhile */ }
-    }, graceMs);
-    cmd.exited.then(() => {
-      clearTimeout(deadline);
-      const code = cmd.exitCode;
-      if (code !== 0 && unit.state.phase === "stopping") { unit.log.warn(`stop_command exited with ${code ?? cmd.signalCode}; sending ${unit.config.process.stopSignal}`); signalAll(); }
-    }, () => clearTimeout(deadline));
   }
 
   /** Waits until the unit's cgroup is empty (cgroup-exit.ts), then reports how the run ended. */
@@ -292,6 +273,7 @@ export class Supervisor {
       await this.exitTurns.next();
       unit.proc = null;
       unit.tracking = false;
+      for (const dir of unit.config?.process.runtimeDirectories ?? []) removeRuntimeDirectory(dir, unit.log); // (tests track bare units)
       const ooms = cgroups.oomKills(unit.name);
       const oomKilled = ooms !== null && unit.oomKillsAtStart !== null && ooms > unit.oomKillsAtStart;
       this.dispatch(unit, { type: "exited", exit, oomKilled });
@@ -418,10 +400,10 @@ export class Supervisor {
    * does, but keep each one's operator intent as it was, so the next start of the container
    * starts them again.
    */
-  async stopAllForExit(): Promise<void> {
+  async stopAllForExit(stop: (units: Unit[]) => Promise<unknown> = (u) => this.stop(u)): Promise<void> {
     const units = [...this.units.values()];
     const intent = new Map(units.map((u) => [u, u.state.operatorStopped] as const));
-    await this.stop(units);
+    await stop(units); // the daemon passes dependency order (orchestrate.ts)
     for (const u of units) {
       u.state = { ...u.state, operatorStopped: intent.get(u)! };
       this.persist(u);

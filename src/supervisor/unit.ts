@@ -5,8 +5,9 @@
  *
  * Phases say what is running now; `lastExit` (the result of the last run) is separate and sticky.
  */
-import type { RestartPolicyConfig } from "../config/types.ts";
-import { decideAfterExit, describeExit, emptyHistory, manualStartHistory, type ExitInfo, type RestartHistory } from "./policy.ts";
+import type { ExitType, RestartPolicyConfig } from "../config/types.ts";
+import { mainExitVerdict } from "./exit-type.ts";
+import { decideAfterExit, describeExit, emptyHistory, isFailure, manualStartHistory, type ExitInfo, type RestartHistory } from "./policy.ts";
 
 export type Phase =
   | "stopped"    // not running, nothing due (operator stop, disabled, never started)
@@ -31,8 +32,12 @@ export interface LastExit extends ExitInfo {
 
 export interface UnitState {
   phase: Phase;
-  /** The PID we spawned (null when adopted or not running). */
+  /** The main process: the PID we spawned, or one re-adopted by PID and start time (null when unknown). */
   mainPid: number | null;
+  /** Its start time (/proc/PID/stat field 22), so a reused PID is never taken for it. */
+  mainStartTime: string | null;
+  /** Set when the main process's exit ended the service (exit_type): reported once the rest is stopped. */
+  mainExit: ExitInfo | null;
   /** The operator said stop: stays stopped across daemon restarts until `start`. */
   operatorStopped: boolean;
   /** Start again once the current stop completes (restart, or start during stop). */
@@ -48,19 +53,27 @@ export interface UnitState {
   suppressedReason: string | null;
   /** Set once stop escalated to cgroup.kill, so the exit is reported as killed-after-grace. */
   escalated: boolean;
+  /** The daemon is stopping this run because it failed (readiness timeout, liveness): why. Its exit goes to the restart policy. */
+  failing?: string | null;
 }
 
 export type UnitEvent =
-  | { type: "boot"; populated: boolean }            // daemon start: adopt or decide to start
+  // Daemon start: adopt or decide to start. `main`: the saved main process, found again by PID and
+  // start time in the service's cgroup; null when one was saved but is gone; absent when none was saved.
+  | { type: "boot"; populated: boolean; main?: MainProcess | null }
   | { type: "start" }                                // manual start
   | { type: "stop" }                                 // manual stop
   | { type: "restart" }                              // manual restart
-  | { type: "spawned"; pid: number }
+  | { type: "spawned"; pid: number; startTime?: string | null }
+  | { type: "mainExited"; exit: ExitInfo; othersRemain: boolean } // the main process ended (exit_type decides)
   | { type: "spawnFailed"; message: string }
   | { type: "exited"; exit: ExitInfo; oomKilled?: boolean } // the cgroup became empty
   | { type: "timer" }                                // the one armed timer fired
   | { type: "cronTick" }
-  | { type: "configChanged"; enabled: boolean };     // update: enabled flag may have flipped
+  | { type: "configChanged"; enabled: boolean }      // update: enabled flag may have flipped
+  | { type: "fail"; reason: string };                // readiness timed out or liveness failed: stop, then the restart policy
+
+export interface MainProcess { pid: number; startTime: string | null }
 
 export type Effect =
   | { type: "spawn" }
@@ -78,13 +91,17 @@ export interface UnitContext {
   stopGraceMs: number;
   restartPolicy: RestartPolicyConfig;
   nowWallMs: number;
+  /** `process.exit_type` (default auto). */
+  exitType?: ExitType;
+  /** For a failing run stopped by the daemon that exited 0 on its stop signal. */
+  stopSignal?: string;
 }
 
 export interface Transition { state: UnitState; effects: Effect[] }
 
 export function initialUnitState(): UnitState {
   return {
-    phase: "stopped", mainPid: null, operatorStopped: false, startAfterStop: false,
+    phase: "stopped", mainPid: null, mainStartTime: null, mainExit: null, operatorStopped: false, startAfterStop: false,
     history: emptyHistory(), restarts: 0, lastExit: null, startedAtWallMs: null,
     nextAttemptWallMs: null, suppressedReason: null, escalated: false,
   };
@@ -95,6 +112,9 @@ export function isActive(phase: Phase): boolean {
   return phase === "starting" || phase === "running" || phase === "stopping" || phase === "killing";
 }
 
+/** The exit of a process that was not our child, or ended while no daemon watched. */
+const UNSEEN_EXIT: ExitInfo = { code: null, signal: null, known: false };
+
 const log = (message: string, level: "info" | "warn" = "info"): Effect => ({ type: "log", level, message });
 
 export function transition(s: UnitState, ev: UnitEvent, ctx: UnitContext): Transition {
@@ -103,29 +123,41 @@ export function transition(s: UnitState, ev: UnitEvent, ctx: UnitContext): Trans
   /** Not running, nothing pending: where a service rests when no run is due. */
   const idlePhase = (): Phase => idlePhaseOf(s, ctx);
   const spawnNow = (patch: Partial<UnitState> = {}): Transition =>
-    next({ phase: "starting", mainPid: null, startAfterStop: false, nextAttemptWallMs: null, suppressedReason: null, escalated: false, startedAtWallMs: null, ...patch },
+    next({ phase: "starting", mainPid: null, mainStartTime: null, mainExit: null, startAfterStop: false, nextAttemptWallMs: null, suppressedReason: null, escalated: false, startedAtWallMs: null, failing: null, ...patch },
       { type: "cancelTimer" }, { type: "spawn" });
+  const failing = s.failing ?? null;
   const beginStop = (patch: Partial<UnitState>): Transition =>
-    next({ phase: "stopping", escalated: false, ...patch },
+    next({ phase: "stopping", escalated: false, mainExit: null, ...patch },
       { type: "sendStop" }, { type: "armTimer", ms: ctx.stopGraceMs }, { type: "persist" });
   const manualReset = { operatorStopped: false, history: manualStartHistory(), restarts: 0 };
 
   switch (ev.type) {
-    case "boot":
+    case "boot": {
+      const main = { mainPid: ev.main?.pid ?? null, mainStartTime: ev.main?.startTime ?? null };
       if (ev.populated && s.operatorStopped) {
         // The previous daemon died while stopping it: finish the stop the operator asked for.
-        return beginStop({ phase: "stopping", startAfterStop: false });
+        return beginStop({ phase: "stopping", startAfterStop: false, ...main });
       }
       // The previous daemon died while restarting it (restart, or update of a changed service):
       // finish the restart, or it would be adopted, end with the old stop, and stay down.
-      if (ev.populated && s.startAfterStop && ctx.enabled) return beginStop({ phase: "stopping", startAfterStop: true });
+      if (ev.populated && s.startAfterStop && ctx.enabled) return beginStop({ phase: "stopping", startAfterStop: true, ...main });
       // From here on a saved restart is not finished (disabled, or nothing left to stop): drop
       // it, or a request waiting for the unit to settle (update, start) would wait for ever.
-      if (ev.populated) return next({ phase: "running", mainPid: null, startAfterStop: false, startedAtWallMs: s.startedAtWallMs ?? ctx.nowWallMs }, log("adopted running service"), { type: "persist" });
+      if (ev.populated) {
+        const adopted = next({ phase: "running", ...main, mainExit: null, startAfterStop: false, startedAtWallMs: s.startedAtWallMs ?? ctx.nowWallMs },
+          log(`adopted running service${ev.main ? `, main pid ${ev.main.pid}` : ""}`), { type: "persist" });
+        // The saved main process is gone while others run: it ended while no daemon watched.
+        if (ev.main === null) return transition(adopted.state, { type: "mainExited", exit: UNSEEN_EXIT, othersRemain: true }, ctx);
+        return adopted;
+      }
+      // It ran when the previous daemon stopped watching and is gone now: say so, not the old
+      // last exit. (`s` is rebound: the helpers above read it.)
+      if (ev.main === null) s = { ...s, mainPid: null, mainStartTime: null, lastExit: { ...UNSEEN_EXIT, cause: "exit", atWallMs: ctx.nowWallMs } };
       if (s.operatorStopped || !ctx.enabled) return next({ phase: "stopped", mainPid: null, startAfterStop: false });
       if (ctx.scheduled) return next({ phase: "scheduled", mainPid: null, startAfterStop: false });
       if (s.phase === "suppressed") return next({ startAfterStop: false }); // tolerance exceeded before the daemon restart
       return spawnNow();
+    }
 
     case "start":
       switch (s.phase) {
@@ -152,7 +184,26 @@ export function transition(s: UnitState, ev: UnitEvent, ctx: UnitContext): Trans
 
     case "spawned":
       if (s.phase !== "starting") return same(log(`unexpected spawn report in ${s.phase}`, "warn"));
-      return next({ phase: "running", mainPid: ev.pid, startedAtWallMs: ctx.nowWallMs }, log(`started, pid ${ev.pid}`), { type: "persist" });
+      return next({ phase: "running", mainPid: ev.pid, mainStartTime: ev.startTime ?? null, mainExit: null, startedAtWallMs: ctx.nowWallMs }, log(`started, pid ${ev.pid}`), { type: "persist" });
+
+    case "mainExited": {
+      const gone = { mainPid: null, mainStartTime: null };
+      if (s.phase !== "running") return next(gone, { type: "persist" }); // a stop is under way anyway
+      const what = `main process ${s.mainPid ?? "(adopted)"} ${describeExit(ev.exit)}`;
+      switch (mainExitVerdict(ctx.exitType ?? "auto", ev.exit, ev.othersRemain)) {
+        case "cgroup-ends-run": return same(); // the cgroup's exit report follows
+        case "keep-running": {
+          // Not worded as an exit of the service: it is not one (a forking daemon's parent left).
+          const how = ev.exit.known && ev.exit.signal === null ? `code ${ev.exit.code}` : describeExit(ev.exit);
+          return next(gone, log(`main process ${s.mainPid ?? "(adopted)"} is gone (${how}); its other processes keep the service running (exit_type ${ctx.exitType ?? "auto"})`), { type: "persist" });
+        }
+        case "end-service": {
+          const t = beginStop({ ...gone, mainExit: ev.exit, startAfterStop: false });
+          return { state: t.state, effects: [log(`${what} while other processes remain; the service has ended, stopping them`, "warn"), ...t.effects] };
+        }
+      }
+      break;
+    }
 
     case "spawnFailed": {
       if (s.phase !== "starting") return same();
@@ -163,9 +214,18 @@ export function transition(s: UnitState, ev: UnitEvent, ctx: UnitContext): Trans
     case "exited": {
       const cause: LastExit["cause"] = ev.oomKilled ? "oom-kill" : s.escalated ? "killed-after-grace" : "exit";
       const lastExit: LastExit = { ...ev.exit, cause, atWallMs: ctx.nowWallMs };
-      const ended = { ...s, lastExit, mainPid: null, escalated: false };
+      const ended = { ...s, lastExit, mainPid: null, mainStartTime: null, mainExit: null, escalated: false, failing: null };
       switch (s.phase) {
         case "stopping": case "killing":
+          if (failing !== null && !s.startAfterStop && !s.operatorStopped) {
+            // Stopped by the daemon for failing: the policy decides as for a crash, whatever the code.
+            const asFailure: ExitInfo = isFailure(ev.exit) ? ev.exit : { code: null, signal: ctx.stopSignal ?? "SIGTERM", known: true };
+            return afterRun(ended, asFailure, ctx, failing);
+          }
+          // The main process's exit ended the run (exit_type): that exit is the run's, and the policy decides.
+          if (s.mainExit && !s.operatorStopped && !s.startAfterStop && ctx.enabled) {
+            return afterRun({ ...ended, lastExit: { ...s.mainExit, cause: "exit", atWallMs: ctx.nowWallMs } }, s.mainExit, ctx, describeExit(s.mainExit));
+          }
           if (s.startAfterStop) return { state: { ...ended, phase: "starting", startAfterStop: false, suppressedReason: null }, effects: [{ type: "cancelTimer" }, log(`stopped (${describeExit(ev.exit)}), starting again`), { type: "spawn" }] };
           return { state: { ...ended, phase: s.operatorStopped ? "stopped" : idlePhaseOf(ended, ctx) }, effects: [{ type: "cancelTimer" }, log(`stopped (${cause === "killed-after-grace" ? "killed after grace" : describeExit(ev.exit)})`), { type: "persist" }] };
         case "running": case "starting":
@@ -190,6 +250,13 @@ export function transition(s: UnitState, ev: UnitEvent, ctx: UnitContext): Trans
         case "backoff": case "suppressed": return same();
       }
       break;
+
+    case "fail":
+      if (s.phase !== "running" && s.phase !== "starting") return same();
+      {
+        const stop = beginStop({ startAfterStop: false, failing: ev.reason });
+        return { state: stop.state, effects: [log(`${ev.reason}; stopping it`, "warn"), ...stop.effects] };
+      }
 
     case "configChanged":
       // `update` changed the definition. A running service that stays enabled is restarted by
@@ -227,7 +294,7 @@ function idlePhaseOf(s: UnitState, ctx: UnitContext): Phase {
 function afterRun(s: UnitState, exit: ExitInfo, ctx: UnitContext, what: string): Transition {
   const runDurationMs = s.startedAtWallMs === null ? 0 : Math.max(0, ctx.nowWallMs - s.startedAtWallMs);
   const decision = decideAfterExit(ctx.restartPolicy, s.history, exit, { nowWallMs: ctx.nowWallMs, runDurationMs, scheduled: ctx.scheduled });
-  const base: UnitState = { ...s, mainPid: null, startedAtWallMs: null };
+  const base: UnitState = { ...s, mainPid: null, mainStartTime: null, mainExit: null, startedAtWallMs: null };
   // The policy's reason names the exit; say more when the caller knows more (OOM, spawn failure).
   const because = (reason: string) => (what === describeExit(exit) ? reason : `${what}; ${reason}`);
   switch (decision.kind) {

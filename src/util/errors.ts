@@ -11,6 +11,7 @@ export type ErrorCode =
   | "SYSCALL"            // an errno from libc through bun:ffi
   | "DAEMON_RUNNING"     // a live daemon already owns the socket
   | "DAEMON_UNREACHABLE" // the client cannot reach the daemon
+  | "SHUTTING_DOWN"      // `pmctl shutdown` is under way: no more changes
   | "PROTOCOL"           // a malformed request or reply
   | "PERMISSION"         // peer not allowed to do this
   | "USAGE"              // bad command-line use

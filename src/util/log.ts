@@ -30,3 +30,14 @@ export function logger(scope: string): Logger {
     error: (m) => emit("error", m),
   };
 }
+
+/**
+ * `text` safe for one log line: control characters (newlines above all: a client could forge
+ * whole log lines) and the Unicode line separators are written as escapes, and it is cut to
+ * `max` characters. For anything a client or a service chose.
+ */
+export function printable(text: string, max = 200): string {
+  const cut = text.length > max ? `${text.slice(0, max)}…(${text.length} chars)` : text;
+  // eslint-disable-next-line no-control-regex
+  return cut.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029\\]/g, (c) => (c === "\\" ? "\\\\" : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`));
+}

@@ -63,8 +63,11 @@ describe("chaos: crash storms", () => {
       const starts = (d.output().match(new RegExp(`\\[${name}\\] started, pid`, "g")) ?? []).length;
       expect(starts).toBe(MAX_RESTARTS + 1);
     }
-    // A manual start clears the suppression and the count.
-    const restarted = (await callDaemon(world.sockPath, "start", [names[0]!])) as { apps: AppStatus[] };
-    expect(restarted.apps[0]!.restarts).toBe(0);
+    // A manual start clears the suppression and the count. It answers with the outcome of the
+    // start it made (failed: exit 3 before start_seconds), whose restart is then the first of the new count.
+    const restarted = (await callDaemon(world.sockPath, "start", [names[0]!])) as { apps: AppStatus[]; results: { ok: boolean; reason: string }[] };
+    expect(restarted.results[0]!.ok).toBe(false);
+    expect(restarted.results[0]!.reason).toContain("exited with code 3");
+    expect(restarted.apps[0]!.restarts).toBe(1);
   }, 90_000);
 });

@@ -23,7 +23,7 @@ let mountPoint: string | undefined;
 /** A 1 MiB tmpfs of our own (we run as root); unmounted in afterEach, after every process using it is gone. */
 function mountTinyDisk(): string {
   const dir = mkdtempSync(join(tmpdir(), "pm-diskfull-"));
-  const r = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", dir]);
+  const r = Bun.spawnSync(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", dir]);
   if (r.exitCode !== 0) { rmdirSync(dir); throw new Error(`mount tmpfs failed: ${r.stderr.toString()}`); }
   mountPoint = dir;
   return dir;
@@ -156,7 +156,7 @@ describe("chaos: disk full", () => {
     expect(fs.readdirSync(disk).filter((n) => n.startsWith("state.json.tmp"))).toEqual([]);
   });
 
-  test("the rotation tick reports a rotation that fails for lack of space, and retries it later", () => {
+  test("the rotation tick reports a rotation that fails for lack of space, and retries it later", async () => {
     const disk = mountTinyDisk();
     const live = join(disk, "app.log");
     writeFileSync(live, "hello\n".repeat(20_000)); // 120 KB
@@ -165,15 +165,15 @@ describe("chaos: disk full", () => {
     const clock = new ManualClock(0, Date.UTC(2026, 0, 1, 12));
     const rotator = new LogRotator({ clock });
     rotator.setFiles([{ app: "app", path: live, config }]);
-    expect(rotator.tick().errors).toEqual([]); // first sight: nothing due
+    expect((await rotator.tick()).errors).toEqual([]); // first sight: nothing due
     clock.advance(86_400_000); // the next day: the file is due for rotation, the disk is full
-    const report = rotator.tick();
+    const report = (await rotator.tick());
     expect(report.errors).toHaveLength(1);
     expect(report.errors[0]!.path).toBe(live);
     expect(report.errors[0]!.message).toMatch(/ENOSPC|no space/i);
     expect(readFileSync(live, "utf8")).toBe("hello\n".repeat(20_000)); // nothing lost
     rmSync(ballast);
-    const retry = rotator.tick(); // a minute later: the same rotation is still due, and now succeeds
+    const retry = (await rotator.tick()); // a minute later: the same rotation is still due, and now succeeds
     expect(retry.errors).toEqual([]);
     expect(readFileSync(`${live}.2026-01-01`, "utf8") + readFileSync(live, "utf8")).toBe("hello\n".repeat(20_000));
   });

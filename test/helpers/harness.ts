@@ -90,6 +90,14 @@ export async function waitUntil<T>(check: () => T | Promise<T>, what: string, ti
   }
 }
 
+/** A free TCP port on 127.0.0.1: bind port 0, read what the kernel chose, close. */
+export function freePort(): number {
+  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = s.port;
+  s.stop(true);
+  return port;
+}
+
 export function pidAlive(pid: number): boolean {
   try { process.kill(pid, 0); } catch { return false; }
   // A zombie is dead for our purposes.

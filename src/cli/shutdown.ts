@@ -1,0 +1,28 @@
+/**
+ * `pmctl shutdown`: stop every service (in parallel, each with its grace), then the daemon
+ * exits 0. Operator stops are not recorded, so the next daemon starts what was running.
+ */
+import type { AppStatus } from "../supervisor/status.ts";
+import { PmError } from "../util/errors.ts";
+import { EXIT, type CliCommand } from "./args.ts";
+import { out } from "./output.ts";
+import { request } from "./request.ts";
+
+export const shutdownCommand: CliCommand = {
+  name: "shutdown",
+  description: "stop every service (in parallel, with grace), then the daemon exits; the next daemon starts them again",
+  usage: "shutdown",
+  args: {},
+  async run(args) {
+    if (args.positionals.length > 0) throw new PmError("USAGE", "shutdown takes no service names (it stops every service and the daemon)");
+    const { apps } = (await request(args, "shutdown")) as { apps: AppStatus[] };
+    const left = apps.filter((a) => a.pids.length > 0);
+    if (args.json) out(JSON.stringify({ apps, daemon: "exiting" }));
+    else {
+      const killed = apps.filter((a) => a.last_exit === "killed-after-grace").map((a) => a.name);
+      out(`stopped ${apps.length} service${apps.length === 1 ? "" : "s"}${killed.length ? ` (killed after grace: ${killed.join(", ")})` : ""}; the daemon is exiting`);
+      for (const a of left) out(`${a.name}: still has processes ${a.pids.join(",")}`);
+    }
+    return left.length ? EXIT.failed : EXIT.ok;
+  },
+};

@@ -1,0 +1,51 @@
+/**
+ * The main process of a run: who it is (PID plus start time, so a reused PID is never taken for
+ * it), finding it again after a daemon restart, and waiting for its exit.
+ */
+import { readFileSync } from "node:fs";
+import type { Subprocess } from "bun";
+import type { PidWatcher } from "../linux/pidwatch.ts";
+import type { ExitInfo } from "./policy.ts";
+import type { MainProcess } from "./unit.ts";
+
+/** Field 22 of /proc/PID/stat (start time in clock ticks since boot); null when the process is gone. */
+export function processStartTime(pid: number): string | null {
+  let stat: string;
+  try { stat = readFileSync(`/proc/${pid}/stat`, "latin1"); } catch { return null; }
+  // `pid (comm) state …`: comm may hold spaces and parentheses; field 3 starts after the last ") ".
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return fields[22 - 3] ?? null;
+}
+
+/** Is `saved` still the same process, and in the service's cgroup? */
+export function isSameProcess(saved: MainProcess, cgroupPids: readonly number[]): boolean {
+  return saved.startTime !== null && cgroupPids.includes(saved.pid) && processStartTime(saved.pid) === saved.startTime;
+}
+
+/**
+ * The saved main process at adoption: the same process (checked again once its pidfd is open, so
+ * the pidfd cannot belong to a process that took the PID in between), or null when it is gone;
+ * undefined when none was saved.
+ */
+export function findSavedMain(saved: { mainPid?: number | null; mainStartTime?: string | null } | undefined, cgroupPids: readonly number[],
+  watcher: PidWatcher): MainProcess | null | undefined {
+  if (!saved || saved.mainPid == null) return undefined;
+  const main: MainProcess = { pid: saved.mainPid, startTime: saved.mainStartTime ?? null };
+  if (!isSameProcess(main, cgroupPids)) return null;
+  try { void watcher.watch(main.pid); } catch { return null; }
+  return processStartTime(main.pid) === main.startTime ? main : null;
+}
+
+const UNKNOWN: ExitInfo = { code: null, signal: null, known: false };
+
+/** Resolves with the main process's exit: the real status of our own child, unknown for an adopted one. */
+export async function mainProcessExit(pid: number, own: Subprocess | null, watcher: PidWatcher): Promise<ExitInfo> {
+  if (own && own.pid === pid) {
+    try {
+      await own.exited;
+      return { code: own.signalCode ? null : own.exitCode, signal: own.signalCode ? String(own.signalCode) : null, known: true };
+    } catch { return UNKNOWN; }
+  }
+  try { await watcher.watch(pid); } catch { /* cannot watch: the cgroup's exit still ends the run */ return new Promise(() => {}); }
+  return UNKNOWN;
+}

@@ -1,0 +1,32 @@
+/**
+ * The environment a service starts with. By default a clean one: nothing of the daemon's own
+ * environment (which may hold secrets it was started with) reaches a service, only
+ *   PATH (a fixed safe default), HOME/USER/LOGNAME/SHELL of the service's user (the daemon's
+ *   user when the service sets none), LANG when the daemon has it, PM_SERVICE,
+ * then the service's `environment`, which overrides any of them.
+ * `process.inherit_environment: true` starts from the daemon's environment instead (the old
+ * behaviour); the identity, PM_SERVICE and `environment` are laid over it the same way.
+ */
+import type { ServiceConfig } from "../config/types.ts";
+import { resolveUser } from "../config/load.ts";
+
+/** The PATH a service gets unless its `environment` sets one; root-owned folders only. */
+export const SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** Variables of the daemon's own runtime that never reach a service, inherited or not. */
+const DAEMON_ONLY = ["BUN_GC_TIMER_DISABLE"];
+
+export function buildServiceEnvironment(svc: ServiceConfig, daemonEnv: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const env: Record<string, string> = {};
+  if (svc.process.inheritEnvironment) {
+    for (const [k, v] of Object.entries(daemonEnv)) if (v !== undefined) env[k] = v;
+    for (const k of DAEMON_ONLY) delete env[k];
+  } else {
+    env.PATH = SAFE_PATH;
+    if (daemonEnv.LANG !== undefined) env.LANG = daemonEnv.LANG;
+  }
+  const user = resolveUser(svc.process.user ?? process.getuid?.() ?? 0);
+  if (user) Object.assign(env, { HOME: user.home, USER: user.name, LOGNAME: user.name, SHELL: user.shell });
+  env.PM_SERVICE = svc.name;
+  return Object.assign(env, svc.process.environment);
+}

@@ -1,0 +1,129 @@
+/** depends_on with real processes: start order, stop order, dependents, cycles, update. */
+import { afterEach, describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { World, waitUntil } from "./helpers/harness.ts";
+
+let world: World;
+afterEach(async () => { await world?.cleanup(); });
+
+/**
+ * A service that writes `start <ns>` when it starts and `stop <ns>` when SIGTERM arrives, to
+ * its own file; with a second argument it prints that line 0.3 s after start (for a log check).
+ */
+const SCRIPT = `#!/bin/sh
+echo "start $(date +%s%N)" >> "$1"
+trap 'echo "stop $(date +%s%N)" >> "$1"; exit 0' TERM
+if [ -n "$2" ]; then sleep 0.3; echo "ready $(date +%s%N)" >> "$1"; echo "$2"; fi
+while :; do sleep 0.05; done
+`;
+
+function stamps(world: World, name: string): Record<string, bigint[]> {
+  const out: Record<string, bigint[]> = {};
+  let text = "";
+  try { text = readFileSync(join(world.dir, `${name}.ts`), "utf8"); } catch { return out; }
+  for (const line of text.split("\n").filter(Boolean)) {
+    const [what, ns] = line.split(" ");
+    (out[what!] ??= []).push(BigInt(ns!));
+  }
+  return out;
+}
+
+/** db (ready by a log line) ← api (needs db ready) ← web (needs api started). */
+function threeLevels(world: World, enabled = true) {
+  const script = join(world.dir, "svc.sh");
+  writeFileSync(script, SCRIPT, { mode: 0o755 });
+  const svc = (name: string, extra: Record<string, unknown>, arg?: string) => world.writeService(name, {
+    enabled, process: { command: ["sh", script, join(world.dir, `${name}.ts`), ...(arg ? [arg] : [])], stop_grace_ms: 5000, start_seconds: "200ms" }, ...extra,
+  });
+  svc("db", { readiness: { log: "accepting connections", interval: "50ms" } }, "accepting connections");
+  svc("api", { depends_on: { db: "ready" } });
+  svc("web", { depends_on: { api: "started" } });
+}
+
+const last = (xs: bigint[] | undefined) => xs![xs!.length - 1]!;
+
+describe("depends_on", () => {
+  test("boot starts a three-level graph in order; stop all stops it in reverse; start web starts what it needs first", async () => {
+    world = new World();
+    threeLevels(world);
+    await world.daemon();
+    await waitUntil(async () => (await world.status()).every((a) => a.state === "running" && a.start === "up"), "all three up", 20_000);
+    let db = stamps(world, "db"), api = stamps(world, "api"), web = stamps(world, "web");
+    expect(last(db.ready)).toBeLessThan(last(api.start)); // api waited for db to be ready, not just started
+    expect(last(api.start)).toBeLessThan(last(web.start));
+
+    const stopped = await world.pmctl(["stop", "all"]);
+    expect(stopped.code).toBe(0);
+    db = stamps(world, "db"); api = stamps(world, "api"); web = stamps(world, "web");
+    expect(last(web.stop)).toBeLessThan(last(api.stop));
+    expect(last(api.stop)).toBeLessThan(last(db.stop));
+
+    const started = await world.pmctl(["start", "web"]);
+    expect(started.code).toBe(0);
+    for (const a of await world.status()) expect(a.state).toBe("running");
+    db = stamps(world, "db"); api = stamps(world, "api"); web = stamps(world, "web");
+    expect(db.start).toHaveLength(2);
+    expect(last(db.ready)).toBeLessThan(last(api.start));
+    expect(last(api.start)).toBeLessThan(last(web.start));
+  });
+
+  test("stopping a needed service warns; --with-dependents stops the dependents first", async () => {
+    world = new World();
+    threeLevels(world);
+    await world.daemon();
+    await waitUntil(async () => (await world.status()).every((a) => a.start === "up"), "all three up", 20_000);
+
+    const res = await world.pmctl(["stop", "api"]);
+    expect(res.code).toBe(0);
+    expect(res.stderr).toContain("warning: web (running) depends on api and keeps running; stop it too with --with-dependents");
+    expect((await world.app("web")).state).toBe("running");
+
+    expect((await world.pmctl(["start", "api"])).code).toBe(0);
+    const both = await world.pmctl(["stop", "db", "--with-dependents"]);
+    expect(both.code).toBe(0);
+    expect(both.stderr).not.toContain("warning");
+    for (const a of await world.status()) expect(a.state).toBe("stopped");
+    const db = stamps(world, "db"), api = stamps(world, "api"), web = stamps(world, "web");
+    expect(last(web.stop)).toBeLessThan(last(api.stop));
+    expect(last(api.stop)).toBeLessThan(last(db.stop));
+  });
+
+  test("a dependency that fails: the dependent is not started and start names why", async () => {
+    world = new World();
+    world.writeService("db", { enabled: false, process: { command: ["sh", "-c", "echo 'no data dir' >&2; exit 3"] } });
+    world.writeService("app", { enabled: false, process: { command: ["sleep", "1000"] }, depends_on: { db: "ready" } });
+    await world.daemon();
+    const res = await world.pmctl(["start", "app"]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain("db: start failed: exited with code 3");
+    expect(res.stderr).toContain("no data dir");
+    expect(res.stderr).toContain("app: start failed: not started: dependency 'db' failed (needed: ready)");
+    expect((await world.app("app")).state).toBe("stopped");
+  });
+
+  test("a cycle is refused by check, naming the files; update applies a dependency change without a restart", async () => {
+    world = new World();
+    const a = world.writeService("a", { process: { command: ["sleep", "1000"] }, depends_on: { b: "started" } });
+    const b = world.writeService("b", { process: { command: ["sleep", "1000"] }, depends_on: ["a"] });
+    const check = await world.pmctl(["check"]);
+    expect(check.code).toBe(1);
+    expect(check.stderr).toContain(`dependency cycle: a (${a}) -> b (${b}) -> a`);
+    expect(check.stderr).toContain(`${b}:`);
+
+    world.writeService("b", { process: { command: ["sleep", "1000"], stop_grace_ms: 2000 } });
+    world.writeService("a", { process: { command: ["sleep", "1000"], stop_grace_ms: 2000 }, depends_on: { b: "started" } });
+    expect((await world.pmctl(["check"])).code).toBe(0);
+    await world.daemon();
+    await waitUntil(async () => (await world.status()).every((x) => x.start === "up"), "both up");
+    const before = (await world.status()).map((x) => x.pids[0]);
+    world.writeService("a", { process: { command: ["sleep", "1000"], stop_grace_ms: 2000 } });
+    world.writeService("c", { process: { command: ["sleep", "1000"], stop_grace_ms: 2000 }, depends_on: { a: "started", b: "started" } });
+    const upd = await world.pmctl(["update", "--json"]);
+    expect(upd.code).toBe(0);
+    expect(JSON.parse(upd.stdout)).toMatchObject({ added: ["c"], changed: [], resources_only: ["a"] });
+    const after = await world.status();
+    expect(after.filter((x) => x.name !== "c").map((x) => x.pids[0])).toEqual(before);
+    await waitUntil(async () => (await world.app("c")).start === "up", "c up after its dependencies");
+  });
+});

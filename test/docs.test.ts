@@ -1,0 +1,190 @@
+/**
+ * Docs that cannot drift. Every YAML block in README.md passes the config check (master or
+ * service, told apart by a `process:` key); every master config under examples/ passes the full
+ * `processmaster check` (run-time checks included: the examples run on any Linux host) and
+ * every service file there is reached by one of them; the README's key tables list exactly the
+ * keys the parser accepts, each with a type, a default and a meaning; and the examples use every
+ * documented key at least once.
+ *
+ * README blocks are checked for keys, types, values and their combinations. What depends on the
+ * host they are read on is not held against them: a `working_directory` that does not exist here,
+ * a user or group unknown here, a program not installed here.
+ *
+ * A new key group (a mapping like `restart_policy.tolerance`) needs a line in GROUPS below.
+ */
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, relative, resolve } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { checkConfig } from "../src/config/load.ts";
+import { MASTER_KEYS } from "../src/config/master.ts";
+import { LOGS_KEYS, PROCESS_KEYS, RESOURCES_KEYS, RESTART_KEYS, SERVICE_KEYS, TOLERANCE_KEYS } from "../src/config/service.ts";
+import { formatProblem, type ConfigProblem } from "../src/config/types.ts";
+import { pmCommand, REPO, runPm } from "./helpers/harness.ts";
+
+/** Service keys whose value is a mapping of more keys (dotted path → its keys). */
+const GROUPS: Record<string, readonly string[]> = {
+  process: PROCESS_KEYS,
+  logs: LOGS_KEYS,
+  restart_policy: RESTART_KEYS,
+  "restart_policy.tolerance": TOLERANCE_KEYS,
+  resources: RESOURCES_KEYS,
+};
+
+const README = join(REPO, "README.md");
+const EXAMPLES = join(REPO, "examples");
+
+/** Every key path the service parser accepts: `name`, `process.command`, `restart_policy.tolerance.duration`. */
+function serviceKeyPaths(prefix = "", keys: readonly string[] = SERVICE_KEYS): string[] {
+  return keys.flatMap((k) => {
+    const full = prefix ? `${prefix}.${k}` : k;
+    return GROUPS[full] ? serviceKeyPaths(full, GROUPS[full]) : [full];
+  });
+}
+
+/** The key paths a parsed YAML document uses (a mapping not in GROUPS, like environment, is one key). */
+function usedKeyPaths(value: unknown, prefix = ""): string[] {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return prefix ? [prefix] : [];
+  return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => {
+    const full = prefix ? `${prefix}.${k}` : k;
+    if (k.startsWith("x-") && !prefix) return [];
+    return GROUPS[full] ? usedKeyPaths(v, full) : [full];
+  });
+}
+
+interface YamlBlock { line: number; text: string }
+
+export function yamlBlocks(markdown: string): YamlBlock[] {
+  const blocks: YamlBlock[] = [];
+  const lines = markdown.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    if (!/^```ya?ml\s*$/.test(lines[i]!)) continue;
+    const start = i + 1;
+    let end = start;
+    while (end < lines.length && !/^```\s*$/.test(lines[end]!)) end++;
+    blocks.push({ line: start + 1, text: lines.slice(start, end).join("\n") + "\n" });
+    i = end;
+  }
+  return blocks;
+}
+
+const isService = (doc: unknown) => doc !== null && typeof doc === "object" && "process" in (doc as object);
+
+/**
+ * Problems that say only that this host lacks something the example names, or that a block
+ * shows one service file of several (a `depends_on` naming a service of another block).
+ */
+const HOST_FACT = [
+  /^the folder .* does not exist/, /^unknown user '/, /^unknown group '/,
+  /^unknown service '[^']+' \(no valid service file defines it\)$/,
+];
+const hostFact = (p: ConfigProblem) => HOST_FACT.some((re) => re.test(p.message));
+
+const scratch = mkdtempSync(join(tmpdir(), "pmdocs-"));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+let seq = 0;
+
+/** The check of one README block: its problems, host facts left out. */
+export function checkBlock(text: string): ConfigProblem[] {
+  const dir = join(scratch, `block-${++seq}`);
+  mkdirSync(join(dir, "config.d"), { recursive: true });
+  const doc = parseYaml(text);
+  if (isService(doc)) {
+    writeFileSync(join(dir, "config.yaml"), "config_directory: ./config.d\n");
+    writeFileSync(join(dir, "config.d", "example.yaml"), text);
+  } else {
+    writeFileSync(join(dir, "config.yaml"), text);
+  }
+  return checkConfig(join(dir, "config.yaml")).filter((p) => !hostFact(p));
+}
+
+/** Rows of the README tables under a heading that contains `heading`: key cell → the other cells. */
+function keyTable(markdown: string, heading: string): Map<string, string[]> {
+  const rows = new Map<string, string[]>();
+  const lines = markdown.split("\n");
+  const at = lines.findIndex((l) => /^#{2,5} /.test(l) && l.includes(heading));
+  if (at < 0) return rows;
+  let i = at + 1;
+  while (i < lines.length && !lines[i]!.startsWith("| key | type | default | meaning |")) {
+    if (/^#{2,5} /.test(lines[i]!)) return rows;
+    i++;
+  }
+  for (i += 2; i < lines.length && lines[i]!.startsWith("|"); i++) {
+    const cells = lines[i]!.slice(1, -1).split(/(?<!\\)\|/).map((c) => c.trim());
+    for (const key of cells[0]!.match(/`[^`]+`/g) ?? []) rows.set(key.slice(1, -1), cells.slice(1));
+  }
+  return rows;
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? filesUnder(p) : [p];
+  });
+}
+
+const readme = readFileSync(README, "utf8");
+
+describe("README YAML blocks", () => {
+  const blocks = yamlBlocks(readme);
+  test("there are master and service blocks to check", () => {
+    expect(blocks.filter((b) => isService(parseYaml(b.text))).length).toBeGreaterThan(0);
+    expect(blocks.filter((b) => !isService(parseYaml(b.text))).length).toBeGreaterThan(0);
+  });
+  for (const b of blocks) {
+    test(`README.md:${b.line} passes check`, () => {
+      expect(checkBlock(b.text).map(formatProblem)).toEqual([]);
+    });
+  }
+  test("the block checker does report a broken block (the test can fail)", () => {
+    const broken = checkBlock("process:\n  command: x\n  schedule: '0 * * * *'\nrestart_policy:\n  policy: always\n  restart_backof_ms: 5\n");
+    expect(broken.map((p) => p.message).join("\n")).toMatch(/did you mean 'restart_backoff_ms'/);
+    expect(broken.map((p) => p.message).join("\n")).toMatch(/policy: always cannot be combined with process.schedule/);
+  });
+});
+
+describe("examples/", () => {
+  const yamlFiles = filesUnder(EXAMPLES).filter((f) => /\.ya?ml$/.test(f));
+  const masters = yamlFiles.filter((f) => !isService(parseYaml(readFileSync(f, "utf8"))));
+  const services = yamlFiles.filter((f) => !masters.includes(f));
+
+  for (const m of masters) {
+    test(`processmaster check -c examples/${relative(EXAMPLES, m)}: ok, no warnings`, async () => {
+      const r = await runPm(pmCommand(["check", "-c", m]));
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+    });
+  }
+
+  test("every service file under examples/ is in a master config's config_directory", () => {
+    const dirs = masters.map((m) => resolve(dirname(m), (parseYaml(readFileSync(m, "utf8")) ?? {}).config_directory ?? "./config.d"));
+    expect(services.filter((s) => !dirs.includes(dirname(s)))).toEqual([]);
+  });
+
+  test("the examples use every documented key at least once", () => {
+    const used = new Set<string>();
+    for (const m of masters) for (const k of usedKeyPaths(parseYaml(readFileSync(m, "utf8")))) used.add(`master:${k}`);
+    for (const s of services) for (const k of usedKeyPaths(parseYaml(readFileSync(s, "utf8")))) used.add(`service:${k}`);
+    const documented = [
+      ...[...keyTable(readme, "Master config keys").keys()].map((k) => `master:${k}`),
+      ...[...keyTable(readme, "Service file keys").keys()].map((k) => `service:${k}`),
+    ];
+    expect(documented.length).toBeGreaterThan(0);
+    expect(documented.filter((k) => !used.has(k))).toEqual([]);
+  });
+});
+
+describe("README key tables", () => {
+  test("the master table lists exactly the master keys, each with type, default and meaning", () => {
+    const table = keyTable(readme, "Master config keys");
+    expect([...table.keys()].sort()).toEqual([...MASTER_KEYS].sort());
+    for (const [key, cells] of table) expect(cells.every((c) => c.length > 0), key).toBe(true);
+  });
+
+  test("the service table lists exactly the service keys, each with type, default and meaning", () => {
+    const table = keyTable(readme, "Service file keys");
+    expect([...table.keys()].sort()).toEqual(serviceKeyPaths().sort());
+    for (const [key, cells] of table) expect(cells.every((c) => c.length > 0), key).toBe(true);
+  });
+});

@@ -1,0 +1,82 @@
+/** sd_notify with real processes: READY=1 from the service, forged messages from outside ignored, the watchdog. */
+import { afterEach, describe, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { sendDatagram } from "../src/linux/ffi.ts";
+import { World, pmctlCommand, PM_CWD, waitUntil } from "./helpers/harness.ts";
+
+let world: World;
+afterEach(async () => { await world?.cleanup(); });
+
+/**
+ * A service that speaks sd_notify from its main process (as a daemon linked with libsystemd
+ * does): STATUS at once, READY=1 once the file `go` exists, then WATCHDOG=1 every 100 ms until
+ * the file `hang` exists.
+ */
+const service = (dir: string) => `
+import { dlopen, ptr } from "bun:ffi";
+import { existsSync } from "node:fs";
+const libc = dlopen("libc.so.6", { socket: { args: ["i32", "i32", "i32"], returns: "i32" }, sendto: { args: ["i32", "ptr", "u64", "i32", "ptr", "u32"], returns: "i64" } });
+const name = Buffer.from(process.env.NOTIFY_SOCKET.slice(1));
+const addr = Buffer.alloc(110); addr.writeUInt16LE(1, 0); name.copy(addr, 3);
+const fd = libc.symbols.socket(1, 2, 0);
+const send = (text) => { const b = Buffer.from(text); libc.symbols.sendto(fd, ptr(b), b.length, 0, ptr(addr), 3 + name.length); };
+send("STATUS=warming up");
+while (!existsSync(${JSON.stringify(join(dir, "go"))})) await Bun.sleep(20);
+send("READY=1\\nSTATUS=serving\\nMAINPID=" + process.pid);
+while (!existsSync(${JSON.stringify(join(dir, "hang"))})) { send("WATCHDOG=1"); await Bun.sleep(100); }
+setInterval(() => {}, 1e6);
+`;
+
+function notifySocketOf(pid: number): string {
+  const env = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+  return env.find((e) => e.startsWith("NOTIFY_SOCKET="))!.slice("NOTIFY_SOCKET=".length);
+}
+
+describe("notify", () => {
+  test("ready only after READY=1 from the service; a forged READY=1 from outside its cgroup is ignored", async () => {
+    world = new World();
+    world.writeService("svc", {
+      enabled: false,
+      process: { command: [process.execPath, "-e", service(world.dir)], stop_grace_ms: 2000 },
+      readiness: { notify: true, timeout: "1m" },
+    });
+    const d = await world.daemon();
+    const start = Bun.spawn({ cmd: pmctlCommand(["-c", world.configPath, "start", "svc"]), cwd: PM_CWD, stdout: "pipe", stderr: "pipe" });
+    const warming = await waitUntil(async () => { const a = await world.app("svc"); return a.notify_status === "warming up" && a; }, "STATUS from the service");
+    expect(warming.ready).toBe(false);
+    expect(warming.start).toBe("starting");
+
+    const socket = notifySocketOf(warming.pids[0]!);
+    expect(socket).toStartWith("@processmaster/");
+    sendDatagram(socket.slice(1), "READY=1\nSTATUS=forged");
+    await d.waitForLog(new RegExp(`\\[svc\\] ignored a notify message from pid ${process.pid} `));
+    const after = await world.app("svc");
+    expect(after.ready).toBe(false);
+    expect(after.notify_status).toBe("warming up");
+    expect(start.exitCode).toBeNull(); // pmctl start is still waiting
+
+    writeFileSync(join(world.dir, "go"), "");
+    expect(await start.exited).toBe(0);
+    const ready = await world.app("svc");
+    expect(ready).toMatchObject({ ready: true, start: "up", notify_status: "serving", notify_main_pid: ready.pids[0] });
+  });
+
+  test("a missed WATCHDOG=1 counts as a liveness failure: the service is restarted", async () => {
+    world = new World();
+    writeFileSync(join(world.dir, "go"), "");
+    world.writeService("svc", {
+      process: { command: [process.execPath, "-e", service(world.dir)], stop_grace_ms: 2000 },
+      readiness: { notify: true },
+      liveness: { notify: true, watchdog_sec: 0.5, failure_threshold: 2 },
+      restart_policy: { policy: "always", restart_backoff_ms: 100 },
+    });
+    const d = await world.daemon();
+    const first = await waitUntil(async () => { const a = await world.app("svc"); return a.ready && a; }, "svc ready");
+    expect(readFileSync(`/proc/${first.pids[0]}/environ`, "utf8")).toContain("WATCHDOG_USEC=500000");
+    writeFileSync(join(world.dir, "hang"), "");
+    await d.waitForLog(/\[svc\] liveness failed 2 time\(s\) in a row: no WATCHDOG=1 within 0.5s; stopping it/, 15_000);
+    const after = await waitUntil(async () => { const a = await world.app("svc"); return a.restarts === 1 && a.state === "running" && a; }, "a restart");
+    expect(after.last_unhealthy).toContain("no WATCHDOG=1 within 0.5s");
+  });
+});

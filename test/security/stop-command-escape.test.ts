@@ -1,0 +1,65 @@
+/**
+ * Issue 11 item 9: a service's user writes a stop_command that leaves a process behind
+ * (`setsid sleep &`). It must not outlive the stop: no process of the service's user may be left
+ * in the daemon's own cgroup, outside every limit, where `stop` never kills it.
+ */
+import { afterEach, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { pidAlive, waitUntil, World } from "../helpers/harness.ts";
+import { openWorld } from "./attacker.ts";
+
+let world: World | undefined;
+let escaped: number | undefined;
+afterEach(async () => {
+  if (escaped !== undefined && pidAlive(escaped)) process.kill(escaped, "SIGKILL"); // the old code's leftover
+  escaped = undefined;
+  await world?.cleanup(); world = undefined;
+});
+
+test("what a stop_command forks (setsid, background) is killed when the stop ends", async () => {
+  world = new World();
+  openWorld(world);
+  const pidFile = join(world.appDir("svc"), "escaped.pid");
+  world.writeService("svc", {
+    process: {
+      user: "nobody", command: ["sleep", "1000"], stop_grace_ms: 5000,
+      // Leaves a sleep behind in a session of its own, then fails: the daemon falls back to stop_signal.
+      stop_command: ["sh", "-c", `setsid sleep 99999 </dev/null >/dev/null 2>&1 & echo $! > ${pidFile}; exit 1`],
+    },
+  });
+  await Bun.$`chown nobody ${world.appDir("svc")}`;
+  await world.daemon();
+  await waitUntil(async () => (await world!.app("svc")).state === "running", "svc to run");
+
+  const stop = await world.pmctl(["stop", "svc"]);
+  expect(stop.code).toBe(0);
+  escaped = Number(readFileSync(pidFile, "utf8").trim());
+  expect(escaped).toBeGreaterThan(0);
+  await waitUntil(() => !pidAlive(escaped!), "the stop command's forked sleep to be gone", 10_000);
+  const daemonLeaf = readFileSync(join(world.masterCgroup, "_daemon", "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
+  expect(daemonLeaf).not.toContain(escaped);
+});
+
+test("what a reload_command forks is killed when it ends; a child holding its output does not hang the request", async () => {
+  world = new World();
+  openWorld(world);
+  const pidFile = join(world.appDir("svc"), "escaped.pid");
+  world.writeService("svc", {
+    process: {
+      user: "nobody", command: ["sleep", "1000"], stop_grace_ms: 5000,
+      // The leftover keeps the command's stdout open: the daemon used to wait for it forever.
+      reload_command: ["sh", "-c", `setsid sleep 99999 & echo $! > ${pidFile}; echo reloaded`],
+    },
+  });
+  await Bun.$`chown nobody ${world.appDir("svc")}`;
+  await world.daemon();
+  await waitUntil(async () => (await world!.app("svc")).state === "running", "svc to run");
+
+  const reload = await world.pmctl(["reload", "svc"]);
+  expect(reload.code).toBe(0);
+  expect(reload.stdout).toContain("reloaded");
+  escaped = Number(readFileSync(pidFile, "utf8").trim());
+  await waitUntil(() => !pidAlive(escaped!), "the reload command's forked sleep to be gone", 10_000);
+  expect((await world.app("svc")).state).toBe("running");
+});

@@ -1,0 +1,107 @@
+/**
+ * redis and postgres from Debian packages (redis-server, postgresql), run as their own users
+ * with the settings the README shows: exit_type main, a runtime directory under /run, limits,
+ * umask, stop_mode main with postgres's own stop signals, reload. Each test skips, saying so,
+ * where its package is not installed.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { resolveUser } from "../src/config/users.ts";
+import { waitUntil, World, freePort } from "./helpers/harness.ts";
+
+const REDIS = existsSync("/usr/bin/redis-server") && existsSync("/usr/bin/redis-cli") && resolveUser("redis") ? "/usr/bin/redis-server" : null;
+const PG_BIN = ["/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"].find((d) => existsSync(join(d, "postgres")));
+const POSTGRES = PG_BIN && resolveUser("postgres") && existsSync("/usr/bin/psql") ? PG_BIN : null;
+if (!REDIS) console.warn("servers.test.ts: redis SKIPPED — redis-server is not installed (apt-get install -y redis-server)");
+if (!POSTGRES) console.warn("servers.test.ts: postgres SKIPPED — postgresql is not installed (apt-get install -y postgresql)");
+
+let world: World;
+const runDirs: string[] = [];
+afterEach(async () => {
+  await world?.cleanup();
+  for (const d of runDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+const runName = (what: string) => `pmtest-${what}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+
+async function run(cmd: string[]): Promise<{ code: number; out: string }> {
+  const p = Bun.spawn({ cmd, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { code, out: out + err };
+}
+
+/** A folder inside the world owned by `user`, mode 0700. */
+function dataDir(name: string, user: string): string {
+  const u = resolveUser(user)!;
+  const dir = join(world.dir, name);
+  mkdirSync(dir, { mode: 0o700 });
+  chownSync(dir, u.uid, u.gid);
+  return dir;
+}
+
+describe.skipIf(!REDIS)("redis", () => {
+  test("runs as redis with its runtime directory, nofile and umask; stops cleanly and the directory goes", async () => {
+    world = new World();
+    chmodSync(world.dir, 0o755);
+    const rt = runName("redis");
+    runDirs.push(join("/run", rt));
+    const port = freePort();
+    const data = dataDir("redis", "redis");
+    world.writeService("redis", {
+      process: {
+        command: `${REDIS} --port ${port} --bind 127.0.0.1 --daemonize no --dir ${data} --unixsocket /run/${rt}/redis.sock --save "" --appendonly no`,
+        user: "redis", exit_type: "main", runtime_directory: rt, limits: { nofile: 10032 }, umask: "0077", stop_grace_ms: 10_000,
+      },
+      restart_policy: { policy: "on-failure" },
+    });
+    await world.daemon();
+    const sock = join("/run", rt, "redis.sock");
+    await waitUntil(async () => (await run(["/usr/bin/redis-cli", "-s", sock, "ping"])).out.trim() === "PONG", "redis to answer on its socket", 20_000);
+    const a = await world.app("redis");
+    expect(a.state).toBe("running");
+    expect(readFileSync(`/proc/${a.main_pid}/limits`, "utf8")).toMatch(/^Max open files\s+10032\s+10032\s+files/m);
+    expect(statSync(join("/run", rt)).uid).toBe(resolveUser("redis")!.uid);
+    expect(statSync(sock).mode & 0o077).toBe(0); // made under umask 0077
+    expect((await world.pmctl(["stop", "redis"])).code).toBe(0);
+    expect(await world.app("redis")).toMatchObject({ state: "stopped", last_exit: "exit", exit_code: 0 });
+    expect(existsSync(join("/run", rt))).toBe(false);
+  });
+});
+
+describe.skipIf(!POSTGRES)("postgres", () => {
+  test("the postmaster as main: SIGHUP reload, SIGINT to it alone stops every backend, a clean exit", async () => {
+    world = new World();
+    chmodSync(world.dir, 0o755);
+    const data = dataDir("pgdata", "postgres");
+    const init = await run(["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", join(POSTGRES!, "initdb"), "-D", data, "-A", "trust", "-U", "postgres", "--no-sync"]);
+    expect(init.code, init.out).toBe(0);
+    const rt = runName("pg");
+    runDirs.push(join("/run", rt));
+    const port = freePort();
+    world.writeService("postgres", {
+      process: {
+        command: [join(POSTGRES!, "postgres"), "-D", data, "-k", `/run/${rt}`, "-p", String(port), "-c", "listen_addresses="],
+        user: "postgres", exit_type: "main", stop_signal: "SIGINT", stop_mode: "main", reload_signal: "SIGHUP",
+        runtime_directory: rt, runtime_directory_mode: "2775", umask: "0077", stop_grace_ms: 60_000,
+      },
+      restart_policy: { policy: "on-failure" },
+    });
+    const d = await world.daemon();
+    const psql = (sql: string) => run(["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "/usr/bin/psql", "-h", `/run/${rt}`, "-p", String(port), "-U", "postgres", "-Atc", sql]);
+    await waitUntil(async () => (await psql("select 1")).out.trim() === "1", "postgres to answer", 30_000);
+    const up = await world.app("postgres");
+    expect(up.state).toBe("running");
+    expect(up.pids.length).toBeGreaterThan(1); // postmaster, checkpointer, background writer, …
+    expect(statSync(join("/run", rt)).mode & 0o7777).toBe(0o2775);
+
+    expect(await world.pmctl(["reload", "postgres"])).toMatchObject({ code: 0, stdout: `postgres: SIGHUP to the main process ${up.main_pid}\n` });
+    await waitUntil(() => readFileSync(join(world.appDir("postgres"), "stderr.log"), "utf8").includes("received SIGHUP, reloading configuration files"), "postgres to reload");
+
+    expect((await world.pmctl(["stop", "postgres"])).code).toBe(0);
+    expect(await world.app("postgres")).toMatchObject({ state: "stopped", last_exit: "exit", exit_code: 0, pids: [] });
+    expect(d.output()).toContain(`sent SIGINT to the main process ${up.main_pid} (stop_mode main)`);
+    expect(readFileSync(join(world.appDir("postgres"), "stderr.log"), "utf8")).toContain("received fast shutdown request");
+    expect(existsSync(join("/run", rt))).toBe(false);
+  });
+});

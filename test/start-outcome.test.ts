@@ -1,0 +1,154 @@
+/** `pmctl start`/`restart` wait for the outcome: start_seconds and readiness checks, with real processes. */
+import { afterEach, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { World, freePort } from "./helpers/harness.ts";
+
+let world: World;
+afterEach(async () => { await world?.cleanup(); });
+
+describe("start outcome", () => {
+  test("a service that exits at 0.2 s: start exits 1 naming the exit and its stderr", async () => {
+    world = new World();
+    world.writeService("early", { enabled: false, process: { command: ["sh", "-c", "echo 'cannot bind port 80' >&2; sleep 0.2; exit 7"], start_seconds: 1 } });
+    await world.daemon();
+    const res = await world.pmctl(["start", "early"]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain("early: start failed: exited with code 7");
+    expect(res.stderr).toContain("before start_seconds (1s)");
+    expect(res.stderr).toContain("cannot bind port 80");
+    const a = (await world.status("early"))[0]!;
+    expect(a.state).toBe("failed");
+    expect(String(a.start_failure)).toContain("exited with code 7");
+
+    // restart reports the same way.
+    const again = await world.pmctl(["restart", "early"]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain("exited with code 7");
+  });
+
+  test("a start answers with its own run's outcome even when the policy restarts it at once", async () => {
+    world = new World();
+    world.writeService("loop", {
+      enabled: false, process: { command: ["sh", "-c", "exit 5"] },
+      restart_policy: { policy: "always", restart_backoff_ms: 0, tolerance: { max_restarts: 1000, duration: "1h" } },
+    });
+    await world.daemon();
+    const res = await world.pmctl(["start", "loop"]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain("loop: start failed: exited with code 5");
+    expect((await world.app("loop")).state).not.toBe("suppressed"); // answered long before the loop could end
+    expect((await world.pmctl(["stop", "loop"])).code).toBe(0);
+  });
+
+  test("a service that stays up for start_seconds starts; a one-shot that exits 0 early is not a failed start", async () => {
+    world = new World();
+    world.writeService("steady", { enabled: false, process: { command: ["sleep", "1000"], start_seconds: "300ms", stop_grace_ms: 2000 } });
+    world.writeService("job", { enabled: false, process: { command: ["sh", "-c", "exit 0"] } });
+    await world.daemon();
+    const res = await world.pmctl(["start", "steady", "job"]);
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    const [job, steady] = await world.status();
+    expect(steady!.state).toBe("running");
+    expect(steady!.ready).toBe(true);
+    expect(job!.state).toBe("exited");
+  });
+
+  test("a TCP server that listens after 0.5 s: start returns only once it listens", async () => {
+    world = new World();
+    const port = freePort();
+    const marker = join(world.dir, "listening");
+    // Bun is the TCP server: sleeps 0.5 s, listens, then writes a marker file.
+    const script = `await Bun.sleep(500); Bun.listen({ hostname: "127.0.0.1", port: ${port}, socket: { data() {} } }); await Bun.write(${JSON.stringify(marker)}, "1"); setInterval(() => {}, 1e6);`;
+    world.writeService("db", {
+      enabled: false,
+      process: { command: [process.execPath, "-e", script], stop_grace_ms: 2000 },
+      readiness: { tcp: `127.0.0.1:${port}`, interval: "100ms", timeout: "20s" },
+    });
+    await world.daemon();
+    const res = await world.pmctl(["start", "db"]);
+    expect(res.code).toBe(0);
+    // The marker is written right after listen(): start returned after the server listened.
+    expect(existsSync(marker)).toBe(true);
+    const a = await world.app("db");
+    expect(a.ready).toBe(true);
+    expect(a.start).toBe("up");
+    // A client can connect now, as a script after `pmctl start` would.
+    const sock = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
+    sock.end();
+  });
+
+  test("readiness timeout with fail_on_timeout fails the start and stops the service", async () => {
+    world = new World();
+    const port = freePort();
+    world.writeService("deaf", {
+      enabled: false,
+      process: { command: ["sleep", "1000"], stop_grace_ms: 2000 },
+      readiness: { tcp: `127.0.0.1:${port}`, interval: "100ms", timeout: "600ms" },
+    });
+    await world.daemon();
+    const res = await world.pmctl(["start", "deaf"]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain(`not ready within 0.6s (tcp 127.0.0.1:${port}: connection refused)`);
+    const a = await world.app("deaf");
+    expect(a.state).toBe("failed");
+    expect(a.pids).toEqual([]);
+  });
+
+  test("log, exec, http and unix readiness checks; pmctl wait --ready", async () => {
+    world = new World();
+    const port = freePort();
+    const sockPath = join(world.dir, "svc.sock");
+    const flag = join(world.dir, "flag");
+    world.writeService("logger", {
+      enabled: false,
+      process: { command: ["sh", "-c", "sleep 0.3; echo 'database system is ready to accept connections'; sleep 1000"], stop_grace_ms: 2000 },
+      readiness: { log: "ready to accept", interval: "100ms" },
+    });
+    world.writeService("execd", {
+      enabled: false,
+      process: { command: ["sh", "-c", `sleep 0.3; touch ${flag}; sleep 1000`], stop_grace_ms: 2000 },
+      readiness: { exec: ["test", "-e", flag], interval: "100ms" },
+    });
+    const http = `Bun.serve({ hostname: "127.0.0.1", port: ${port}, fetch: () => new Response("ok") }); setInterval(() => {}, 1e6);`;
+    world.writeService("web", {
+      enabled: false,
+      process: { command: [process.execPath, "-e", http], stop_grace_ms: 2000 },
+      readiness: { http: `http://127.0.0.1:${port}/health`, interval: "100ms" },
+    });
+    const unix = `Bun.listen({ unix: ${JSON.stringify(sockPath)}, socket: { data() {} } }); setInterval(() => {}, 1e6);`;
+    world.writeService("unixd", {
+      enabled: false,
+      process: { command: [process.execPath, "-e", unix], stop_grace_ms: 2000 },
+      readiness: { unix: sockPath, interval: "100ms" },
+    });
+    await world.daemon();
+    const res = await world.pmctl(["start", "logger", "execd", "web", "unixd"]);
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    for (const a of await world.status()) expect(a.ready).toBe(true);
+    const waited = await world.pmctl(["wait", "all", "--ready", "--timeout", "10s"]);
+    expect(waited.code).toBe(0);
+    expect(waited.stdout).toContain("web: ready");
+    expect(readFileSync(join(world.appDir("logger"), "stdout.log"), "utf8")).toContain("ready to accept");
+  });
+
+  test("pmctl wait times out naming what it waits for, and fails at once for a stopped service", async () => {
+    world = new World();
+    const port = freePort();
+    world.writeService("slow", {
+      process: { command: ["sleep", "1000"], stop_grace_ms: 2000 },
+      readiness: { tcp: `127.0.0.1:${port}`, interval: "100ms", timeout: "1h" },
+    });
+    world.writeService("off", { enabled: false, process: { command: ["sleep", "1000"] } });
+    await world.daemon();
+    const res = await world.pmctl(["wait", "slow", "--ready", "--timeout", "500ms"]);
+    expect(res.code).toBe(1);
+    expect(res.stderr).toContain("slow: not ready after 500ms");
+    expect(res.stderr).toContain("connection refused");
+    const off = await world.pmctl(["wait", "off", "--timeout", "1h"]);
+    expect(off.code).toBe(1);
+    expect(off.stderr).toContain("off: stopped");
+  });
+});
