@@ -98,7 +98,9 @@ export class ProcessmasterDriver extends CliDriver implements Driver {
     for (const name of fleet.names) {
       writeFileSync(join(confDir, `${name}.yaml`), JSON.stringify({
         name, enabled: autostart,
-        process: { command: fleet.argv(name), working_directory: fleet.dir, stop_signal: "SIGTERM", stop_grace_ms: 10_000 },
+        // start_seconds 0: a start counts at once, as supervisord's startsecs=0 and PM2 here (the
+        // default of 1 s makes `start` wait a second for each service to stay up).
+        process: { command: fleet.argv(name), working_directory: fleet.dir, stop_signal: "SIGTERM", stop_grace_ms: 10_000, start_seconds: 0 },
         logs: { stdout: fleet.stdoutLog(name), stderr: fleet.stderrLog(name), rotation_mode: "time", rotation_frequency: "daily" },
         restart_policy: { policy: "always", restart_backoff_ms: 0, tolerance: { max_restarts: 1_000_000_000, duration: "1m" } },
       }, null, 2));
