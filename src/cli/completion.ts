@@ -6,6 +6,7 @@
 import { resolve as resolvePath } from "node:path";
 import type { ArgsDef } from "citty";
 import { loadConfig } from "../config/load.ts";
+import { serviceNameError } from "../config/service.ts";
 import type { AppStatus } from "../supervisor/status.ts";
 import { PmError } from "../util/errors.ts";
 import { EXIT, GLOBAL_ARGS, type CliCommand } from "./args.ts";
@@ -70,7 +71,11 @@ ${perCommand}
     ${[...TAKES_ALL].join("|")}) names="all $("\${COMP_WORDS[0]}" "\${cfg[@]}" __complete services 2>/dev/null)" ;;
     ${[...TAKES_SERVICES].filter((c) => !TAKES_ALL.has(c)).join("|")}) names="$("\${COMP_WORDS[0]}" "\${cfg[@]}" __complete services 2>/dev/null)" ;;
   esac
-  COMPREPLY=($(compgen -W "$names" -- "$cur"))
+  # Not compgen -W: it expands $(…) inside the words, and the names come from a socket.
+  COMPREPLY=()
+  local w -
+  set -f
+  for w in $names; do [[ "$w" == "$cur"* ]] && COMPREPLY+=("$w"); done
 }
 complete -F ${fn} ${prog}
 `;
@@ -177,6 +182,9 @@ export function completionCommands(prog: () => string, commands: () => CliComman
         let names: string[];
         try { names = ((await request(args, "status")) as { apps: AppStatus[] }).apps.map((a) => a.name); }
         catch { names = [...loadConfig(resolvePath(args.config)).services.keys()]; } // the daemon is down: the files say
+        // Only what could be a service name: the answer may come from whatever socket a
+        // config in the current folder names, and shells must never see anything to expand.
+        names = names.filter((n) => serviceNameError(n) === null);
         if (names.length) out(names.join("\n"));
         return EXIT.ok;
       },
