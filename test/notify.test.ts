@@ -82,3 +82,21 @@ describe("notify", () => {
     expect(after.last_unhealthy).toContain("no WATCHDOG=1 within 0.5s");
   });
 });
+
+describe("ignored notify messages in the log", () => {
+  test("10 lines per sender uid per minute, then one line with the count when the next window opens", async () => {
+    const { IgnoredMessageLog, IGNORED_PER_WINDOW, IGNORED_WINDOW_MS } = await import("../src/supervisor/notify.ts");
+    const lines: string[] = [];
+    const unit = { log: { warn: (m: string) => lines.push(m) } } as unknown as import("../src/supervisor/supervisor.ts").Unit;
+    let now = 0;
+    const log = new IgnoredMessageLog(() => now);
+    for (let i = 0; i < 25; i++) log.ignored(unit, 65534, () => `msg ${i}`);
+    log.ignored(unit, 1000, () => "other uid");
+    expect(lines.length).toBe(IGNORED_PER_WINDOW + 1);
+    expect(lines[IGNORED_PER_WINDOW - 1]).toContain("further ignored messages from uid 65534 are counted, not logged, for 60s");
+    expect(lines.at(-1)).toBe("other uid");
+    now = IGNORED_WINDOW_MS;
+    log.ignored(unit, 65534, () => "next window");
+    expect(lines.slice(-2)).toEqual(["15 more ignored notify message(s) from uid 65534 were not logged", "next window"]);
+  });
+});
