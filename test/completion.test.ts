@@ -4,7 +4,7 @@
  * service names of a running daemon, or of the config files when the daemon is down.
  */
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MAIN, pmctlCommand, TARGET, World } from "./helpers/harness.ts";
 
@@ -79,6 +79,35 @@ describe("bash completion", () => {
     const script = (await world.pmctl(["completion", "bash"])).stdout;
     expect(script).toContain("complete -F");
     expect((await complete(script, bin, ["pmctl", "-c", world.configPath, "show", ""])).candidates.sort()).toEqual(["alpha", "delta"]);
+  });
+
+  test("names from the socket are never expanded by the shell: a fake daemon answering '$(touch …)' runs nothing", async () => {
+    // The attack of the review: a socket (here a fake daemon, as a local user could run one)
+    // answers status with a service named like a command substitution; compgen -W would run it.
+    world = new World();
+    const marker = join(world.dir, "EXPANDED");
+    const fakeSock = join(world.dir, "fake.sock");
+    writeFileSync(world.configPath, JSON.stringify({ config_directory: "./config.d", sock_path: fakeSock }));
+    const fake = Bun.listen({
+      unix: fakeSock,
+      socket: {
+        data(sock) {
+          const apps = [{ name: `$(touch ${marker})` }, { name: "web" }, { name: "`touch ${marker}`" }];
+          sock.write(JSON.stringify({ type: "result", data: { apps } }) + "\n");
+          sock.end();
+        },
+      },
+    });
+    try {
+      const bin = pmctlOnPath(world.dir);
+      const script = (await world.pmctl(["completion", "bash"])).stdout;
+      expect((await complete(script, bin, ["pmctl", "-c", world.configPath, "status", ""])).candidates).toEqual(["web"]);
+      expect((await complete(script, bin, ["pmctl", "-c", world.configPath, "stop", ""])).candidates.sort()).toEqual(["all", "web"]);
+      expect(existsSync(marker)).toBe(false);
+    } finally {
+      fake.stop(true);
+      rmSync(fakeSock, { force: true });
+    }
   });
 
   test("zsh and fish scripts are printed; an unknown shell is a usage error", async () => {

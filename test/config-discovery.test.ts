@@ -18,8 +18,12 @@ describe("discoverConfig", () => {
     ["an empty $PROCESSMASTER_CONFIG counts as not set", undefined, { PROCESSMASTER_CONFIG: "" }, [ETC_CONFIG], ETC_CONFIG],
   ];
   for (const [what, given, env, existing, want] of cases) {
-    test(what, () => { expect(discoverConfig(given, env, (p) => existing.includes(p))).toBe(want); });
+    test(what, () => { expect(discoverConfig(given, env, (p) => existing.includes(p), () => null)).toBe(want); });
   }
+  test("as root, a ./config.yaml that someone else could have written is refused, naming why", () => {
+    expect(() => discoverConfig(undefined, {}, () => true, (f) => `${f} is owned by uid 1000`)).toThrow(
+      `not using ${resolve("config.yaml")} found in the working directory: ${resolve("config.yaml")} is owned by uid 1000; pass -c FILE to use it anyway`);
+  });
   test("nothing found: one error naming every place tried", () => {
     expect(() => discoverConfig(undefined, {}, none)).toThrow(
       `no master config found: tried -c (not given), $PROCESSMASTER_CONFIG (not set), ${resolve("config.yaml")} (not found), ${ETC_CONFIG} (not found); pass -c FILE`);

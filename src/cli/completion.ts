@@ -69,7 +69,11 @@ ${perCommand}
     ${[...TAKES_ALL].join("|")}) names="all $("\${COMP_WORDS[0]}" "\${cfg[@]}" __complete services 2>/dev/null)" ;;
     ${[...TAKES_SERVICES].filter((c) => !TAKES_ALL.has(c)).join("|")}) names="$("\${COMP_WORDS[0]}" "\${cfg[@]}" __complete services 2>/dev/null)" ;;
   esac
-  COMPREPLY=($(compgen -W "$names" -- "$cur"))
+  # Not compgen -W: it expands $(…) inside the words, and the names come from a socket.
+  COMPREPLY=()
+  local w -
+  set -f
+  for w in $names; do [[ "$w" == "$cur"* ]] && COMPREPLY+=("$w"); done
 }
 complete -F ${fn} ${prog}
 `;
@@ -176,6 +180,11 @@ export function completionCommands(prog: () => string, commands: () => CliComman
         let names: string[];
         try { names = ((await request(args, "status")) as { apps: AppStatus[] }).apps.map((a) => a.name); }
         catch { names = [...(await import("../config/load.ts")).loadConfig(resolvePath(args.config)).services.keys()]; } // the daemon is down: the files say
+        // Only what could be a service name: the answer may come from whatever socket a
+        // config in the current folder names, and shells must never see anything to expand.
+        // (Imported here: a `status` never loads the config parser, issue 15.)
+        const { serviceNameError } = await import("../config/service.ts");
+        names = names.filter((n) => serviceNameError(n) === null);
         if (names.length) out(names.join("\n"));
         return EXIT.ok;
       },

@@ -16,7 +16,7 @@ import { Supervisor, type Unit } from "../supervisor/supervisor.ts";
 import { StateStore } from "../supervisor/state-store.ts";
 import { healthStatus, unitStatus } from "../supervisor/status.ts";
 import { GateRunner } from "../supervisor/start-gate.ts";
-import { NotifyHub, setNotifyNamespace } from "../supervisor/notify.ts";
+import { NotifyHub, setNotifyFolder } from "../supervisor/notify.ts";
 import { Orchestrator, type StartResult } from "../supervisor/orchestrate.ts";
 import { restartTargets, stopProgressLine } from "../supervisor/selection.ts";
 import { controllersFor, masterLimitFiles, resourceLimitFiles } from "../supervisor/limits.ts";
@@ -73,7 +73,7 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
   const asInit = process.pid === 1;
   if (asInit) new OrphanReaper((e) => log.error(`reaping orphans failed: ${errorMessage(e)}`)).start();
   // Readiness and health of each run (start-gate.ts); dependency order and outcomes (orchestrate.ts).
-  setNotifyNamespace(cgroups.masterPath);
+  setNotifyFolder(master.sockPath);
   const notify: NotifyHub = new NotifyHub({
     cgroups,
     deliver: (u, msg) => gates.notify(u, msg),

@@ -12,10 +12,17 @@ import { resolveUser, userGroups } from "../config/load.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { logger } from "../util/log.ts";
 
-/** What Bun.spawn gets: `cmd[0]` is an absolute path, `argv0` what the program sees as argv[0]. */
+/**
+ * What Bun.spawn gets: `cmd[0]` is an absolute path, `argv0` what the program sees as argv[0],
+ * `env` its environment. When root-run wrappers (setpriv, prlimit) come first, `env` is a fixed
+ * clean one and the service's environment is set by `env -i` after them (see sealEnvironment).
+ */
 export interface ExecPlan {
   cmd: string[];
   argv0: string;
+  env: Record<string, string>;
+  /** The service's environment is set by `env -i` after the wrappers; `env` is WRAPPER_ENV. */
+  sealed?: boolean;
   uid?: number;
   gid?: number;
 }
@@ -83,6 +90,10 @@ export function unsafeScriptReason(argv: readonly string[], cwd: string, service
 }
 
 const SETPRIV_PATHS = ["/usr/bin/setpriv", "/bin/setpriv", "/usr/sbin/setpriv", "/sbin/setpriv"];
+const ENV_PATHS = ["/usr/bin/env", "/bin/env"];
+/** The whole environment of root-run wrappers: nothing a service's user wrote reaches them. */
+export const WRAPPER_ENV: Readonly<Record<string, string>> = Object.freeze({ PATH: "/usr/sbin:/usr/bin:/sbin:/bin" });
+let envPath: string | null | undefined;
 let setprivPath: string | null | undefined;
 let warnedNoSetpriv = false;
 const log = logger("spawn");
@@ -92,6 +103,28 @@ function findSetpriv(): string | null {
   if (setprivPath !== undefined) return setprivPath;
   setprivPath = SETPRIV_PATHS.find((p) => notRunnable(p) === null && unsafeCommandReason(p) === null) ?? null;
   return setprivPath;
+}
+
+/** env(1) at a fixed, root-owned place. */
+function findEnv(): string {
+  if (envPath === undefined) envPath = ENV_PATHS.find((p) => notRunnable(p) === null && unsafeCommandReason(p) === null) ?? null;
+  if (!envPath) throw new PmError("SPAWN", `env (coreutils) not found at ${ENV_PATHS.join(" or ")}: needed to start a service through setpriv or prlimit`);
+  return envPath;
+}
+
+/**
+ * `wrapper` (setpriv, prlimit: run as root before they drop privileges or exec) with the service's
+ * `target` argv and environment. The wrappers run with WRAPPER_ENV only; `env -i K=V… FILE ARGS`,
+ * exec'd by them in the same process after the switch to the service's user, gives FILE exactly
+ * the service's environment. Otherwise a variable the service's user controls (an
+ * environment_file it owns: LD_PRELOAD, GCONV_PATH, …) would be honoured by the dynamic loader of
+ * a program still running as root.
+ */
+export function sealEnvironment(wrapper: string[], target: string[], env: Record<string, string>): { cmd: string[]; env: Record<string, string> } {
+  const file = target[0]!;
+  if (file.includes("=")) throw new PmError("SPAWN", `cannot start ${file} through ${wrapper[0]}: a program path with '=' in it cannot follow env -i`);
+  const pairs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  return { cmd: [...wrapper, "--", findEnv(), "-i", ...pairs, ...target], env: { ...WRAPPER_ENV } };
 }
 
 /**
@@ -118,7 +151,7 @@ export function execPlan(svc: ServiceConfig, argv: string[], env: Record<string,
         "make it changeable only by root (or the service's user), or set process.allow_writable_command: true in " + svc.file);
     }
   }
-  const direct: ExecPlan = { cmd: [file, ...argv.slice(1)], argv0: word, ...(uid !== undefined ? { uid } : {}), ...(gid !== undefined ? { gid } : {}) };
+  const direct: ExecPlan = { cmd: [file, ...argv.slice(1)], argv0: word, env, ...(uid !== undefined ? { uid } : {}), ...(gid !== undefined ? { gid } : {}) };
   if (!asRoot) return direct;
   // A service run as another user loses every capability for good (an empty bounding set: no
   // setuid-root binary or file capability gives one back) and, unless it says otherwise, may
@@ -139,5 +172,5 @@ export function execPlan(svc: ServiceConfig, argv: string[], env: Record<string,
   }
   const groups = switchUser ? [...new Set([...userGroups(resolveUser(user)?.name ?? user, gid), ...svc.process.supplementaryGroups])] : [];
   const identity = switchUser ? [`--reuid=${uid}`, `--regid=${gid}`, `--groups=${groups.join(",")}`] : [];
-  return { cmd: [setpriv, ...identity, ...hardening, "--", file, ...argv.slice(1)], argv0: setpriv };
+  return { ...sealEnvironment([setpriv, ...identity, ...hardening], [file, ...argv.slice(1)], env), argv0: setpriv, sealed: true };
 }

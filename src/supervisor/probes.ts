@@ -93,7 +93,7 @@ async function execProbe(argv: string[], ctx: ProbeContext): Promise<ProbeResult
   const env = serviceEnv(ctx.svc);
   const plan = execPlan(ctx.svc, argv, env);
   const proc = Bun.spawn({
-    cmd: plan.cmd, argv0: plan.argv0, cwd: ctx.svc.process.workingDirectory, env, cgroup: ctx.cgroupPath, detached: true,
+    cmd: plan.cmd, argv0: plan.argv0, cwd: ctx.svc.process.workingDirectory, env: plan.env, cgroup: ctx.cgroupPath, detached: true,
     stdin: "ignore", stdout: "ignore", stderr: "pipe",
     ...(plan.uid !== undefined ? { uid: plan.uid } : {}), ...(plan.gid !== undefined ? { gid: plan.gid } : {}),
   });

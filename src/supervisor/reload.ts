@@ -62,7 +62,7 @@ async function runReloadCommand(unit: Unit, cgroups: CgroupTree, argv: string[])
     const env = { ...serviceEnv(svc), ...(unit.state.mainPid !== null ? { MAINPID: String(unit.state.mainPid) } : {}) };
     const plan = execPlan(svc, argv, env);
     proc = Bun.spawn({
-      cmd: plan.cmd, argv0: plan.argv0, cwd: svc.process.workingDirectory, env, detached: true, cgroup: cgroups.freshHelperCgroup("reload", unit.name),
+      cmd: plan.cmd, argv0: plan.argv0, cwd: svc.process.workingDirectory, env: plan.env, detached: true, cgroup: cgroups.freshHelperCgroup("reload", unit.name),
       stdin: "ignore", stdout: "pipe", stderr: "pipe",
       ...(plan.uid !== undefined ? { uid: plan.uid } : {}), ...(plan.gid !== undefined ? { gid: plan.gid } : {}),
     });

@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import { RLIMIT_NAMES, type ServiceConfig } from "../config/types.ts";
 import { PmError } from "../util/errors.ts";
-import { unsafeCommandReason, type ExecPlan } from "./exec.ts";
+import { sealEnvironment, unsafeCommandReason, type ExecPlan } from "./exec.ts";
 
 const PRLIMIT_PATHS = ["/usr/bin/prlimit", "/bin/prlimit"];
 let prlimitPath: string | null | undefined;
@@ -39,6 +39,9 @@ export function withLimits(svc: ServiceConfig, plan: ExecPlan): ExecPlan {
   if (options.length === 0) return plan;
   const prlimit = findPrlimit();
   if (!prlimit) throw new PmError("SPAWN", `process.limits of ${svc.name} need prlimit (util-linux) at ${PRLIMIT_PATHS.join(" or ")}; not found`);
-  return { ...plan, cmd: [prlimit, ...options, "--", ...plan.cmd], argv0: prlimit };
+  // Behind setpriv's env -i already: prlimit gets the same clean environment. Else prlimit (run as
+  // root) must not see the service's environment either.
+  if (plan.sealed) return { ...plan, cmd: [prlimit, ...options, "--", ...plan.cmd], argv0: prlimit };
+  return { ...plan, ...sealEnvironment([prlimit, ...options], plan.cmd, plan.env), argv0: prlimit, sealed: true };
 }
 
