@@ -6,8 +6,6 @@
 import { basename, resolve } from "node:path";
 import { EXIT, parseCommandArgs, type CliCommand } from "./cli/args.ts";
 import { runCli } from "./cli/index.ts";
-import { startDaemon } from "./daemon/daemon.ts";
-import { reexecWithQuietRuntime } from "./daemon/quiet-runtime.ts";
 import { errorMessage } from "./util/errors.ts";
 
 const daemonCommand: CliCommand = {
@@ -16,8 +14,13 @@ const daemonCommand: CliCommand = {
   usage: "daemon [-c config.yaml]",
   args: {},
   async run(args) {
+    // Imported here, not at the top: the bundle evaluates a dynamically imported module only
+    // when it is imported, so a pmctl call never evaluates daemon code (issue 15: pmctl status
+    // within 1.1x of a minimal compiled client; test/client-lazy-load.test.ts checks it).
+    const { reexecWithQuietRuntime } = await import("./daemon/quiet-runtime.ts");
     reexecWithQuietRuntime();
     try {
+      const { startDaemon } = await import("./daemon/daemon.ts");
       await startDaemon(resolve(args.config));
       return new Promise<number>(() => {}); // serves until a signal ends the process
     } catch (e) {

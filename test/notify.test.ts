@@ -17,10 +17,12 @@ const service = (dir: string) => `
 import { dlopen, ptr } from "bun:ffi";
 import { existsSync } from "node:fs";
 const libc = dlopen("libc.so.6", { socket: { args: ["i32", "i32", "i32"], returns: "i32" }, sendto: { args: ["i32", "ptr", "u64", "i32", "ptr", "u32"], returns: "i64" } });
-const name = Buffer.from(process.env.NOTIFY_SOCKET.slice(1));
-const addr = Buffer.alloc(110); addr.writeUInt16LE(1, 0); name.copy(addr, 3);
+const target = process.env.NOTIFY_SOCKET; // "@name" (abstract) or a path, as sd_notify(3) takes it
+const abstract = target.startsWith("@");
+const name = Buffer.from(abstract ? target.slice(1) : target);
+const addr = Buffer.alloc(110); addr.writeUInt16LE(1, 0); name.copy(addr, abstract ? 3 : 2);
 const fd = libc.symbols.socket(1, 2, 0);
-const send = (text) => { const b = Buffer.from(text); libc.symbols.sendto(fd, ptr(b), b.length, 0, ptr(addr), 3 + name.length); };
+const send = (text) => { const b = Buffer.from(text); libc.symbols.sendto(fd, ptr(b), b.length, 0, ptr(addr), 3 + name.length); }; // family, then NUL+name or path+NUL
 send("STATUS=warming up");
 while (!existsSync(${JSON.stringify(join(dir, "go"))})) await Bun.sleep(20);
 send("READY=1\\nSTATUS=serving\\nMAINPID=" + process.pid);
@@ -48,8 +50,8 @@ describe("notify", () => {
     expect(warming.start).toBe("starting");
 
     const socket = notifySocketOf(warming.pids[0]!);
-    expect(socket).toStartWith("@processmaster/");
-    sendDatagram(socket.slice(1), "READY=1\nSTATUS=forged");
+    expect(socket).toBe(`${world.sockPath}.notify/svc`);
+    sendDatagram(socket, "READY=1\nSTATUS=forged");
     await d.waitForLog(new RegExp(`\\[svc\\] ignored a notify message from pid ${process.pid} `));
     const after = await world.app("svc");
     expect(after.ready).toBe(false);
@@ -78,5 +80,23 @@ describe("notify", () => {
     await d.waitForLog(/\[svc\] liveness failed 2 time\(s\) in a row: no WATCHDOG=1 within 0.5s; stopping it/, 15_000);
     const after = await waitUntil(async () => { const a = await world.app("svc"); return a.restarts === 1 && a.state === "running" && a; }, "a restart");
     expect(after.last_unhealthy).toContain("no WATCHDOG=1 within 0.5s");
+  });
+});
+
+describe("ignored notify messages in the log", () => {
+  test("10 lines per sender uid per minute, then one line with the count when the next window opens", async () => {
+    const { IgnoredMessageLog, IGNORED_PER_WINDOW, IGNORED_WINDOW_MS } = await import("../src/supervisor/notify.ts");
+    const lines: string[] = [];
+    const unit = { log: { warn: (m: string) => lines.push(m) } } as unknown as import("../src/supervisor/supervisor.ts").Unit;
+    let now = 0;
+    const log = new IgnoredMessageLog(() => now);
+    for (let i = 0; i < 25; i++) log.ignored(unit, 65534, () => `msg ${i}`);
+    log.ignored(unit, 1000, () => "other uid");
+    expect(lines.length).toBe(IGNORED_PER_WINDOW + 1);
+    expect(lines[IGNORED_PER_WINDOW - 1]).toContain("further ignored messages from uid 65534 are counted, not logged, for 60s");
+    expect(lines.at(-1)).toBe("other uid");
+    now = IGNORED_WINDOW_MS;
+    log.ignored(unit, 65534, () => "next window");
+    expect(lines.slice(-2)).toEqual(["15 more ignored notify message(s) from uid 65534 were not logged", "next window"]);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { CronSchedule, ScheduleTimer } from "../src/schedule/cron.ts";
-import { ManualClock } from "../src/util/clock.ts";
+import { ManualClock, msUntilMinuteTick } from "../src/util/clock.ts";
 import { FakeTimers } from "./helpers/fake-timers.ts";
 import { PmError } from "../src/util/errors.ts";
 
@@ -258,5 +258,41 @@ describe("ScheduleTimer", () => {
       const days = fires.map((f) => new Date(f.planned).toLocaleDateString("en-CA", { timeZone: "Europe/Berlin" }));
       expect(new Set(days).size).toBe(days.length);
     }
+  });
+});
+
+describe("schedules wake on the daemon's minute tick (issue 15: one idle wake-up a minute)", () => {
+  test("msUntilMinuteTick: 5 ms after each whole minute", () => {
+    const m = at("2026-01-01T00:00:00Z");
+    expect(msUntilMinuteTick(m)).toBe(5);
+    expect(msUntilMinuteTick(m + 4)).toBe(1);
+    expect(msUntilMinuteTick(m + 5)).toBe(MIN);
+    expect(msUntilMinuteTick(m + 30 * SEC)).toBe(30 * SEC + 5);
+    expect(msUntilMinuteTick(m - 1)).toBe(6);
+  });
+
+  test("many schedules armed at scattered times re-plan together on the tick and still fire on time", () => {
+    const clock = new ManualClock(1_000_000, at("2026-01-01T00:00:13.700Z"));
+    const timers = new FakeTimers(clock);
+    const wakeWalls = new Set<number>();
+    const host = {
+      setTimer: (ms: number, fn: () => void) => timers.setTimer(ms, () => { wakeWalls.add(clock.wall); fn(); }),
+      clearTimer: (h: unknown) => timers.clearTimer(h),
+    };
+    const fires: { planned: number; wallAtFire: number }[] = [];
+    const patterns = ["7 12 * * *", "31 6 * * *", "*/20 * * * *", "15 0 * * * *"];
+    for (const p of patterns) {
+      clock.advance(17_123); // each armed at its own odd moment
+      new ScheduleTimer(new CronSchedule(p, "UTC"), clock, host, (w) => fires.push({ planned: w, wallAtFire: clock.wall }), { alignToMinuteTick: true }).start();
+    }
+    timers.advance(13 * HOUR);
+    const firedAt = new Set(fires.map((f) => f.planned));
+    // Every wake is a fire time or a minute tick: none at the moments the timers were armed.
+    for (const w of wakeWalls) expect(firedAt.has(w) || w % MIN === 5).toBe(true);
+    for (const f of fires) expect(f.wallAtFire).toBe(f.planned);
+    expect(fires.filter((f) => iso(f.planned) === "2026-01-01T12:07:00.000Z").length).toBe(1);
+    expect(fires.filter((f) => iso(f.planned) === "2026-01-01T06:31:00.000Z").length).toBe(1);
+    // 13 h: at most one tick a minute besides the fires (4 patterns would scatter ~4 a minute).
+    expect(wakeWalls.size).toBeLessThanOrEqual(13 * 60 + 1 + firedAt.size);
   });
 });

@@ -7,11 +7,12 @@
  * Results: scripts/bench/results.json (merged: a workload run alone replaces only its own part)
  * and BENCHMARKS.md, regenerated from it. See scripts/bench/NOTES.md for what each one measures.
  */
-import { existsSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync, statSync, watch, writeFileSync, writeSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, watch, writeFileSync, writeSync } from "node:fs";
 import { cpus, hostname, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { findCgroup2Mount } from "../../src/cgroup/mount.ts";
-import { BareRespawner, DRIVER_IDS, makeDriver, type Driver, type DriverId } from "./lib/drivers.ts";
+import { BareRespawner, DRIVER_IDS, makeDriver, ProcessmasterDriver, type Driver, type DriverId } from "./lib/drivers.ts";
+import { buildFloorClient } from "./lib/floor.ts";
 import { Fleet, logBytes, readMark } from "./lib/fleet.ts";
 import { ensurePeers, foreignSupervisord, type Peers } from "./lib/peers.ts";
 import { renderMarkdown, renderTerminal, type Results } from "./lib/report.ts";
@@ -21,7 +22,7 @@ const REPO = join(import.meta.dir, "..", "..");
 const RESULTS = join(import.meta.dir, "results.json");
 const MARKDOWN = join(REPO, "BENCHMARKS.md");
 
-export const WORKLOADS = ["cli-latency", "restart-latency", "start-stop", "idle", "memory", "log-throughput"] as const;
+export const WORKLOADS = ["cli-latency", "restart-latency", "start-stop", "idle", "memory", "log-throughput", "scale"] as const;
 export type WorkloadId = (typeof WORKLOADS)[number];
 
 // ---- arguments --------------------------------------------------------------------------------
@@ -111,17 +112,31 @@ function machine() {
 // ---- the workloads -------------------------------------------------------------------------------
 
 type Row = Record<string, unknown>;
+/** The compiled floor client for cli-latency (built into the run's temp dir). */
+let floorClient: string | null = null;
 const results: Record<string, Record<string, Record<string, Row>>> = {};
 const put = (w: WorkloadId, key: string, who: string, data: Row) => {
-  ((results[w] ??= {})[key] ??= {})[who] = data;
+  const byWho = ((results[w] ??= {})[key] ??= {});
+  byWho[who] = { ...(byWho[who] ?? {}), ...data };
 };
 
+/**
+ * Cold CLI round trips. For processmaster the floor client (lib/floor-client.ts: a compiled Bun
+ * binary that sends the same request and prints the answer's line) runs alternately with pmctl,
+ * so both see the same load on this shared machine; it is the `bare` row.
+ */
 async function cliLatency(d: Driver, size: number) {
   const args = d.statusArgs();
-  const samples: number[] = [];
+  const samples: number[] = [], floor: number[] = [];
+  const floorArgv = d instanceof ProcessmasterDriver && floorClient ? [floorClient, d.sockPath()] : null;
   const start = now();
-  let failures = 0;
+  let failures = 0, floorFailures = 0;
   for (let i = 0; i < P.cliReps; i++) {
+    if (floorArgv) {
+      const f = await run(floorArgv, { timeoutMs: 60_000 });
+      if (f.code === 0 && f.stdout.startsWith('{"type":"result"')) floor.push(f.ms);
+      else if (floorFailures++ === 0) log(`  floor client failed (${f.code}): ${(f.stderr || f.stdout).slice(0, 300)}`);
+    }
     const r = await d.cli(args, 60_000);
     // supervisorctl exits 3 when some program is not RUNNING; we only time the round trip.
     if (r.code !== 0 && !(d.id === "supervisord" && r.code === 3)) failures++;
@@ -131,6 +146,11 @@ async function cliLatency(d: Driver, size: number) {
   const s = summary(samples);
   put("cli-latency", String(size), d.id, { ...s, command: d.cliArgv(args).slice(0, 1).concat(args).join(" ").replace(/^.*\//, ""), failures, cut: samples.length < P.cliReps });
   log(`  cli ${d.id} ${size}: median ${s.median} ms (n=${s.n})`);
+  if (floorArgv) {
+    const f = summary(floor);
+    put("cli-latency", String(size), "bare", { ...f, command: "floor-client status", failures: floorFailures, cut: false });
+    log(`  cli floor ${size}: median ${f.median} ms (n=${f.n})`);
+  }
 }
 
 /** Resolves with the time the pid file names a PID other than `oldPid`. */
@@ -244,7 +264,7 @@ async function idleSideBySide(drivers: Driver[], size: number, dir: string, todo
       if (!a || !b) { put("idle", "errors", d.id, { error: "daemon vanished during the idle window", size }); return; }
       const delta = procDelta(a, b);
       put("idle", String(size), d.id, { ...delta, threads: Object.keys(b.threads).length, window: P.idleSec, settle: P.idleSettleMs / 1000 });
-      log(`  idle ${d.id}: ${delta.wakeupsPerSec} wake-ups/s, ${delta.cpuMs} ms CPU in ${delta.seconds} s`);
+      log(`  idle ${d.id}: ${delta.wakeupsPerSec} wake-ups/s, ${delta.cpuMs} ms CPU in ${delta.seconds} s (${delta.busyThreads.map((t) => `${t.name} ${t.switches}`).join(", ") || "no thread woke"})`);
     });
   } finally {
     for (const { d, cleanup } of up) {
@@ -336,20 +356,95 @@ async function bareLogs(dir: string) {
 
 // ---- sessions: one daemon per driver and fleet size, several workloads on it ----------------------
 
-interface Session { size: number; kind: "sleep" | "log"; workloads: WorkloadId[]; sideBySide?: boolean }
+interface Session { size: number; kind: "sleep" | "log"; workloads: WorkloadId[]; sideBySide?: boolean; only?: DriverId }
 const SESSIONS: Session[] = [
   { size: 20, kind: "sleep", workloads: ["memory", "cli-latency", "restart-latency"] },
   { size: 100, kind: "sleep", workloads: ["start-stop"] },
   { size: 200, kind: "sleep", workloads: ["memory", "idle"], sideBySide: true },
   { size: 1000, kind: "sleep", workloads: ["memory", "cli-latency"] },
   { size: 1, kind: "log", workloads: ["log-throughput"] },
+  // processmaster alone: its peers take minutes per `status` at this size (supervisord: 2 s at 1000).
+  { size: 5000, kind: "sleep", workloads: ["scale"], only: "processmaster" },
 ];
+
+/**
+ * 5000 services (issue 15): the daemon's boot until every service runs (its own start-up
+ * included), `status` against the floor client, and RSS. Pid files are checked incrementally
+ * (a service seen running is not read again) so the harness's polling stays small beside the
+ * daemon's work.
+ */
+async function scale(d: Driver, fleet: Fleet, dir: string) {
+  const t0 = now();
+  await d.up(fleet, { autostart: true });
+  const servingMs = now() - t0;
+  const pending = new Set(fleet.names);
+  await waitUntil(() => {
+    for (const name of pending) { const pid = fleet.readPid(name); if (pid && pidAlive(pid)) pending.delete(name); }
+    return pending.size === 0;
+  }, `${d.id}: ${fleet.n} services running (${fleet.n - pending.size} so far)`, 120_000, 100);
+  const bootMs = now() - t0;
+  log(`${d.id}: ${fleet.n} services up in ${Math.round(bootMs)} ms (serving after ${Math.round(servingMs)} ms)`);
+  await sleep(P.settleMs);
+  const mem = sampleProc(d.daemonPid());
+  const mib = (kb: number) => Number((kb / 1024).toFixed(1));
+  await cliLatency(d, fleet.n);
+  const cli = results["cli-latency"]?.[String(fleet.n)];
+  put("scale", String(fleet.n), d.id, {
+    bootMs: Math.round(bootMs), servingMs: Math.round(servingMs), statusMedian: cli?.[d.id]?.median ?? null,
+    rssMiB: mem ? mib(mem.rssKb) : null, anonMiB: mem ? mib(mem.rssAnonKb) : null,
+  });
+  put("scale", String(fleet.n), "bare", { statusMedian: cli?.bare?.median ?? null });
+  void dir;
+}
+
+/**
+ * The floor of booting a fleet: what any supervisor must do per service, with nothing else: a
+ * fresh cgroup, both log files opened, one Bun.spawn into the cgroup (CLONE_INTO_CGROUP), in one
+ * loop in this process; then the same wait for every pid file as for the daemon.
+ */
+async function bareBoot(dir: string, n: number) {
+  const fleet = new Fleet(join(dir, `bare-boot-${n}`), n, "sleep");
+  const cg = join(findCgroup2Mount(), `pmbench-bare-${process.pid}`);
+  const procs: ReturnType<typeof Bun.spawn>[] = [];
+  const cleanup = async () => {
+    for (const p of procs) { try { p.kill("SIGKILL"); } catch { /* gone */ } }
+    await Promise.all(procs.map((p) => p.exited));
+    fleet.killAll();
+    try { for (const e of readdirSync(cg)) if (!e.includes(".")) rmdirSync(join(cg, e)); rmdirSync(cg); } catch (e) { log(`bare boot cleanup: ${e}`); }
+    fleet.remove();
+  };
+  cleanups.add(cleanup);
+  try {
+    mkdirSync(cg);
+    const t0 = now();
+    for (const name of fleet.names) {
+      const path = join(cg, name);
+      mkdirSync(path);
+      const out = openSync(fleet.stdoutLog(name), "a"), err = openSync(fleet.stderrLog(name), "a");
+      procs.push(Bun.spawn({ cmd: fleet.argv(name), cwd: fleet.dir, cgroup: path, detached: true, stdin: "ignore", stdout: out, stderr: err } as unknown as Parameters<typeof Bun.spawn>[1] & { cmd: string[] }));
+      closeSync(out); closeSync(err);
+    }
+    const spawnedMs = now() - t0;
+    const pending = new Set(fleet.names);
+    await waitUntil(() => {
+      for (const name of pending) { const pid = fleet.readPid(name); if (pid && pidAlive(pid)) pending.delete(name); }
+      return pending.size === 0;
+    }, `bare: ${n} services running`, 120_000, 100);
+    const bootMs = now() - t0;
+    log(`bare: ${n} services up in ${Math.round(bootMs)} ms (spawned in ${Math.round(spawnedMs)} ms)`);
+    put("scale", String(n), "bare", { bootMs: Math.round(bootMs), servingMs: Math.round(spawnedMs) });
+  } finally {
+    await cleanup();
+    cleanups.delete(cleanup);
+  }
+}
 
 async function runSession(d: Driver, s: Session, dir: string, todo: WorkloadId[]) {
   const fleet = new Fleet(join(dir, `${d.id}-${s.kind}-${s.size}`), s.size, s.kind, P.logLines);
   const cleanup = async () => { await d.down(); fleet.remove(); };
   cleanups.add(cleanup);
   try {
+    if (todo.includes("scale")) { await bareBoot(dir, s.size); await scale(d, fleet, dir); return; }
     const t0 = now();
     await d.up(fleet, { autostart: s.kind === "sleep" });
     if (s.kind === "sleep") {
@@ -388,6 +483,7 @@ async function main() {
   const drivers = driverIds.map((id) => makeDriver(id, peers, { bin: pmBin, version: pmVersion, cgroupRoot })).filter((d): d is Driver => d !== null);
   const dir = mkdtempSync(join(tmpdir(), "pmbench-"));
   cleanups.add(async () => rmSync(dir, { recursive: true, force: true }));
+  if ((selected.has("cli-latency") || selected.has("scale")) && driverIds.includes("processmaster")) floorClient = await buildFloorClient(dir);
   log(`temp dir ${dir}; workloads: ${[...selected].join(" ")}; drivers: ${drivers.map((d) => d.id).join(" ")}${quick ? " (quick)" : ""}`);
 
   try {
@@ -403,6 +499,7 @@ async function main() {
       }
       for (const d of drivers) {
         if (interrupted) return;
+        if (s.only && d.id !== s.only) continue;
         log(`${d.id}: ${s.size} ${s.kind === "log" ? "log writer" : "services"}: ${todo.join(", ")}`);
         await runSession(d, s, dir, todo);
       }

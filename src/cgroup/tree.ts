@@ -5,6 +5,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { PmError, errorMessage } from "../util/errors.ts";
+import { LiveFiles } from "./live-files.ts";
 import { defaultCgroupRoot } from "./mount.ts";
 import { cgroupDirName, DAEMON_LEAF, HELPER_PREFIXES, helperCgroupDirName, serviceNameOf, type HelperKind } from "./names.ts";
 
@@ -32,6 +33,10 @@ export class CgroupTree {
   readonly daemonLeafPath: string;
   /** Why `root` is where it is, for the boot log. */
   readonly rootChoice: string;
+  /** cgroup.procs and cpu.stat of each service kept open, re-read with pread (issue 15). */
+  private readonly live = new LiveFiles();
+  /** Whether memory.* exist in a service cgroup; kept until the cgroup is removed or controllers change. */
+  private readonly hasMemoryFiles = new Map<string, boolean>();
 
   constructor(opts: { root?: string; name: string }) {
     const choice = opts.root === undefined ? defaultCgroupRoot(opts.name, DAEMON_LEAF) : { path: opts.root, why: "cgroup_root" };
@@ -83,6 +88,9 @@ export class CgroupTree {
    */
   freshService(service: string): string {
     const path = this.servicePath(service);
+    // The new cgroup's files are new: drop the kept fds. Whether memory.* exist stays known: it
+    // depends on the master's subtree_control, which only enableControllers changes.
+    this.live.forget(path);
     if (existsSync(path)) {
       try { rmdirSync(path); } catch { /* still populated or has children: reuse it */ }
     }
@@ -91,8 +99,19 @@ export class CgroupTree {
 
   /** Removes a service's cgroup if it is empty; false when it still holds processes. */
   removeService(service: string): boolean {
-    return removeTree(this.servicePath(service));
+    const path = this.servicePath(service);
+    this.forget(path);
+    return removeTree(path);
   }
+
+  /** Drops what is kept open or known about a cgroup folder that is about to go. */
+  private forget(path: string): void {
+    this.live.forget(path);
+    this.hasMemoryFiles.delete(path);
+  }
+
+  /** fds kept open for services (a test checks removal closes them). */
+  get openFileCount(): number { return this.live.openCount; }
 
   /** Names of services that have a cgroup under the master (populated or not). */
   listServices(): string[] {
@@ -110,7 +129,8 @@ export class CgroupTree {
 
   /** Every PID in the service's cgroup and any cgroups below it. */
   pids(service: string): number[] {
-    return readPidsRecursive(this.servicePath(service));
+    const path = this.servicePath(service);
+    return readPidsRecursive(path, this.live.read(path, "cgroup.procs"));
   }
 
   /** The kernel's word on whether any process is left (cgroup.events `populated`). */
@@ -180,7 +200,7 @@ export class CgroupTree {
     // Older kernels: freeze so nothing forks, kill what is there, thaw so the signals land.
     const freeze = join(path, "cgroup.freeze");
     try { writeFileSync(freeze, "1"); } catch { /* not supported */ }
-    for (const pid of readPidsRecursive(path)) { try { process.kill(pid, "SIGKILL"); } catch { /* gone */ } }
+    for (const pid of readPidsRecursive(path, readText(join(path, "cgroup.procs")))) { try { process.kill(pid, "SIGKILL"); } catch { /* gone */ } }
     try { writeFileSync(freeze, "0"); } catch { /* not supported */ }
   }
 
@@ -218,6 +238,7 @@ export class CgroupTree {
         for (const one of add) { try { writeFileSync(file, one); } catch { /* reported by writeLimits as not in force */ } }
       }
     }
+    this.hasMemoryFiles.clear(); // memory.* appear in existing children when the controller is enabled
     return readWords(join(this.masterPath, "cgroup.subtree_control"));
   }
 
@@ -250,7 +271,19 @@ export class CgroupTree {
   }
 
   stats(service: string): CgroupStats {
-    return readStats(this.servicePath(service));
+    const path = this.servicePath(service);
+    const cpu = this.live.read(path, "cpu.stat");
+    const m = cpu === null ? null : USAGE_USEC.exec(cpu);
+    const cpuUsageUsec = m ? Number(m[1]) : null;
+    // Without the memory controller none of memory.* exists: one check per cgroup, not three
+    // failed reads per status, each a thrown error (issue 6).
+    let hasMemory = this.hasMemoryFiles.get(path);
+    if (hasMemory === undefined) {
+      hasMemory = existsSync(join(path, "memory.current"));
+      if (cpu !== null) this.hasMemoryFiles.set(path, hasMemory); // only for a cgroup that exists
+    }
+    if (!hasMemory) return { cpuUsageUsec, memoryCurrent: null, memoryPeak: null, oomKills: null };
+    return { cpuUsageUsec, ...readMemoryStats(path) };
   }
 
   /**
@@ -259,8 +292,16 @@ export class CgroupTree {
    * the cgroup's rstat, which cost up to 3 ms right after an exit (issue 6, restart latency).
    */
   oomKills(service: string): number | null {
-    const t = readText(join(this.servicePath(service), "memory.events"));
-    const m = t === null ? null : /^oom_kill (\d+)$/m.exec(t);
+    const path = this.servicePath(service);
+    // Known absent (no memory controller): no failed open, no thrown error on the exit and
+    // spawn paths of every restart (issue 15, restart after kill -9).
+    if (this.hasMemoryFiles.get(path) === false) return null;
+    const t = readText(join(path, "memory.events"));
+    if (t === null) {
+      if (this.hasMemoryFiles.get(path) === undefined && existsSync(path)) this.hasMemoryFiles.set(path, existsSync(join(path, "memory.current")));
+      return null;
+    }
+    const m = OOM_KILL.exec(t);
     return m ? Number(m[1]) : null;
   }
 
@@ -271,8 +312,8 @@ function readWords(path: string): Set<string> {
   return new Set((readText(path) ?? "").split(/\s+/).filter(Boolean));
 }
 
-function readPidsRecursive(path: string): number[] {
-  const text = readText(join(path, "cgroup.procs"));
+/** PIDs of a cgroup (its cgroup.procs `text`, null when unreadable) and of every cgroup below it. */
+function readPidsRecursive(path: string, text: string | null): number[] {
   if (text === null) return [];
   const pids = text.split("\n").filter(Boolean).map(Number);
   // A folder's link count is 2 + its subfolders on cgroupfs (kernfs): with none, the common
@@ -281,7 +322,11 @@ function readPidsRecursive(path: string): number[] {
   try { if (statSync(path).nlink === 2) return pids; } catch { return pids; }
   let entries: import("node:fs").Dirent[] = [];
   try { entries = readdirSync(path, { withFileTypes: true }); } catch { /* gone */ }
-  for (const e of entries) if (e.isDirectory()) pids.push(...readPidsRecursive(join(path, e.name)));
+  for (const e of entries) {
+    if (!e.isDirectory()) continue;
+    const sub = join(path, e.name);
+    pids.push(...readPidsRecursive(sub, readText(join(sub, "cgroup.procs"))));
+  }
   return pids;
 }
 
@@ -299,21 +344,9 @@ function removeTree(path: string): boolean {
 const USAGE_USEC = /^usage_usec (\d+)$/m;
 const OOM_KILL = /^oom_kill (\d+)$/m;
 
-function readStats(path: string): CgroupStats {
+function readMemoryStats(path: string): Omit<CgroupStats, "cpuUsageUsec"> {
   const num = (file: string) => { const t = readText(join(path, file)); return t === null ? null : Number(t.trim()) || 0; };
-  const keyed = (file: string, re: RegExp) => {
-    const t = readText(join(path, file));
-    const m = t === null ? null : re.exec(t);
-    return m ? Number(m[1]) : null;
-  };
-  const cpuUsageUsec = keyed("cpu.stat", USAGE_USEC);
-  // Without the memory controller none of memory.* exists: one existsSync instead of three
-  // failed reads, each a thrown error (issue 6: status of 1000 services, 30 → 13 ms).
-  if (!existsSync(join(path, "memory.current"))) return { cpuUsageUsec, memoryCurrent: null, memoryPeak: null, oomKills: null };
-  return {
-    cpuUsageUsec,
-    memoryCurrent: num("memory.current"),
-    memoryPeak: num("memory.peak"),
-    oomKills: keyed("memory.events", OOM_KILL),
-  };
+  const t = readText(join(path, "memory.events"));
+  const m = t === null ? null : OOM_KILL.exec(t);
+  return { memoryCurrent: num("memory.current"), memoryPeak: num("memory.peak"), oomKills: m ? Number(m[1]) : null };
 }

@@ -5,8 +5,6 @@
  */
 import { resolve as resolvePath } from "node:path";
 import type { ArgsDef } from "citty";
-import { loadConfig } from "../config/load.ts";
-import { serviceNameError } from "../config/service.ts";
 import type { AppStatus } from "../supervisor/status.ts";
 import { PmError } from "../util/errors.ts";
 import { EXIT, GLOBAL_ARGS, type CliCommand } from "./args.ts";
@@ -181,9 +179,11 @@ export function completionCommands(prog: () => string, commands: () => CliComman
         if (args.positionals[0] !== "services") throw new PmError("USAGE", "__complete knows only: services");
         let names: string[];
         try { names = ((await request(args, "status")) as { apps: AppStatus[] }).apps.map((a) => a.name); }
-        catch { names = [...loadConfig(resolvePath(args.config)).services.keys()]; } // the daemon is down: the files say
+        catch { names = [...(await import("../config/load.ts")).loadConfig(resolvePath(args.config)).services.keys()]; } // the daemon is down: the files say
         // Only what could be a service name: the answer may come from whatever socket a
         // config in the current folder names, and shells must never see anything to expand.
+        // (Imported here: a `status` never loads the config parser, issue 15.)
+        const { serviceNameError } = await import("../config/service.ts");
         names = names.filter((n) => serviceNameError(n) === null);
         if (names.length) out(names.join("\n"));
         return EXIT.ok;

@@ -4,7 +4,6 @@
  * error, 3 daemon unreachable, 4 status found an unhealthy service).
  */
 import { resolve as resolvePath } from "node:path";
-import { checkConfigDeep, loadConfig } from "../config/load.ts";
 import { formatProblem } from "../config/types.ts";
 import { callDaemon } from "../control/client.ts";
 import type { TickReport } from "../logs/index.ts";
@@ -12,7 +11,6 @@ import type { AppStatus } from "../supervisor/status.ts";
 import { PmError, errorMessage, isPmError } from "../util/errors.ts";
 import { VERSION, VERSION_LINE } from "../version.ts";
 import { EXIT, EXIT_CODE_TABLE, findCommand, GLOBAL_ARGS, intFlag, parseCommandArgs, type CliCommand } from "./args.ts";
-import { follow, printTail, selectLogFiles } from "./logs.ts";
 import { lastExitText, renderTable } from "./render.ts";
 import { err, out } from "./output.ts";
 import { request } from "./request.ts";
@@ -107,6 +105,9 @@ const commands: CliCommand[] = [
     },
     async run(args) {
       const lines = intFlag(args.flags.lines, "-n", 50); // a usage error comes before any other output
+      // Imported here: a `status` loads neither the config parser nor the log code (issue 15).
+      const { loadConfig } = await import("../config/load.ts");
+      const { follow, printTail, selectLogFiles } = await import("./logs.ts");
       const config = loadConfig(resolvePath(args.config));
       const files = selectLogFiles(config, args.positionals);
       try { await callDaemon(config.master.sockPath, "ping"); }
@@ -122,6 +123,7 @@ const commands: CliCommand[] = [
   {
     name: "check", description: "validate the config files and what would fail at run time; print every problem (warnings do not fail)", usage: "check", args: {},
     async run(args) {
+      const { checkConfigDeep } = await import("../config/load.ts");
       const { errors, warnings } = checkConfigDeep(resolvePath(args.config));
       if (args.json) out(JSON.stringify({ problems: errors, warnings }));
       else {

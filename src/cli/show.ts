@@ -4,9 +4,7 @@
  * `logs` and `check` do), so it works with the daemon down and shows what `update` would apply.
  */
 import { resolve as resolvePath } from "node:path";
-import { loadConfig } from "../config/load.ts";
 import { formatProblem, type ServiceConfig } from "../config/types.ts";
-import { stringifyYaml } from "../config/yaml.ts";
 import { PmError } from "../util/errors.ts";
 import { EXIT, type CliCommand } from "./args.ts";
 import { out } from "./output.ts";
@@ -70,6 +68,7 @@ export const showCommand: CliCommand = {
   async run(args) {
     if (args.positionals.length !== 1) throw new PmError("USAGE", "show needs exactly one service name");
     const name = args.positionals[0]!;
+    const { loadConfig } = await import("../config/load.ts"); // not loaded by a `status` (issue 15)
     const config = loadConfig(resolvePath(args.config));
     const svc = config.services.get(name);
     if (!svc) {
@@ -81,6 +80,7 @@ export const showCommand: CliCommand = {
     if (args.json) { out(JSON.stringify({ name: svc.name, file: svc.file, config: doc })); return EXIT.ok; }
     out(`# ${svc.name}: effective config from ${svc.file}`);
     out("# (every default filled in; durations in ms, sizes in bytes; null: not set)");
+    const { stringifyYaml } = await import("../config/yaml.ts");
     out(stringifyYaml(doc).trimEnd());
     return EXIT.ok;
   },

@@ -1,5 +1,4 @@
 /** `pmctl reload <app…|all>` and `pmctl signal <SIGNAL> <app…|all> [--main]`. */
-import { normalizeSignal } from "../config/values.ts";
 import type { ServiceActionReport } from "../control/protocol.ts";
 import { PmError } from "../util/errors.ts";
 import { EXIT, type CliCommand, type ParsedCommandArgs } from "./args.ts";
@@ -35,6 +34,8 @@ export function signalCommands(request: Request, out: Print, err: Print): CliCom
       async run(args) {
         const [sig, ...names] = args.positionals;
         if (sig === undefined || names.length === 0) throw new PmError("USAGE", "signal needs a signal and service names or 'all', e.g. signal HUP web");
+        // Imported here: config/values.ts pulls in the YAML layer, which a `status` never loads (issue 15).
+        const { normalizeSignal } = await import("../config/values.ts");
         const signal = normalizeSignal(sig);
         if (signal === null) throw new PmError("USAGE", `unknown signal '${sig}'; expected a name like SIGHUP, HUP or a number like 1`);
         return report(await request(args, "signal", names, { signal, main: args.flags.main === true }), args, out, err);

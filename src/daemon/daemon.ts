@@ -11,16 +11,16 @@ import { listenControl, type RequestContext } from "../control/server.ts";
 import { MUTATING, type Request } from "../control/protocol.ts";
 import { PidWatcher } from "../linux/pidwatch.ts";
 import { OrphanReaper } from "../linux/reaper.ts";
-import { LogRotator, msUntilNextMinute, type ManagedLog, type TickReport } from "../logs/index.ts";
+import { LogRotator, LogSizes, type ManagedLog, type TickReport } from "../logs/index.ts";
 import { Supervisor, type Unit } from "../supervisor/supervisor.ts";
 import { StateStore } from "../supervisor/state-store.ts";
 import { healthStatus, unitStatus } from "../supervisor/status.ts";
 import { GateRunner } from "../supervisor/start-gate.ts";
-import { NotifyHub, setNotifyNamespace } from "../supervisor/notify.ts";
+import { NotifyHub, setNotifyFolder } from "../supervisor/notify.ts";
 import { Orchestrator, type StartResult } from "../supervisor/orchestrate.ts";
 import { restartTargets, stopProgressLine } from "../supervisor/selection.ts";
 import { controllersFor, masterLimitFiles, resourceLimitFiles } from "../supervisor/limits.ts";
-import { systemClock } from "../util/clock.ts";
+import { msUntilMinuteTick, systemClock } from "../util/clock.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { logger } from "../util/log.ts";
 import { serviceReloads, serviceSignals } from "./reload-requests.ts";
@@ -73,7 +73,7 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
   const asInit = process.pid === 1;
   if (asInit) new OrphanReaper((e) => log.error(`reaping orphans failed: ${errorMessage(e)}`)).start();
   // Readiness and health of each run (start-gate.ts); dependency order and outcomes (orchestrate.ts).
-  setNotifyNamespace(cgroups.masterPath);
+  setNotifyFolder(master.sockPath);
   const notify: NotifyHub = new NotifyHub({
     cgroups,
     deliver: (u, msg) => gates.notify(u, msg),
@@ -98,7 +98,7 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
     if (shuttingDown && MUTATING.has(req.cmd)) throw new PmError("SHUTTING_DOWN", "the daemon is shutting down (pmctl shutdown): it stops every service and exits; nothing else changes meanwhile");
     switch (req.cmd) {
       case "ping": return { pid: process.pid, version: VERSION };
-      case "status": return { apps: supervisor.resolve(req.names).map(statusOf), master: masterStatus() };
+      case "status": return { apps: statusesOf(supervisor.resolve(req.names)), master: masterStatus() };
       case "start": return runAndReport(req, ctx, (u) => orch.start(u));
       case "restart": return runAndReport(req, ctx, (u) => orch.restart(u), restartTargets);
       case "shutdown": {
@@ -115,7 +115,7 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
       });
       case "wait": {
         const results = await orch.wait(supervisor.resolve(req.names), req.options?.ready === true, req.options?.timeoutMs ?? 30_000);
-        return { results, apps: supervisor.resolve(req.names).map(statusOf) };
+        return { results, apps: statusesOf(supervisor.resolve(req.names)) };
       }
       case "update": return reload(ctx);
       case "reload": return serviceReloads(supervisor.resolve(req.names), cgroups);
@@ -131,7 +131,12 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
 
   let masterLimitsNotInForce: LimitProblem[] = [];
   const masterStatus = () => ({ cgroup: cgroups.masterPath, limits_not_in_force: masterLimitsNotInForce });
-  const statusOf = (u: Unit) => ({ ...unitStatus(u, cgroups, clock.wallMs(), (p) => rotator.probeMode(p)), ...healthStatus(u, gates.view(u), orch.waitingFor(u)) });
+  const statusesOf = (units: Unit[]) => {
+    const sizes = new LogSizes(); // each log folder opened once for the whole reply (issue 15)
+    try {
+      return units.map((u) => ({ ...unitStatus(u, cgroups, clock.wallMs(), (p) => rotator.probeMode(p), (p) => sizes.size(p)), ...healthStatus(u, gates.view(u), orch.waitingFor(u)) }));
+    } finally { sizes.close(); }
+  };
 
   let shuttingDown = false;
   async function runAndReport(req: Request, ctx: RequestContext, act: (units: Unit[]) => Promise<StartResult[] | void>, select = (u: Unit[], _names: string[]) => u) {
@@ -147,7 +152,7 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
     // Flush before answering: what the operator was told (stopped, last exit) survives a SIGKILL right after.
     let results: StartResult[] | void;
     try { results = await act(units); } finally { clearInterval(ticker); store.flush(); }
-    return { apps: units.map(statusOf), ...(results ? { results } : {}) };
+    return { apps: statusesOf(units), ...(results ? { results } : {}) };
   }
 
   let reloading: Promise<unknown> | null = null;
@@ -222,7 +227,7 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
           .finally(() => { ticking = false; });
       }
       armRotation();
-    }, msUntilNextMinute(clock.wallMs()) + 5);
+    }, msUntilMinuteTick(clock.wallMs()));
   };
   armRotation();
 

@@ -326,67 +326,108 @@ const SOCK_DGRAM = 2;
 const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
 const SO_PASSCRED = 16;
+const SCM_RIGHTS = 1;
 const SCM_CREDENTIALS = 2;
 const MSG_DONTWAIT = 0x40;
+const MSG_CTRUNC = 0x8;
+const MSG_CMSG_CLOEXEC = 0x40000000;
+/** SCM_MAX_FD: the most fds one SCM_RIGHTS message may carry. */
+const MAX_PASSED_FDS = 253;
+const cmsgSpace = (dataLen: number) => 16 + ((dataLen + 7) & ~7);
 
-/** sockaddr_un for an abstract name (no file: `@name` in NOTIFY_SOCKET), and its length. */
-function abstractAddress(name: string): { addr: Buffer; len: number } {
-  const path = Buffer.from(name);
-  if (path.length + 1 > 107) throw new PmError("SYSCALL", `abstract socket name too long: ${name}`);
+/**
+ * sockaddr_un for a unix socket address as NOTIFY_SOCKET writes it: `@name` for the abstract
+ * namespace, else a file path; and its length.
+ */
+function unixAddress(address: string): { addr: Buffer; len: number } {
+  const abstract = address.startsWith("@");
+  const path = Buffer.from(abstract ? address.slice(1) : address);
+  if (path.length + 1 > 107) throw new PmError("SYSCALL", `unix socket address too long (${path.length} bytes, at most 106): ${address}`);
   const addr = Buffer.alloc(110);
   addr.writeUInt16LE(AF_UNIX, 0);
-  path.copy(addr, 3); // byte 2 is the NUL that makes it abstract
-  return { addr, len: 3 + path.length };
+  if (abstract) { path.copy(addr, 3); return { addr, len: 3 + path.length }; } // byte 2 is the NUL that makes it abstract
+  path.copy(addr, 2);
+  return { addr, len: 2 + path.length + 1 };
 }
 
 /**
- * A non-blocking unix datagram socket bound to the abstract name `name`, with SO_PASSCRED so
- * that every message carries its sender's pid, uid and gid as the kernel knows them.
+ * A non-blocking unix datagram socket bound to `address` (`@name` or a path; a path must not
+ * exist yet), with SO_PASSCRED so that every message carries its sender's pid, uid and gid as
+ * the kernel knows them.
  */
-export function openCredentialedDatagramSocket(name: string): number {
+export function openCredentialedDatagramSocket(address: string): number {
   const fd = sym.socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) fail("socket(AF_UNIX, SOCK_DGRAM)");
-  const { addr, len } = abstractAddress(name);
   const one = new Int32Array([1]);
-  if (sym.bind(fd, ptr(addr), len) < 0 || sym.setsockopt(fd, SOL_SOCKET, SO_PASSCRED, ptr(one), 4) < 0) {
-    const e = errno();
+  try {
+    const { addr, len } = unixAddress(address);
+    if (sym.bind(fd, ptr(addr), len) < 0 || sym.setsockopt(fd, SOL_SOCKET, SO_PASSCRED, ptr(one), 4) < 0) {
+      const e = errno();
+      throw new PmError("SYSCALL", `bind/setsockopt of ${address} failed: errno ${e}`, { errno: e });
+    }
+  } catch (e) {
     sym.close(fd);
-    throw new PmError("SYSCALL", `bind/setsockopt of @${name} failed: errno ${e}`, { errno: e });
+    throw e;
   }
   return fd;
 }
 
-export interface CredentialedMessage { data: Buffer; pid: number; uid: number; gid: number }
+export interface CredentialedMessage {
+  data: Buffer; pid: number; uid: number; gid: number;
+  /** File descriptors the sender passed (SCM_RIGHTS): already closed, only counted. */
+  passedFds: number;
+  /** The control data did not fit (MSG_CTRUNC): the message should be dropped. */
+  truncated: boolean;
+}
 
-/** The next datagram waiting on `fd` with its sender's credentials; null when none is waiting. */
+/**
+ * The next datagram waiting on `fd` with its sender's credentials; null when none is waiting.
+ * Anyone who can send to the socket can pass file descriptors with it (SCM_RIGHTS): every one
+ * that arrives is closed at once (and is close-on-exec meanwhile), so a sender cannot fill the
+ * daemon's fd table. The control buffer holds the credentials and a full SCM_RIGHTS array, so
+ * truncation (whose fds the kernel closes itself) needs a sender that is doing something odd.
+ */
 export function receiveWithCredentials(fd: number): CredentialedMessage | null {
   const data = Buffer.alloc(4096);
-  const control = new BigUint64Array(8); // cmsghdr (16 bytes) + ucred (12), 8-byte aligned
+  const control = new BigUint64Array((cmsgSpace(12) + cmsgSpace(4 * MAX_PASSED_FDS)) / 8);
   const iov = new BigUint64Array([BigInt(ptr(data)), BigInt(data.length)]);
   // struct msghdr on 64-bit Linux: name, namelen(+pad), iov, iovlen, control, controllen, flags(+pad).
   const msg = new BigUint64Array([0n, 0n, BigInt(ptr(iov)), 1n, BigInt(ptr(control)), BigInt(control.byteLength), 0n]);
-  const n = Number(sym.recvmsg(fd, ptr(msg), MSG_DONTWAIT));
+  const n = Number(sym.recvmsg(fd, ptr(msg), MSG_DONTWAIT | MSG_CMSG_CLOEXEC));
   if (n < 0) {
     if (errno() === ERRNO.EAGAIN) return null;
     fail("recvmsg");
   }
   const cmsg = Buffer.from(control.buffer);
-  const controllen = Number(msg[5]);
+  const controllen = Math.min(Number(msg[5]), cmsg.length);
+  const truncated = (Number(msg[6] & 0xffffffffn) & MSG_CTRUNC) !== 0;
   let cred = { pid: 0, uid: -1, gid: -1 };
-  if (controllen >= 28 && cmsg.readInt32LE(8) === SOL_SOCKET && cmsg.readInt32LE(12) === SCM_CREDENTIALS) {
-    cred = { pid: cmsg.readInt32LE(16), uid: cmsg.readUInt32LE(20), gid: cmsg.readUInt32LE(24) };
+  let passedFds = 0;
+  // Every cmsghdr (cmsg_len u64, level i32, type i32, data), each 8-byte aligned.
+  for (let off = 0; off + 16 <= controllen;) {
+    const len = Number(cmsg.readBigUInt64LE(off));
+    if (len < 16) break;
+    const level = cmsg.readInt32LE(off + 8);
+    const type = cmsg.readInt32LE(off + 12);
+    const end = Math.min(off + len, controllen);
+    if (level === SOL_SOCKET && type === SCM_RIGHTS) {
+      for (let p = off + 16; p + 4 <= end; p += 4) { sym.close(cmsg.readInt32LE(p)); passedFds++; }
+    } else if (level === SOL_SOCKET && type === SCM_CREDENTIALS && end - off >= 28) {
+      cred = { pid: cmsg.readInt32LE(off + 16), uid: cmsg.readUInt32LE(off + 20), gid: cmsg.readUInt32LE(off + 24) };
+    }
+    off += (len + 7) & ~7;
   }
-  return { data: data.subarray(0, n), ...cred };
+  return { data: data.subarray(0, n), ...cred, passedFds, truncated };
 }
 
-/** Sends one datagram to the abstract unix socket `name` (what sd_notify does; for tests and tools). */
-export function sendDatagram(name: string, payload: string): void {
+/** Sends one datagram to the unix socket `address` (`@name` or a path; what sd_notify does; for tests and tools). */
+export function sendDatagram(address: string, payload: string): void {
   const fd = sym.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) fail("socket(AF_UNIX, SOCK_DGRAM)");
   try {
-    const { addr, len } = abstractAddress(name);
+    const { addr, len } = unixAddress(address);
     const buf = Buffer.from(payload);
-    if (Number(sym.sendto(fd, ptr(buf), buf.length, 0, ptr(addr), len)) < 0) fail("sendto", `(@${name})`);
+    if (Number(sym.sendto(fd, ptr(buf), buf.length, 0, ptr(addr), len)) < 0) fail("sendto", `(${address})`);
   } finally {
     sym.close(fd);
   }

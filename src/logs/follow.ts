@@ -7,10 +7,12 @@
  * Wake-ups come from inotify (fs.watch) on each file and on its folder (the folder's watch
  * sees the file created again after a deletion; while the folder itself is missing, its
  * nearest existing ancestor is watched). Bun's fs.watch drops an event that comes within about
- * 2 ms of the previous one, so each file is looked at once more 15 ms after its last event
- * (nothing is polled while files are idle). A slow safety re-check (`pollMs`, default 1 s)
- * covers events inotify cannot deliver (network file systems; 100 ms when a watch cannot be
- * set up, e.g. the inotify watch limit is reached).
+ * 2 ms of the previous one, so each file is looked at once more 15 ms after its last event.
+ * An idle follower wakes only when a followed file or its folder changes (issue 15): no timer
+ * runs, and while a folder is missing only the creation of the next folder on its path wakes it,
+ * not other activity in the ancestor (e.g. /tmp). `pollMs` adds a periodic re-check for file
+ * systems whose changes inotify cannot see (network file systems; off by default); 100 ms
+ * polling starts by itself when a watch cannot be set up (e.g. the inotify watch limit).
  *
  * How the read offset survives rotation, truncation and replacement: see resync.ts.
  */
@@ -22,7 +24,7 @@ import { RECENT, endsWith, findCollapsePlace, preadExact, unreadFromArchive } fr
 export interface FollowOptions {
   /** Read files that exist now from their start instead of their end (default false). */
   fromStart?: boolean;
-  /** Safety re-check interval besides inotify, ms; 0 turns it off (default 1000). */
+  /** Periodic re-check besides inotify, ms (for network file systems); default 0: none. */
   pollMs?: number;
   /** Problems other than a missing file (permission denied, …), once per file and kind. */
   onError?: (label: string, message: string) => void;
@@ -30,6 +32,8 @@ export interface FollowOptions {
 
 export interface Follower {
   close(): void;
+  /** How many times a file was looked at so far (tests check that idleness costs nothing). */
+  readonly checks: number;
 }
 
 const READ_CHUNK = 1 << 20;
@@ -260,7 +264,9 @@ export function followFiles(
   };
 
   /** Brings `f` up to date; true when it read something. */
+  let checks = 0;
   const check = (f: Followed): boolean => {
+    checks++;
     let consumed = 0;
     try {
       const st = statOrNull(f.path);
@@ -299,12 +305,18 @@ export function followFiles(
     w.watching = want;
     try {
       const watcher = fs.watch(want, { persistent: true }, (_ev, name) => {
+        if (w.watcher !== watcher) return; // replaced
+        const base = typeof name === "string" ? name : null;
         if (w.watching !== w.target) {
-          setupDir(w); // a folder on the way may have appeared
+          // Watching an ancestor: only the next folder on the way to the target matters.
+          const next = path.relative(want, w.target).split(path.sep)[0];
+          if (base !== null && base !== next) return;
+          setupDir(w); // it may have appeared
           for (const f of w.files) onEvent(f);
           return;
         }
-        const base = typeof name === "string" ? name : null;
+        // The folder itself was deleted (or renamed): watch its nearest existing ancestor.
+        if (base === path.basename(w.target) && !statOrNull(w.target)?.isDirectory()) setupDir(w);
         for (const f of w.files) if (base === null || path.basename(f.path) === base) onEvent(f);
       });
       watcher.on("error", () => {
@@ -316,6 +328,8 @@ export function followFiles(
     } catch {
       degrade();
     }
+    // A folder on the way made before this watch existed sends it no event: look again.
+    if (w.watcher && want !== w.target && nearestExisting(w.target) !== want) { setupDir(w); return; }
     // Anything created before the watch existed.
     for (const f of w.files) mark(f);
   };
@@ -339,13 +353,14 @@ export function followFiles(
   for (const w of dirs.values()) setupDir(w);
   if (opts.fromStart) markAll();
 
-  const pollMs = opts.pollMs ?? 1000;
+  const pollMs = opts.pollMs ?? 0;
   const pollTimer = pollMs > 0 ? setInterval(() => {
     for (const w of dirs.values()) if (w.watching !== w.target || !w.watcher) setupDir(w);
     markAll();
   }, pollMs) : null;
 
   return {
+    get checks() { return checks; },
     close() {
       if (closed) return;
       closed = true;

@@ -9,5 +9,6 @@ export { LogRotator, emptyReport, type ManagedLog, type TickReport, type Rotated
 export { periodKey, msUntilNextMinute, isoWeek, isTimeArchiveName, backupNumber } from "./period.ts";
 export { deleteExpiredArchives, listTimeArchives, listBackups, shiftBackups } from "./retention.ts";
 export { LogDir, logFileSize } from "./safe-dir.ts";
+export { LogSizes } from "./sizes.ts";
 export { tailLines } from "./tail.ts";
 export { followFiles, type FollowOptions, type Follower } from "./follow.ts";

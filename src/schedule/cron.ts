@@ -15,7 +15,7 @@
  * Wall-clock jumps: see ScheduleTimer.
  */
 import { Cron } from "croner";
-import type { Clock } from "../util/clock.ts";
+import { msUntilMinuteTick, type Clock } from "../util/clock.ts";
 import { errorMessage, PmError } from "../util/errors.ts";
 
 /** A fixed instant used to validate patterns without reading the clock. */
@@ -100,7 +100,17 @@ export interface ScheduleTimerOptions {
   repeatGuardMs?: number;
   /** Told when a wake-up finds wall and monotonic clocks disagree by more than 1 s (for logging). */
   onClockJump?: (driftMs: number) => void;
+  /**
+   * Sleeps that only re-plan (the next fire is further away) end on the daemon's minute tick
+   * (util/clock.ts), not `maxSleepMs` after the arming: every schedule then wakes together with
+   * the log rotation check, one wake-up a minute for the whole daemon instead of one per
+   * schedule at scattered times (issue 15). Fires still happen at their exact time.
+   */
+  alignToMinuteTick?: boolean;
 }
+
+/** A tick-aligned sleep may pass `maxSleepMs` by the tick's offset (60 s + 5 ms at most). */
+const MINUTE_TICK_SLACK_MS = 1000;
 
 /** Wall and monotonic elapsed times that differ by more than this mean the wall clock jumped. */
 export const JUMP_THRESHOLD_MS = 1000;
@@ -122,6 +132,7 @@ export class ScheduleTimer {
   private readonly maxSleepMs: number;
   private readonly repeatGuardMs: number;
   private readonly onClockJump: ((driftMs: number) => void) | undefined;
+  private readonly alignToMinuteTick: boolean;
   private running = false;
   private handle: unknown = null;
   private next: number | null = null;
@@ -140,6 +151,7 @@ export class ScheduleTimer {
     if (!(this.maxSleepMs > 0)) throw new PmError("INTERNAL", `ScheduleTimer: maxSleepMs must be > 0, got ${this.maxSleepMs}`);
     this.repeatGuardMs = opts.repeatGuardMs ?? 3 * 3_600_000;
     this.onClockJump = opts.onClockJump;
+    this.alignToMinuteTick = opts.alignToMinuteTick ?? false;
   }
 
   start(): void {
@@ -178,7 +190,9 @@ export class ScheduleTimer {
       this.handle = null;
     }
     if (this.next === null) return;
-    const delay = Math.min(Math.max(this.next - wall, 0), this.maxSleepMs);
+    const untilFire = Math.max(this.next - wall, 0);
+    const cap = this.alignToMinuteTick ? Math.min(msUntilMinuteTick(wall), this.maxSleepMs + MINUTE_TICK_SLACK_MS) : this.maxSleepMs;
+    const delay = Math.min(untilFire, cap);
     this.handle = this.host.setTimer(delay, () => this.wake());
   }
 

@@ -1,11 +1,18 @@
 /**
  * The sd_notify protocol for services with `notify: true` (readiness or liveness). Each such
- * service gets its own datagram socket in the abstract namespace (`NOTIFY_SOCKET=@…`, no file
- * to create, redirect or clean up), named after the daemon's master cgroup and the service, so
- * a service adopted after a daemon restart still reaches the new daemon. Every message carries
- * its sender's pid (SO_PASSCRED; the kernel fills it in, it cannot be forged), and only a
- * sender that is in the service's cgroup is believed: anyone on the host can send to an abstract
- * socket, and nobody outside the service may make it "ready".
+ * service gets its own datagram socket, a file in `<sock_path>.notify/` (NOTIFY_SOCKET=<path>):
+ * a folder the daemon creates 0755 beside its control socket, in the folder it already
+ * verified only root can write, so nobody else can create, replace or pre-empt a socket there
+ * (an abstract `@name` could be bound first by any local user, who would then read the
+ * service's messages and keep it from ever being ready). The sockets are 0666: anyone may send,
+ * as with systemd's. A socket's path depends only on sock_path and the service, so a service
+ * adopted after a daemon restart still reaches the new daemon, which replaces the stale file.
+ *
+ * Every message carries its sender's pid (SO_PASSCRED; the kernel fills it in, it cannot be
+ * forged), and only a sender that is in the service's cgroup is believed: nobody outside the
+ * service may make it "ready". What others send is logged escaped, and at most
+ * IGNORED_PER_WINDOW times per sender uid per window; file descriptors passed along are closed
+ * on arrival (linux/ffi.ts).
  *
  * Bun has no unix datagram sockets, so the sockets are bun:ffi ones (linux/ffi.ts) read without
  * blocking: every 100 ms while a notify service waits to be ready, every second otherwise, and
@@ -15,35 +22,70 @@
  * may not be.
  */
 import { createHash } from "node:crypto";
+import { chmodSync, lstatSync, mkdirSync, unlinkSync } from "node:fs";
+import { dirname } from "node:path";
 import type { ServiceConfig } from "../config/types.ts";
 import type { CgroupTree } from "../cgroup/index.ts";
 import { closeFd, openCredentialedDatagramSocket, receiveWithCredentials } from "../linux/ffi.ts";
-import { errorMessage } from "../util/errors.ts";
+import { PmError, errorMessage } from "../util/errors.ts";
+import { octal, selfTrusted, untrustedFolderReason } from "../util/file-trust.ts";
+import { printable } from "../util/log.ts";
 import type { Unit } from "./supervisor.ts";
 
-/** Set once by the daemon: what makes this daemon's socket names its own (its master cgroup). */
-let namespace: string | null = null;
-export function setNotifyNamespace(masterCgroupPath: string): void {
-  namespace = createHash("sha256").update(masterCgroupPath).digest("hex").slice(0, 16);
+/** Set once by the daemon: the folder of its notify sockets, `<sock_path>.notify`. */
+let folder: string | null = null;
+let folderReady = false;
+export function setNotifyFolder(sockPath: string): void {
+  folder = `${sockPath}.notify`;
+  folderReady = false;
+}
+
+/**
+ * Creates the notify folder 0755 (others must reach the sockets), after checking that only
+ * root (the daemon's uid) can write where it lives; checks an existing one the same way.
+ */
+function prepareFolder(dir: string): void {
+  const why = untrustedFolderReason(dirname(dir), selfTrusted());
+  if (why !== null && process.getuid?.() === 0) throw new PmError("CONFIG_INVALID", `notify sockets: ${why}`);
+  try { mkdirSync(dir, { mode: 0o755 }); } catch (e) { if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e; }
+  const st = lstatSync(dir);
+  if (!st.isDirectory() || !selfTrusted().has(st.uid)) throw new PmError("CONFIG_INVALID", `notify sockets: ${dir} is not a folder of ours (uid ${st.uid})`);
+  if ((st.mode & 0o7777) !== 0o755) chmodSync(dir, 0o755); // whatever the umask made it, or someone set
+  const still = untrustedFolderReason(dir, selfTrusted());
+  if (still !== null && process.getuid?.() === 0) throw new PmError("CONFIG_INVALID", `notify sockets: ${still}`);
+}
+
+/** Binds a fresh socket at `path`, replacing a stale one a previous daemon left behind. */
+function bindNotifySocket(path: string): number {
+  if (folder === null) throw new PmError("SYSCALL", "no notify folder");
+  if (!folderReady) { prepareFolder(folder); folderReady = true; }
+  try {
+    const st = lstatSync(path);
+    if (!st.isSocket()) throw new PmError("CONFIG_INVALID", `${path} exists and is not a socket (mode ${octal(st.mode)})`);
+    unlinkSync(path);
+  } catch (e) { if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e; }
+  const fd = openCredentialedDatagramSocket(path);
+  try { chmodSync(path, 0o666); } catch (e) { closeFd(fd); throw e; }
+  return fd;
 }
 
 export function usesNotify(svc: ServiceConfig): boolean {
   return svc.readiness?.check.kind === "notify" || svc.liveness?.check.kind === "notify";
 }
 
-/** The abstract socket name (without the leading NUL/@). */
-export function notifySocketName(service: string): string | null {
-  if (namespace === null) return null;
+/** The path of the service's notify socket (service names are valid file names: config/service.ts). */
+export function notifySocketPath(service: string): string | null {
+  if (folder === null) return null;
   const name = service.length <= 64 ? service : createHash("sha256").update(service).digest("hex").slice(0, 32);
-  return `processmaster/${namespace}/${name}`;
+  return `${folder}/${name}`;
 }
 
 /** NOTIFY_SOCKET (and WATCHDOG_USEC) for the environment of a notify service; {} for others. */
 export function notifyEnv(svc: ServiceConfig): Record<string, string> {
-  const name = usesNotify(svc) ? notifySocketName(svc.name) : null;
-  if (name === null) return {};
+  const path = usesNotify(svc) ? notifySocketPath(svc.name) : null;
+  if (path === null) return {};
   const watchdogMs = svc.liveness?.check.kind === "notify" ? svc.liveness.watchdogMs : undefined;
-  return { NOTIFY_SOCKET: `@${name}`, ...(watchdogMs !== undefined ? { WATCHDOG_USEC: String(watchdogMs * 1000) } : {}) };
+  return { NOTIFY_SOCKET: path, ...(watchdogMs !== undefined ? { WATCHDOG_USEC: String(watchdogMs * 1000) } : {}) };
 }
 
 /**
@@ -87,6 +129,7 @@ export interface NotifyHubDeps {
 export class NotifyHub {
   private readonly sockets = new Map<Unit, number>();
   private timer: ReturnType<typeof setTimeout> | null = null;
+  private readonly ignored = new IgnoredMessageLog(() => performance.now());
 
   constructor(private readonly deps: NotifyHubDeps) {}
 
@@ -94,10 +137,10 @@ export class NotifyHub {
   ensure(unit: Unit): void {
     if (!usesNotify(unit.config)) { this.close(unit); return; }
     if (this.sockets.has(unit)) { this.schedule(); return; }
-    const name = notifySocketName(unit.name);
-    if (name === null) return;
-    try { this.sockets.set(unit, openCredentialedDatagramSocket(name)); }
-    catch (e) { unit.log.error(`cannot open the notify socket @${name}: ${errorMessage(e)}`); return; }
+    const path = notifySocketPath(unit.name);
+    if (path === null) return;
+    try { this.sockets.set(unit, bindNotifySocket(path)); }
+    catch (e) { unit.log.error(`cannot open the notify socket ${path}: ${errorMessage(e)}`); return; }
     this.schedule();
   }
 
@@ -117,10 +160,9 @@ export class NotifyHub {
       try { m = receiveWithCredentials(fd); } catch (e) { unit.log.warn(`notify socket: ${errorMessage(e)}`); return; }
       if (m === null) return;
       const text = m.data.toString("utf8");
-      if (!this.deps.cgroups.pids(unit.name).includes(m.pid)) {
-        unit.log.warn(`ignored a notify message from pid ${m.pid} (uid ${m.uid}): not a process of this service (${JSON.stringify(text.slice(0, 80))})`);
-        continue;
-      }
+      const ignore = (why: string) => this.ignored.ignored(unit, m.uid, () => `ignored a notify message from pid ${m.pid} (uid ${m.uid}): ${why} ("${printable(text, 80)}")`);
+      if (!this.deps.cgroups.pids(unit.name).includes(m.pid)) { ignore("not a process of this service"); continue; }
+      if (m.truncated) { ignore(`its control data did not fit (${m.passedFds} file descriptor(s) passed, closed)`); continue; }
       const msg = parseNotify(text);
       if (msg.mainPid !== undefined && !this.deps.cgroups.pids(unit.name).includes(msg.mainPid)) {
         unit.log.warn(`ignored MAINPID=${msg.mainPid}: not a process of this service`);
@@ -146,5 +188,32 @@ export class NotifyHub {
   wake(): void {
     if (this.timer) { clearTimeout(this.timer); this.timer = null; }
     this.schedule();
+  }
+}
+
+export const IGNORED_PER_WINDOW = 10;
+export const IGNORED_WINDOW_MS = 60_000;
+
+/**
+ * Logs ignored notify messages (which anyone on the host can send), IGNORED_PER_WINDOW per
+ * sender uid per window; then one line saying how many were not logged.
+ */
+export class IgnoredMessageLog {
+  private readonly byUid = new Map<number, { since: number; logged: number; dropped: number }>();
+  constructor(private readonly now: () => number) {}
+
+  ignored(unit: Unit, uid: number, line: () => string): void {
+    const t = this.now();
+    let w = this.byUid.get(uid);
+    if (!w || t - w.since >= IGNORED_WINDOW_MS) {
+      if (w && w.dropped > 0) unit.log.warn(`${w.dropped} more ignored notify message(s) from uid ${uid} were not logged`);
+      w = { since: t, logged: 0, dropped: 0 };
+      this.byUid.set(uid, w);
+      if (this.byUid.size > 1024) this.byUid.delete(this.byUid.keys().next().value!); // bounded: oldest window goes
+    }
+    if (w.logged < IGNORED_PER_WINDOW) {
+      w.logged++;
+      unit.log.warn(`${line()}${w.logged === IGNORED_PER_WINDOW ? ` (further ignored messages from uid ${uid} are counted, not logged, for ${IGNORED_WINDOW_MS / 1000}s)` : ""}`);
+    } else w.dropped++;
   }
 }

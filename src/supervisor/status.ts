@@ -37,7 +37,8 @@ export interface AppStatus extends Partial<HealthStatus> {
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-export function unitStatus(unit: Unit, cgroups: CgroupTree, nowWallMs: number, rotationModeOf: (path: string) => string): AppStatus {
+/** `logSize`: logs/sizes.ts LogSizes.size for a whole reply (one folder open per reply, not per file). */
+export function unitStatus(unit: Unit, cgroups: CgroupTree, nowWallMs: number, rotationModeOf: (path: string) => string, logSize: (path: string) => number | null = logFileSize): AppStatus {
   const s = unit.state;
   const pids = cgroups.pids(unit.name).sort((a, b) => a - b);
   const stats = cgroups.stats(unit.name);
@@ -71,7 +72,7 @@ export function unitStatus(unit: Unit, cgroups: CgroupTree, nowWallMs: number, r
     limits_not_in_force: unit.limits?.notApplied ?? [],
     logs: logPaths.map((path) => {
       // Never through a symlink a service's user put there: status would tell the size of any file.
-      return { path, size: logFileSize(path), rotation_mode: rotationModeOf(path) };
+      return { path, size: logSize(path), rotation_mode: rotationModeOf(path) };
     }),
   };
 }

@@ -138,7 +138,7 @@ export class Supervisor {
     try { cron = new CronSchedule(schedule, scheduleTimezone); } catch (e) { unit.log.error(`${errorMessage(e)}; the service will not run on a schedule`); return; }
     unit.schedule = new ScheduleTimer(cron, this.deps.clock, systemTimerHost,
       () => this.dispatch(unit, { type: "cronTick" }),
-      { onClockJump: (drift) => unit.log.warn(`wall clock jumped by ${Math.round(drift)}ms; schedule re-planned`) });
+      { alignToMinuteTick: true, onClockJump: (drift) => unit.log.warn(`wall clock jumped by ${Math.round(drift)}ms; schedule re-planned`) });
     unit.schedule.start();
   }
 

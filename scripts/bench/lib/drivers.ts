@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import type { Fleet } from "./fleet.ts";
 import type { Peers } from "./peers.ts";
-import { log, must, now, pidAlive, readText, run, sleep, waitUntil, type RunResult } from "./util.ts";
+import { appendedMatcher, log, must, now, pidAlive, readText, run, sleep, waitUntil, type RunResult } from "./util.ts";
 
 export type DriverId = "processmaster" | "supervisord" | "pm2";
 export const DRIVER_IDS: DriverId[] = ["processmaster", "supervisord", "pm2"];
@@ -98,7 +98,9 @@ export class ProcessmasterDriver extends CliDriver implements Driver {
     for (const name of fleet.names) {
       writeFileSync(join(confDir, `${name}.yaml`), JSON.stringify({
         name, enabled: autostart,
-        process: { command: fleet.argv(name), working_directory: fleet.dir, stop_signal: "SIGTERM", stop_grace_ms: 10_000 },
+        // start_seconds 0: a start counts at once, as supervisord's startsecs=0 and PM2 here (the
+        // default of 1 s makes `start` wait a second for each service to stay up).
+        process: { command: fleet.argv(name), working_directory: fleet.dir, stop_signal: "SIGTERM", stop_grace_ms: 10_000, start_seconds: 0 },
         logs: { stdout: fleet.stdoutLog(name), stderr: fleet.stderrLog(name), rotation_mode: "time", rotation_frequency: "daily" },
         restart_policy: { policy: "always", restart_backoff_ms: 0, tolerance: { max_restarts: 1_000_000_000, duration: "1m" } },
       }, null, 2));
@@ -107,13 +109,15 @@ export class ProcessmasterDriver extends CliDriver implements Driver {
     this.proc = Bun.spawn({ cmd: [this.bin, "daemon", "-c", this.config], stdin: "ignore", stdout: out, stderr: out });
     closeSync(out);
     const proc = this.proc;
+    const serving = appendedMatcher(join(this.dir, "daemon.log"), /serving /);
     await waitUntil(() => {
       if (proc.exitCode !== null) throw new Error(`processmaster exited with ${proc.exitCode}: ${readText(join(this.dir, "daemon.log"))?.slice(-800)}`);
-      return /serving /.test(readText(join(this.dir, "daemon.log")) ?? "");
-    }, "processmaster to serve", 60_000, 10);
+      return serving();
+    }, "processmaster to serve", 60_000 + fleet.n * 20, 10);
   }
 
   daemonPid() { return this.proc!.pid; }
+  sockPath() { return join(this.dir, "pm.sock"); }
   cliArgv(args: string[]) { return [join(this.bin, "..", "pmctl"), "-c", this.config, ...args]; }
 
   async down() {

@@ -2,7 +2,7 @@
  * Small helpers for the benchmark harness: statistics, wall time, process probes read from
  * /proc (CPU ticks, context switches of every thread, RSS), waiting, running a command.
  */
-import { readdirSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, readSync, writeSync } from "node:fs";
 
 export const now = () => performance.now();
 /** Wall-clock time in ms with sub-ms precision (same clock as Perl's Time::HiRes::time). */
@@ -154,4 +154,28 @@ export function log(msg: string) {
 
 export function loadavg(): number[] {
   return (readText("/proc/loadavg") ?? "0 0 0").split(" ").slice(0, 3).map(Number);
+}
+
+/**
+ * Whether `pattern` has appeared in a growing file, reading only what was appended since the
+ * last call: waiting for a line in the log of a daemon that boots 5000 services must not read
+ * megabytes every few milliseconds on the cores the daemon needs.
+ */
+export function appendedMatcher(path: string, pattern: RegExp): () => boolean {
+  let offset = 0, carry = "";
+  const buf = Buffer.alloc(1 << 16);
+  return () => {
+    let fd: number;
+    try { fd = openSync(path, "r"); } catch { return false; }
+    try {
+      for (;;) {
+        const n = readSync(fd, buf, 0, buf.length, offset);
+        if (n <= 0) return false;
+        offset += n;
+        const text = carry + buf.toString("latin1", 0, n);
+        if (pattern.test(text)) return true;
+        carry = text.slice(-256); // a match split across two reads
+      }
+    } finally { closeSync(fd); }
+  };
 }

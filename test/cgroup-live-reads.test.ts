@@ -1,0 +1,156 @@
+/**
+ * CgroupTree keeps cgroup.procs and cpu.stat open and re-reads them with pread (issue 15,
+ * status of 1000 services). What it reports must still be the kernel's word at the moment of
+ * the call: a PID forked a moment ago is listed, one that exited is not, and a cgroup removed
+ * and made again (by the tree or behind its back) is read afresh. Real processes in a real
+ * cgroup; each check runs right after the event it depends on is known to have happened.
+ */
+import { afterEach, expect, test } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { CgroupTree, DAEMON_LEAF, defaultCgroupRoot } from "../src/cgroup/index.ts";
+import { pidAlive, waitUntil } from "./helpers/harness.ts";
+
+const name = `pmtest-live-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+const started: number[] = [];
+let tree: CgroupTree | null = null;
+
+afterEach(async () => {
+  for (const pid of started) { try { process.kill(pid, "SIGKILL"); } catch { /* gone */ } }
+  await waitUntil(() => started.every((p) => !pidAlive(p)), "test processes to die");
+  started.length = 0;
+  if (tree && existsSync(tree.masterPath)) {
+    try { writeFileSync(join(tree.masterPath, "cgroup.kill"), "1"); } catch { /* empty */ }
+    const rm = (p: string) => { for (const e of readdirSync(p, { withFileTypes: true })) if (e.isDirectory()) rm(join(p, e.name)); rmdirSync(p); };
+    await waitUntil(() => { try { rm(tree!.masterPath); return true; } catch { return false; } }, "test cgroup to be removed");
+  }
+  tree = null;
+});
+
+function makeTree(): CgroupTree {
+  tree = new CgroupTree({ root: defaultCgroupRoot(name, DAEMON_LEAF).path, name });
+  tree.ensureMaster();
+  return tree;
+}
+
+/**
+ * A shell in the service's cgroup that runs one command per line it is sent and answers one
+ * line per command: we know a fork or a reap happened once its answer is read.
+ */
+class Shell {
+  readonly proc: Subprocess<"pipe", "pipe", "ignore">;
+  private lines: string[] = [];
+  private waiting: ((line: string) => void) | null = null;
+  constructor(cgroupPath: string) {
+    const proc = Bun.spawn({ cmd: ["/bin/sh", "-c", "while read -r cmd; do eval \"$cmd\"; done"], cgroup: cgroupPath, stdin: "pipe", stdout: "pipe", stderr: "ignore" } as unknown as Parameters<typeof Bun.spawn>[1] & { cmd: string[] }) as unknown as Subprocess<"pipe", "pipe", "ignore">;
+    this.proc = proc;
+    started.push(proc.pid);
+    void (async () => {
+      let buf = "";
+      for await (const chunk of proc.stdout) {
+        buf += new TextDecoder().decode(chunk);
+        let nl;
+        while ((nl = buf.indexOf("\n")) >= 0) { this.lines.push(buf.slice(0, nl)); buf = buf.slice(nl + 1); this.flush(); }
+      }
+    })();
+  }
+  private flush() { if (this.waiting && this.lines.length) { const w = this.waiting; this.waiting = null; w(this.lines.shift()!); } }
+  /** Runs one shell command line; resolves with the line it prints. */
+  ask(cmd: string): Promise<string> {
+    const answer = new Promise<string>((r) => { this.waiting = r; });
+    this.proc.stdin.write(cmd + "\n");
+    this.proc.stdin.flush();
+    this.flush();
+    return answer;
+  }
+}
+
+const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+
+test("a PID list is the kernel's at each call: a fork is listed at once, a reaped child is gone at once", async () => {
+  const t = makeTree();
+  const sh = new Shell(t.freshService("svc"));
+  await waitUntil(() => t.pids("svc").includes(sh.proc.pid), "the shell in its cgroup");
+  expect(t.pids("svc")).toEqual([sh.proc.pid]);
+  expect(t.openFileCount).toBeGreaterThan(0); // the next reads go through the kept fd
+
+  const child = Number(await sh.ask("sleep 1000 & echo $!"));
+  started.push(child);
+  expect(sorted(t.pids("svc"))).toEqual(sorted([sh.proc.pid, child]));
+
+  const second = Number(await sh.ask("sleep 1000 & echo $!"));
+  started.push(second);
+  expect(sorted(t.pids("svc"))).toEqual(sorted([sh.proc.pid, child, second]));
+
+  expect(await sh.ask(`kill -9 ${child}; wait ${child}; echo reaped`)).toBe("reaped");
+  expect(sorted(t.pids("svc"))).toEqual(sorted([sh.proc.pid, second]));
+  expect(t.stats("svc").cpuUsageUsec).toBeGreaterThan(0);
+});
+
+test("a cgroup removed and made again behind the tree's back is read afresh, not through the old fd", async () => {
+  const t = makeTree();
+  const path = t.freshService("svc");
+  const first = new Shell(path);
+  await waitUntil(() => t.pids("svc").length === 1, "the first shell");
+  first.proc.kill("SIGKILL");
+  await first.proc.exited;
+  expect(t.pids("svc")).toEqual([]);
+  // The kept fd now belongs to a removed cgroup (the kernel answers ENODEV through it).
+  rmdirSync(path);
+  expect(t.pids("svc")).toEqual([]);
+  mkdirSync(path);
+  const second = new Shell(path);
+  await second.ask("echo up");
+  expect(t.pids("svc")).toEqual([second.proc.pid]);
+  expect(t.stats("svc").cpuUsageUsec).not.toBeNull();
+});
+
+test("a fresh cgroup for a new run and removal close the files kept for the old one", async () => {
+  const t = makeTree();
+  const sh = new Shell(t.freshService("svc"));
+  await sh.ask("echo up");
+  expect(t.pids("svc")).toEqual([sh.proc.pid]);
+  t.stats("svc");
+  expect(t.openFileCount).toBe(2);
+  sh.proc.kill("SIGKILL");
+  await sh.proc.exited;
+  await waitUntil(() => !t.populated("svc"), "the cgroup to empty");
+  const next = new Shell(t.freshService("svc")); // rmdir + mkdir: a new cgroup
+  expect(t.openFileCount).toBe(0);
+  await next.ask("echo up");
+  expect(t.pids("svc")).toEqual([next.proc.pid]);
+  next.proc.kill("SIGKILL");
+  await next.proc.exited;
+  await waitUntil(() => !t.populated("svc"), "the cgroup to empty");
+  expect(t.removeService("svc")).toBe(true);
+  expect(t.openFileCount).toBe(0);
+  expect(t.pids("svc")).toEqual([]);
+});
+
+test("oomKills remembers a cgroup without memory.* until controllers change (no failed read per restart)", () => {
+  // A fake cgroup root (plain folders and files): the kernel would make memory.* when the memory
+  // controller is enabled in the parent; here the test makes them.
+  const root = mkdtempSync(join(tmpdir(), "pm-oom-fake-"));
+  try {
+    for (const [f, v] of Object.entries({ "cgroup.procs": "", "cgroup.controllers": "memory", "cgroup.subtree_control": "" })) writeFileSync(join(root, f), v);
+    const t = new CgroupTree({ root, name: "pm" });
+    t.ensureMaster();
+    writeFileSync(join(t.masterPath, "cgroup.controllers"), "memory");
+    writeFileSync(join(t.masterPath, "cgroup.subtree_control"), "");
+    const svc = t.freshService("db");
+    expect(t.oomKills("db")).toBeNull();
+    writeFileSync(join(svc, "memory.current"), "0\n");
+    writeFileSync(join(svc, "memory.events"), "oom 1\noom_kill 2\n");
+    expect(t.oomKills("db")).toBeNull(); // remembered: no memory controller when last looked
+    t.freshService("db"); // a new run's cgroup: still the same parent, still remembered
+    expect(t.oomKills("db")).toBeNull();
+    t.enableControllers(["memory"]); // the parent's controllers change: look again
+    writeFileSync(join(svc, "memory.current"), "0\n");
+    writeFileSync(join(svc, "memory.events"), "oom 1\noom_kill 2\n");
+    expect(t.oomKills("db")).toBe(2);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
