@@ -247,6 +247,15 @@ describe("transition: focused cases", () => {
     expect(actions(r.effects)).toEqual([]);
   });
 
+  test("boot with an empty cgroup: a last exit 'unknown' only for a main process that was known and is gone", () => {
+    const neverRan = transition(stateIn("stopped"), { type: "boot", populated: false, main: null }, ctx);
+    expect(neverRan.state.lastExit).toBeNull();
+    expect(neverRan.state.phase).toBe("starting");
+    const ranBefore = transition(stateIn("running", { mainPid: 4242, mainStartTime: "123" }), { type: "boot", populated: false, main: null }, ctx);
+    expect(ranBefore.state.lastExit).toMatchObject({ known: false, code: null, signal: null });
+    expect(ranBefore.state.mainPid).toBeNull();
+  });
+
   test("boot with an empty cgroup: operator-stopped, disabled and scheduled services do not start", () => {
     const empty: UnitEvent = { type: "boot", populated: false };
     expect(transition(stateIn("stopped", { operatorStopped: true }), empty, ctx).state.phase).toBe("stopped");

@@ -152,7 +152,8 @@ export function transition(s: UnitState, ev: UnitEvent, ctx: UnitContext): Trans
       }
       // It ran when the previous daemon stopped watching and is gone now: say so, not the old
       // last exit. (`s` is rebound: the helpers above read it.)
-      if (ev.main === null) s = { ...s, mainPid: null, mainStartTime: null, lastExit: { ...UNSEEN_EXIT, cause: "exit", atWallMs: ctx.nowWallMs } };
+      // Only when a main process was known: a service that never ran has no exit to report.
+      if (ev.main === null && s.mainPid !== null) s = { ...s, mainPid: null, mainStartTime: null, lastExit: { ...UNSEEN_EXIT, cause: "exit", atWallMs: ctx.nowWallMs } };
       if (s.operatorStopped || !ctx.enabled) return next({ phase: "stopped", mainPid: null, startAfterStop: false });
       if (ctx.scheduled) return next({ phase: "scheduled", mainPid: null, startAfterStop: false });
       if (s.phase === "suppressed") return next({ startAfterStop: false }); // tolerance exceeded before the daemon restart
