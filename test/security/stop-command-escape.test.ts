@@ -17,49 +17,44 @@ afterEach(async () => {
   await world?.cleanup(); world = undefined;
 });
 
-test("what a stop_command forks (setsid, background) is killed when the stop ends", async () => {
+/**
+ * A world whose service `svc` runs as nobody in a folder nobody owns, with `commandKey`
+ * (stop_command or reload_command) set to `sh -c script(pidFile)`; the daemon serves and svc runs.
+ */
+async function serviceWithHelperCommand(commandKey: "stop_command" | "reload_command", script: (pidFile: string) => string): Promise<{ w: World; pidFile: string }> {
   world = new World();
   openWorld(world);
   const pidFile = join(world.appDir("svc"), "escaped.pid");
   world.writeService("svc", {
-    process: {
-      user: "nobody", command: ["sleep", "1000"], stop_grace_ms: 5000,
-      // Leaves a sleep behind in a session of its own, then fails: the daemon falls back to stop_signal.
-      stop_command: ["sh", "-c", `setsid sleep 99999 </dev/null >/dev/null 2>&1 & echo $! > ${pidFile}; exit 1`],
-    },
+    process: { user: "nobody", command: ["sleep", "1000"], stop_grace_ms: 5000, [commandKey]: ["sh", "-c", script(pidFile)] },
   });
   await Bun.$`chown nobody ${world.appDir("svc")}`;
   await world.daemon();
   await waitUntil(async () => (await world!.app("svc")).state === "running", "svc to run");
+  return { w: world, pidFile };
+}
 
-  const stop = await world.pmctl(["stop", "svc"]);
+test("what a stop_command forks (setsid, background) is killed when the stop ends", async () => {
+  // Leaves a sleep behind in a session of its own, then fails: the daemon falls back to stop_signal.
+  const { w, pidFile } = await serviceWithHelperCommand("stop_command", (f) => `setsid sleep 99999 </dev/null >/dev/null 2>&1 & echo $! > ${f}; exit 1`);
+
+  const stop = await w.pmctl(["stop", "svc"]);
   expect(stop.code).toBe(0);
   escaped = Number(readFileSync(pidFile, "utf8").trim());
   expect(escaped).toBeGreaterThan(0);
   await waitUntil(() => !pidAlive(escaped!), "the stop command's forked sleep to be gone", 10_000);
-  const daemonLeaf = readFileSync(join(world.masterCgroup, "_daemon", "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
+  const daemonLeaf = readFileSync(join(w.masterCgroup, "_daemon", "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number);
   expect(daemonLeaf).not.toContain(escaped);
 });
 
 test("what a reload_command forks is killed when it ends; a child holding its output does not hang the request", async () => {
-  world = new World();
-  openWorld(world);
-  const pidFile = join(world.appDir("svc"), "escaped.pid");
-  world.writeService("svc", {
-    process: {
-      user: "nobody", command: ["sleep", "1000"], stop_grace_ms: 5000,
-      // The leftover keeps the command's stdout open: the daemon used to wait for it forever.
-      reload_command: ["sh", "-c", `setsid sleep 99999 & echo $! > ${pidFile}; echo reloaded`],
-    },
-  });
-  await Bun.$`chown nobody ${world.appDir("svc")}`;
-  await world.daemon();
-  await waitUntil(async () => (await world!.app("svc")).state === "running", "svc to run");
+  // The leftover keeps the command's stdout open: the daemon used to wait for it forever.
+  const { w, pidFile } = await serviceWithHelperCommand("reload_command", (f) => `setsid sleep 99999 & echo $! > ${f}; echo reloaded`);
 
-  const reload = await world.pmctl(["reload", "svc"]);
+  const reload = await w.pmctl(["reload", "svc"]);
   expect(reload.code).toBe(0);
   expect(reload.stdout).toContain("reloaded");
   escaped = Number(readFileSync(pidFile, "utf8").trim());
   await waitUntil(() => !pidAlive(escaped!), "the reload command's forked sleep to be gone", 10_000);
-  expect((await world.app("svc")).state).toBe("running");
+  expect((await w.app("svc")).state).toBe("running");
 });
