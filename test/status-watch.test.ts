@@ -23,7 +23,9 @@ const shellQuote = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
 
 /** Runs a pmctl command line in a pseudo-terminal; collects what the terminal shows. */
 function inTerminal(args: string[], env: Record<string, string> = {}) {
-  const line = pmctlCommand(["-c", world.configPath, ...args]).map(shellQuote).join(" ");
+  // exec: otherwise a shell that does not exec its last command (dash, CI's $SHELL) takes the
+  // terminal's SIGINT itself and dies of it, whatever pmctl does with it.
+  const line = "exec " + pmctlCommand(["-c", world.configPath, ...args]).map(shellQuote).join(" ");
   const proc = Bun.spawn({ cmd: ["script", "-qfec", line, "/dev/null"], cwd: PM_CWD, stdin: "pipe", stdout: "pipe", stderr: "pipe", env: { ...process.env, TERM: "xterm", ...env } });
   let text = "";
   void (async () => { const d = new TextDecoder(); for await (const c of proc.stdout) text += d.decode(c, { stream: true }); })();
