@@ -38,3 +38,32 @@ test("the client's entry chunk statically loads only client modules", async () =
   const forbidden = loaded.filter((s) => /^src\/(daemon|supervisor|cgroup|linux|logs|schedule)\/|^src\/config\/(load|service|master)\.ts$|^node_modules\/(yaml|croner)\//.test(s));
   expect(forbidden).toEqual([]);
 });
+
+/** Runtime modules (`node:x` / bare builtins) that the static closure of `entry` imports. */
+function staticBuiltins(entry: string): Set<string> {
+  const seen = new Set<string>(), builtins = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = readFileSync(join(out, file), "utf8");
+    for (const m of text.matchAll(/^(?:import|export)\b[^;]*?\bfrom\s*"([^"]+)"/gms)) {
+      if (m[1]!.startsWith("./")) visit(m[1]!.slice(2));
+      else builtins.add(m[1]!.replace(/^node:/, ""));
+    }
+  };
+  visit(entry);
+  return builtins;
+}
+
+// Measured in a compiled pmctl (timestamps before its first statement): importing node:tty costs
+// ~2.5 ms and node:util (citty's parser) ~0.8 ms, against a floor client of ~7 ms in all. A plain
+// `status` needs neither: isTerminal() loads tty only for a character device, and citty (with
+// node:util) loads only for flags plainArgs() leaves to it.
+test("the client's entry chunk loads neither node:tty nor node:util nor citty", async () => {
+  const r = await Bun.build({ entrypoints: [join(REPO, "src/main.ts")], outdir: out, target: "bun", format: "esm", splitting: true });
+  expect(r.success).toBe(true);
+  const builtins = [...staticBuiltins("main.js")].sort();
+  expect(builtins).toContain("fs");
+  expect(builtins.filter((b) => b === "tty" || b === "util")).toEqual([]);
+  expect([...staticClosure("main.js")].filter((s) => s.startsWith("node_modules/citty/"))).toEqual([]);
+});

@@ -3,7 +3,7 @@
  * command; this layer adds what citty leaves out: picking the subcommand when global flags come
  * first, refusing unknown flags, and the usage-error exit code.
  */
-import { parseArgs, type ArgsDef } from "citty";
+import type { ArgsDef } from "citty";
 import { discoverConfig } from "../config/discover.ts";
 import { PmError } from "../util/errors.ts";
 
@@ -74,8 +74,35 @@ export function findCommand(argv: string[], known: string[]): { command: string 
   return { command: null, rest: argv };
 }
 
+/**
+ * citty's answer for the plainest calls, without loading citty: argv made only of names,
+ * `-c FILE`, `--config FILE`, `--config=FILE` and `--json`; null for anything else. citty
+ * imports node:util, ~0.8 ms of a cold pmctl whose own work is ~1 ms (issue 15, timestamps in a
+ * compiled build). test/cli-args-plain.test.ts checks that both give the same answer.
+ */
+export function plainArgs(argv: string[], def: ArgsDef): Record<string, unknown> & { _: string[] } | null {
+  const parsed: Record<string, unknown> & { _: string[] } = { _: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a[0] !== "-") { parsed._.push(a); continue; }
+    if (a === "--json") { parsed.json = true; continue; }
+    let value: string | undefined;
+    if (a === "-c" || a === "--config") value = argv[++i];
+    else if (a.startsWith("--config=")) value = a.slice(9);
+    if (value === undefined || value === "" || value[0] === "-" || parsed.config !== undefined) return null;
+    parsed.config = parsed.c = value;
+  }
+  for (const [name, arg] of Object.entries(def)) {
+    if ("default" in arg && arg.default !== undefined) {
+      if (name !== "color" || "alias" in arg) return null; // only the one default whose spellings are known here
+      parsed.color = arg.default;
+    }
+  }
+  return parsed;
+}
+
 /** Parses a command's argv; throws PmError("USAGE") for a flag it does not know. */
-export function parseCommandArgs(argv: string[], def: ArgsDef): ParsedCommandArgs {
+export async function parseCommandArgs(argv: string[], def: ArgsDef): Promise<ParsedCommandArgs> {
   const full: ArgsDef = { ...GLOBAL_ARGS, ...def };
   const table = flagTable(full);
   for (let i = 0; i < argv.length; i++) {
@@ -91,7 +118,7 @@ export function parseCommandArgs(argv: string[], def: ArgsDef): ParsedCommandArg
       i++;
     }
   }
-  const parsed = parseArgs(argv, full) as Record<string, unknown> & { _: string[] };
+  const parsed = plainArgs(argv, full) ?? (await import("citty")).parseArgs(argv, full) as Record<string, unknown> & { _: string[] };
   return {
     get config() { return discoverConfig(parsed.config === undefined ? undefined : String(parsed.config)); },
     json: Boolean(parsed.json),

@@ -181,7 +181,7 @@ export async function runCli(argv: string[], prog: string, extra: CliCommand[] =
     }
     const cmd = all.find((c) => c.name === command)!;
     if (wantsHelp) { out(`usage: ${prog} [-c config.yaml] ${cmd.usage}\n  ${cmd.description}`); return EXIT.ok; }
-    return await cmd.run(parseCommandArgs(rest, cmd.args));
+    return await cmd.run(await parseCommandArgs(rest, cmd.args));
   } catch (e) {
     const code = isPmError(e, "USAGE") ? EXIT.usage : isPmError(e, "DAEMON_UNREACHABLE") ? EXIT.unreachable : EXIT.failed;
     // Under --json the error is the one JSON document on stdout (scripts parse one stream).

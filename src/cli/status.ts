@@ -2,12 +2,11 @@
  * `pmctl status [app…] [--watch [--interval 1s]]`: the table (or JSON), exit 4 when a service is
  * unhealthy; with --watch, redrawn in place on a terminal until Ctrl-C.
  */
-import { isatty } from "node:tty";
 import type { AppStatus } from "../supervisor/status.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { parseDurationMs } from "../util/units.ts";
 import { EXIT, type CliCommand, type ParsedCommandArgs } from "./args.ts";
-import { out, writeFd } from "./output.ts";
+import { isTerminal, out, writeFd } from "./output.ts";
 import { renderStatus } from "./render.ts";
 import { request } from "./request.ts";
 
@@ -36,8 +35,8 @@ export const statusCommand: CliCommand = {
     interval: { type: "string", description: "time between redraws with --watch (default 1s)" },
   },
   async run(args) {
-    // isatty(1), not process.stdout.isTTY: building the stdout stream costs a cold pmctl ~3 ms (issue 6).
-    const color = args.color && !args.json && isatty(1);
+    // Not process.stdout.isTTY: building the stdout stream costs a cold pmctl ~3 ms (issue 6).
+    const color = args.color && !args.json && await isTerminal(1);
     if (!args.flags.watch) {
       if (args.flags.interval !== undefined) throw new PmError("USAGE", "--interval needs --watch");
       const { text, code } = frame((await request(args, "status", args.positionals)) as StatusReply, args, color);
@@ -52,7 +51,7 @@ export const statusCommand: CliCommand = {
 
 /** Polls the daemon every `intervalMs`; on a terminal each frame replaces the last. Ends 0 on SIGINT/SIGTERM. */
 async function watch(args: ParsedCommandArgs, intervalMs: number, color: boolean): Promise<number> {
-  const tty = isatty(1) && !args.json;
+  const tty = !args.json && await isTerminal(1);
   let stopped = false;
   let wake: (() => void) | null = null;
   const stop = () => { stopped = true; wake?.(); };
