@@ -2,8 +2,9 @@
  * `pmctl status [app…] [--watch [--interval 1s]]`: the table (or JSON), exit 4 when a service is
  * unhealthy; with --watch, redrawn in place on a terminal until Ctrl-C.
  */
-import type { AppStatus } from "../supervisor/status.ts";
-import { PmError, errorMessage } from "../util/errors.ts";
+import type { RequestOptions } from "../control/protocol.ts";
+import type { AppStatus, StatusRow } from "../supervisor/status.ts";
+import { PmError, errorMessage, isPmError } from "../util/errors.ts";
 import { parseDurationMs } from "../util/units.ts";
 import { EXIT, type CliCommand, type ParsedCommandArgs } from "./args.ts";
 import { isTerminal, out, writeFd } from "./output.ts";
@@ -13,7 +14,25 @@ import { request } from "./request.ts";
 /** States that make `status` exit 4: the service is down for a reason, or crashing and waiting to retry. */
 export const UNHEALTHY_STATES: ReadonlySet<string> = new Set(["failed", "suppressed", "backoff"]);
 
-interface StatusReply { apps: AppStatus[]; master?: { cgroup: string; limits_not_in_force: { file: string }[] } }
+interface StatusReply { apps: AppStatus[] | StatusRow[]; master?: { cgroup: string; limits_not_in_force: { file: string }[] } }
+
+/**
+ * The table asks only for its own fields (`options.view: "table"`, null ones left out): at 1000
+ * services that is a third of the bytes, and the daemon skips the log-file lookups (issue 15).
+ * `--json` asks for the whole documented answer. A daemon older than the option refuses it; the
+ * full answer renders the same table.
+ */
+/** The options of the table's request; the bench's floor client sends the same (scripts/bench/bench.ts). */
+export const TABLE_VIEW: RequestOptions = { view: "table" };
+
+async function statusReply(args: ParsedCommandArgs, names: string[]): Promise<StatusReply> {
+  if (args.json) return (await request(args, "status", names)) as StatusReply;
+  try { return (await request(args, "status", names, undefined, TABLE_VIEW)) as StatusReply; }
+  catch (e) {
+    if (!isPmError(e, "PROTOCOL") || !errorMessage(e).includes('unknown option "view"')) throw e;
+    return (await request(args, "status", names)) as StatusReply;
+  }
+}
 
 /** What one look prints: the table (or JSON) and the master note; and the exit code it earns. */
 function frame(data: StatusReply, args: ParsedCommandArgs, color: boolean): { text: string; code: number } {
@@ -39,7 +58,7 @@ export const statusCommand: CliCommand = {
     const color = args.color && !args.json && await isTerminal(1);
     if (!args.flags.watch) {
       if (args.flags.interval !== undefined) throw new PmError("USAGE", "--interval needs --watch");
-      const { text, code } = frame((await request(args, "status", args.positionals)) as StatusReply, args, color);
+      const { text, code } = frame(await statusReply(args, args.positionals), args, color);
       out(text);
       return code;
     }
@@ -60,7 +79,7 @@ async function watch(args: ParsedCommandArgs, intervalMs: number, color: boolean
   const names = args.positionals;
   while (!stopped) {
     let text: string;
-    try { text = frame((await request(args, "status", names)) as StatusReply, args, color).text; }
+    try { text = frame(await statusReply(args, names), args, color).text; }
     catch (e) {
       // A daemon restart during a watch is worth seeing, not worth ending the watch for.
       text = args.json ? JSON.stringify({ error: { code: e instanceof PmError ? e.code : "INTERNAL", message: errorMessage(e) } }) : `pmctl: ${errorMessage(e)}`;
