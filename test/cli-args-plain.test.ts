@@ -5,7 +5,7 @@
  */
 import { expect, test } from "bun:test";
 import { parseArgs, type ArgsDef } from "citty";
-import { GLOBAL_ARGS, parseCommandArgs, plainArgs } from "../src/cli/args.ts";
+import { findCommand, GLOBAL_ARGS, GLOBAL_VALUE_FLAGS, parseCommandArgs, plainArgs } from "../src/cli/args.ts";
 
 const DEFS: Record<string, ArgsDef> = {
   none: {},
@@ -60,4 +60,19 @@ test("parseCommandArgs reads the same through both paths", async () => {
       .toEqual({ config: String(q.config), json: Boolean(q.json), positionals: q._, watch: q.watch });
     expect(p.color).toBe(q.color !== false && !process.env.NO_COLOR);
   }
+});
+
+test("GLOBAL_VALUE_FLAGS lists every spelling of a global flag that takes a value", () => {
+  const spellings = Object.entries(GLOBAL_ARGS).filter(([, a]) => a.type === "string")
+    .flatMap(([name, a]) => [name, ...("alias" in a ? a.alias : [])]);
+  expect([...GLOBAL_VALUE_FLAGS].sort()).toEqual(spellings.sort());
+});
+
+test("findCommand skips the value of -c/--config, not of other flags", () => {
+  const known = ["status", "logs"];
+  expect(findCommand(["-c", "status", "logs"], known)).toEqual({ command: "logs", rest: ["-c", "status"] });
+  expect(findCommand(["--config", "x", "--json", "status", "web"], known)).toEqual({ command: "status", rest: ["--config", "x", "--json", "web"] });
+  expect(findCommand(["--config=status", "logs"], known)).toEqual({ command: "logs", rest: ["--config=status"] });
+  expect(findCommand(["--json", "nope"], known)).toEqual({ command: null, rest: ["--json", "nope"], unknown: "nope" });
+  expect(findCommand(["--", "status"], known)).toEqual({ command: null, rest: ["--", "status"] });
 });

@@ -57,15 +57,26 @@ function flagTable(def: ArgsDef): Map<string, { name: string; takesValue: boolea
   return table;
 }
 
-/** The first word that is not a flag or a flag's value: the subcommand (`unknown` when it is not one of `known`). */
+/** `-c FILE`, `--config FILE`: the spellings of GLOBAL_ARGS that take a value (test/cli-args-plain.test.ts checks the list). */
+export const GLOBAL_VALUE_FLAGS: ReadonlySet<string> = new Set(["c", "config"]);
+
+/** `config` of `--config=x`, `c` of `-c`: one or two dashes off, the value after `=` cut. */
+function flagName(a: string): string {
+  const body = a.startsWith("--") ? a.slice(2) : a.slice(1);
+  const eq = body.indexOf("=");
+  return eq < 0 ? body : body.slice(0, eq);
+}
+
+/**
+ * The first word that is not a flag or a flag's value: the subcommand (`unknown` when it is not
+ * one of `known`). No table or regex here: a cold pmctl runs this once, in the interpreter.
+ */
 export function findCommand(argv: string[], known: string[]): { command: string | null; rest: string[]; unknown?: string } {
-  const table = flagTable(GLOBAL_ARGS);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === "--") break;
     if (a.startsWith("-")) {
-      const name = a.replace(/^--?/, "").split("=")[0]!;
-      if (!a.includes("=") && table.get(name)?.takesValue) i++;
+      if (!a.includes("=") && GLOBAL_VALUE_FLAGS.has(flagName(a))) i++;
       continue;
     }
     if (known.includes(a)) return { command: a, rest: [...argv.slice(0, i), ...argv.slice(i + 1)] };
@@ -104,21 +115,8 @@ export function plainArgs(argv: string[], def: ArgsDef): Record<string, unknown>
 /** Parses a command's argv; throws PmError("USAGE") for a flag it does not know. */
 export async function parseCommandArgs(argv: string[], def: ArgsDef): Promise<ParsedCommandArgs> {
   const full: ArgsDef = { ...GLOBAL_ARGS, ...def };
-  const table = flagTable(full);
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === "--") break;
-    if (!a.startsWith("-") || a === "-") continue;
-    if (/^-\d+$/.test(a)) continue; // a negative number as a value
-    const name = a.replace(/^--?/, "").split("=")[0]!;
-    const known = table.get(name);
-    if (!known) throw new PmError("USAGE", `unknown option '${a}'`);
-    if (known.takesValue && !a.includes("=")) {
-      if (i + 1 >= argv.length) throw new PmError("USAGE", `option '${a}' needs a value`);
-      i++;
-    }
-  }
-  const parsed = plainArgs(argv, full) ?? (await import("citty")).parseArgs(argv, full) as Record<string, unknown> & { _: string[] };
+  // A plain argv holds only known flags, each with its value: nothing to refuse.
+  const parsed = plainArgs(argv, full) ?? await parseWithCitty(argv, full);
   return {
     get config() { return discoverConfig(parsed.config === undefined ? undefined : String(parsed.config)); },
     json: Boolean(parsed.json),
@@ -126,6 +124,24 @@ export async function parseCommandArgs(argv: string[], def: ArgsDef): Promise<Pa
     positionals: parsed._.map(String),
     flags: parsed,
   };
+}
+
+/** Refuses unknown flags and a missing value (citty takes both silently), then lets citty parse. */
+async function parseWithCitty(argv: string[], full: ArgsDef): Promise<Record<string, unknown> & { _: string[] }> {
+  const table = flagTable(full);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--") break;
+    if (!a.startsWith("-") || a === "-") continue;
+    if (/^-\d+$/.test(a)) continue; // a negative number as a value
+    const known = table.get(flagName(a));
+    if (!known) throw new PmError("USAGE", `unknown option '${a}'`);
+    if (known.takesValue && !a.includes("=")) {
+      if (i + 1 >= argv.length) throw new PmError("USAGE", `option '${a}' needs a value`);
+      i++;
+    }
+  }
+  return (await import("citty")).parseArgs(argv, full) as Record<string, unknown> & { _: string[] };
 }
 
 /** A whole number ≥ 0 from a flag (citty has no number type). */
