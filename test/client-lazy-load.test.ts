@@ -14,8 +14,11 @@ const REPO = join(import.meta.dir, "..");
 const out = mkdtempSync(join(tmpdir(), "pm-lazy-"));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-/** Source files (`// src/x.ts`, `// node_modules/…` markers) of every chunk reached from `entry` by static imports. */
-function staticClosure(entry: string): Set<string> {
+/**
+ * Source files (`// src/x.ts`, `// node_modules/…` markers) of every chunk reached from `entry`
+ * by static imports, and the runtime modules (`node:x`, bare builtins) those chunks import.
+ */
+function staticClosure(entry: string, builtins = new Set<string>()): Set<string> {
   const seen = new Set<string>(), sources = new Set<string>();
   const visit = (file: string) => {
     if (seen.has(file)) return;
@@ -23,7 +26,10 @@ function staticClosure(entry: string): Set<string> {
     const text = readFileSync(join(out, file), "utf8");
     for (const m of text.matchAll(/^\/\/ ((?:src|node_modules)\/\S+\.[cm]?[jt]s)$/gm)) sources.add(m[1]!);
     // Static imports only: `import … from "./chunk.js"` / `export … from` (not `import("…")`).
-    for (const m of text.matchAll(/^(?:import|export)\b[^;]*?\bfrom\s*"\.\/([^"]+)"/gms)) visit(m[1]!);
+    for (const m of text.matchAll(/^(?:import|export)\b[^;]*?\bfrom\s*"([^"]+)"/gms)) {
+      if (m[1]!.startsWith("./")) visit(m[1]!.slice(2));
+      else builtins.add(m[1]!.replace(/^node:/, ""));
+    }
   };
   visit(entry);
   return sources;
@@ -39,22 +45,6 @@ test("the client's entry chunk statically loads only client modules", async () =
   expect(forbidden).toEqual([]);
 });
 
-/** Runtime modules (`node:x` / bare builtins) that the static closure of `entry` imports. */
-function staticBuiltins(entry: string): Set<string> {
-  const seen = new Set<string>(), builtins = new Set<string>();
-  const visit = (file: string) => {
-    if (seen.has(file)) return;
-    seen.add(file);
-    const text = readFileSync(join(out, file), "utf8");
-    for (const m of text.matchAll(/^(?:import|export)\b[^;]*?\bfrom\s*"([^"]+)"/gms)) {
-      if (m[1]!.startsWith("./")) visit(m[1]!.slice(2));
-      else builtins.add(m[1]!.replace(/^node:/, ""));
-    }
-  };
-  visit(entry);
-  return builtins;
-}
-
 // Measured in a compiled pmctl (timestamps before its first statement): importing node:tty costs
 // ~2.5 ms and node:util (citty's parser) ~0.8 ms, against a floor client of ~7 ms in all. A plain
 // `status` needs neither: isTerminal() loads tty only for a character device, and citty (with
@@ -62,8 +52,9 @@ function staticBuiltins(entry: string): Set<string> {
 test("the client's entry chunk loads neither node:tty nor node:util nor citty", async () => {
   const r = await Bun.build({ entrypoints: [join(REPO, "src/main.ts")], outdir: out, target: "bun", format: "esm", splitting: true });
   expect(r.success).toBe(true);
-  const builtins = [...staticBuiltins("main.js")].sort();
+  const builtins = new Set<string>();
+  const sources = staticClosure("main.js", builtins);
   expect(builtins).toContain("fs");
-  expect(builtins.filter((b) => b === "tty" || b === "util")).toEqual([]);
-  expect([...staticClosure("main.js")].filter((s) => s.startsWith("node_modules/citty/"))).toEqual([]);
+  expect([...builtins].filter((b) => b === "tty" || b === "util")).toEqual([]);
+  expect([...sources].filter((s) => s.startsWith("node_modules/citty/"))).toEqual([]);
 });
