@@ -26,13 +26,16 @@ interface StatusReply { apps: AppStatus[] | StatusRow[]; master?: { cgroup: stri
 export const TABLE_VIEW: RequestOptions = { view: "table" };
 
 async function statusReply(args: ParsedCommandArgs, names: string[]): Promise<StatusReply> {
-  if (args.json) return (await request(args, "status", names)) as StatusReply;
+  if (args.json || viewRefused) return (await request(args, "status", names)) as StatusReply;
   try { return (await request(args, "status", names, undefined, TABLE_VIEW)) as StatusReply; }
   catch (e) {
     if (!isPmError(e, "PROTOCOL") || !errorMessage(e).includes('unknown option "view"')) throw e;
+    viewRefused = true; // `--watch` asks once, not every frame
     return (await request(args, "status", names)) as StatusReply;
   }
 }
+
+let viewRefused = false;
 
 /** What one look prints: the table (or JSON) and the master note; and the exit code it earns. */
 function frame(data: StatusReply, args: ParsedCommandArgs, color: boolean): { text: string; code: number } {
