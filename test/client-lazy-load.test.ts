@@ -48,8 +48,8 @@ test("the client's entry chunk statically loads only client modules", async () =
 // Measured in a compiled pmctl (timestamps before its first statement): importing node:tty costs
 // ~2.5 ms and node:util (citty's parser) ~0.8 ms, against a floor client of ~7 ms in all. A plain
 // `status` needs neither: isTerminal() loads tty only for a character device, and citty (with
-// node:util) loads only for flags plainArgs() leaves to it.
-test("the client's entry chunk loads neither node:tty nor node:util nor citty", async () => {
+// node:util) loads only for flags plainArgs() leaves to it. The other commands' code cost ~0.3 ms.
+test("the client's entry chunk loads neither node:tty nor node:util nor citty, nor other commands' code", async () => {
   const r = await Bun.build({ entrypoints: [join(REPO, "src/main.ts")], outdir: out, target: "bun", format: "esm", splitting: true });
   expect(r.success).toBe(true);
   const builtins = new Set<string>();
@@ -57,4 +57,6 @@ test("the client's entry chunk loads neither node:tty nor node:util nor citty", 
   expect(builtins).toContain("fs");
   expect([...builtins].filter((b) => b === "tty" || b === "util")).toEqual([]);
   expect([...sources].filter((s) => s.startsWith("node_modules/citty/"))).toEqual([]);
+  // The other commands' code and the completion scripts: loaded when such a command runs.
+  expect([...sources].filter((s) => s === "src/cli/commands.ts" || s === "src/cli/completion-scripts.ts")).toEqual([]);
 });
