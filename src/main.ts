@@ -38,7 +38,7 @@ async function main(): Promise<number> {
   const onlyFlags = argv.every((a, i) => a.startsWith("-") || ["-c", "--config"].includes(argv[i - 1] ?? ""));
   const wantsInfo = argv.some((a) => ["-h", "--help", "-V", "--version"].includes(a));
   if (onlyFlags && !wantsInfo) {
-    try { return await daemonCommand.run(parseCommandArgs(argv, {})); }
+    try { return await daemonCommand.run(await parseCommandArgs(argv, {})); }
     catch (e) { process.stderr.write(`processmaster: ${errorMessage(e)}\n`); return EXIT.usage; }
   }
   return runCli(argv, "processmaster", [daemonCommand]);

@@ -6,7 +6,7 @@
  * cgroup; each check runs right after the event it depends on is known to have happened.
  */
 import { afterEach, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -153,4 +153,18 @@ test("oomKills remembers a cgroup without memory.* until controllers change (no 
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test("a cgroup.procs longer than a page is read whole (pread stops early only on a short read)", async () => {
+  const t = makeTree();
+  const path = t.freshService("many");
+  const sh = new Shell(path);
+  // 800 PIDs of 5 to 7 digits: more than a 4 KiB page of cgroup.procs, so the kernel answers it in more than one read.
+  expect(await sh.ask("i=0; while [ $i -lt 800 ]; do sleep 1000 & i=$((i+1)); done; echo started")).toBe("started");
+  const kernel = readFileSync(join(path, "cgroup.procs"), "utf8");
+  expect(kernel.length).toBeGreaterThan(4096);
+  const listed = t.pids("many");
+  for (const pid of listed) if (pid !== sh.proc.pid) started.push(pid);
+  expect(sorted(listed)).toEqual(sorted(kernel.split("\n").filter(Boolean).map(Number)));
+  expect(listed.length).toBe(801);
 });

@@ -13,6 +13,8 @@ import { join } from "node:path";
 import { findCgroup2Mount } from "../../src/cgroup/mount.ts";
 import { BareRespawner, DRIVER_IDS, makeDriver, ProcessmasterDriver, type Driver, type DriverId } from "./lib/drivers.ts";
 import { buildFloorClient } from "./lib/floor.ts";
+import { TABLE_VIEW } from "../../src/cli/status.ts";
+import { encodeLine } from "../../src/control/protocol.ts";
 import { Fleet, logBytes, readMark } from "./lib/fleet.ts";
 import { ensurePeers, foreignSupervisord, type Peers } from "./lib/peers.ts";
 import { renderMarkdown, renderTerminal, type Results } from "./lib/report.ts";
@@ -128,7 +130,8 @@ const put = (w: WorkloadId, key: string, who: string, data: Row) => {
 async function cliLatency(d: Driver, size: number) {
   const args = d.statusArgs();
   const samples: number[] = [], floor: number[] = [];
-  const floorArgv = d instanceof ProcessmasterDriver && floorClient ? [floorClient, d.sockPath()] : null;
+  // The request line pmctl sends for the table (src/cli/status.ts), byte for byte.
+  const floorArgv = d instanceof ProcessmasterDriver && floorClient ? [floorClient, d.sockPath(), encodeLine({ cmd: "status", names: [], options: TABLE_VIEW }).trimEnd()] : null;
   const start = now();
   let failures = 0, floorFailures = 0;
   for (let i = 0; i < P.cliReps; i++) {

@@ -17,6 +17,15 @@ import { join } from "node:path";
 
 export type LiveFile = "cgroup.procs" | "cpu.stat";
 
+/**
+ * cgroupfs files are seq_files: one read returns one buffer-full (a page, at least 4 KiB) of
+ * whole lines, or all that is left. A read that returns less than half a page is therefore
+ * the end; the read at the end offset is skipped, since the kernel generates the whole file again
+ * to find that offset (half the pread time of a `status` of 1000 services, issue 15).
+ * test/cgroup-live-reads.test.ts reads a cgroup.procs of several pages.
+ */
+const SEQ_SHORT_READ = 2048;
+
 /** Soft RLIMIT_NOFILE from /proc/self/limits; 1024 when unreadable. */
 function openFileLimit(): number {
   try {
@@ -84,6 +93,7 @@ export class LiveFiles {
       const got = readSync(fd, this.buf, n, this.buf.length - n, n);
       if (got === 0) break;
       n += got;
+      if (got < SEQ_SHORT_READ) break;
       if (n === this.buf.length) {
         const bigger = Buffer.allocUnsafe(this.buf.length * 2);
         this.buf.copy(bigger, 0, 0, n);

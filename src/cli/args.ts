@@ -3,7 +3,7 @@
  * command; this layer adds what citty leaves out: picking the subcommand when global flags come
  * first, refusing unknown flags, and the usage-error exit code.
  */
-import { parseArgs, type ArgsDef } from "citty";
+import type { ArgsDef } from "citty";
 import { discoverConfig } from "../config/discover.ts";
 import { PmError } from "../util/errors.ts";
 
@@ -57,15 +57,26 @@ function flagTable(def: ArgsDef): Map<string, { name: string; takesValue: boolea
   return table;
 }
 
-/** The first word that is not a flag or a flag's value: the subcommand (`unknown` when it is not one of `known`). */
+/** `-c FILE`, `--config FILE`: the spellings of GLOBAL_ARGS that take a value (test/cli-args-plain.test.ts checks the list). */
+export const GLOBAL_VALUE_FLAGS: ReadonlySet<string> = new Set(["c", "config"]);
+
+/** `config` of `--config=x`, `c` of `-c`: one or two dashes off, the value after `=` cut. */
+function flagName(a: string): string {
+  const body = a.startsWith("--") ? a.slice(2) : a.slice(1);
+  const eq = body.indexOf("=");
+  return eq < 0 ? body : body.slice(0, eq);
+}
+
+/**
+ * The first word that is not a flag or a flag's value: the subcommand (`unknown` when it is not
+ * one of `known`). No table or regex here: a cold pmctl runs this once, in the interpreter.
+ */
 export function findCommand(argv: string[], known: string[]): { command: string | null; rest: string[]; unknown?: string } {
-  const table = flagTable(GLOBAL_ARGS);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === "--") break;
     if (a.startsWith("-")) {
-      const name = a.replace(/^--?/, "").split("=")[0]!;
-      if (!a.includes("=") && table.get(name)?.takesValue) i++;
+      if (!a.includes("=") && GLOBAL_VALUE_FLAGS.has(flagName(a))) i++;
       continue;
     }
     if (known.includes(a)) return { command: a, rest: [...argv.slice(0, i), ...argv.slice(i + 1)] };
@@ -74,24 +85,38 @@ export function findCommand(argv: string[], known: string[]): { command: string 
   return { command: null, rest: argv };
 }
 
-/** Parses a command's argv; throws PmError("USAGE") for a flag it does not know. */
-export function parseCommandArgs(argv: string[], def: ArgsDef): ParsedCommandArgs {
-  const full: ArgsDef = { ...GLOBAL_ARGS, ...def };
-  const table = flagTable(full);
+/**
+ * citty's answer for the plainest calls, without loading citty: argv made only of names,
+ * `-c FILE`, `--config FILE`, `--config=FILE` and `--json`; null for anything else. citty
+ * imports node:util, ~0.8 ms of a cold pmctl whose own work is ~1 ms (issue 15, timestamps in a
+ * compiled build). test/cli-args-plain.test.ts checks that both give the same answer.
+ */
+export function plainArgs(argv: string[], def: ArgsDef): Record<string, unknown> & { _: string[] } | null {
+  const parsed: Record<string, unknown> & { _: string[] } = { _: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (a === "--") break;
-    if (!a.startsWith("-") || a === "-") continue;
-    if (/^-\d+$/.test(a)) continue; // a negative number as a value
-    const name = a.replace(/^--?/, "").split("=")[0]!;
-    const known = table.get(name);
-    if (!known) throw new PmError("USAGE", `unknown option '${a}'`);
-    if (known.takesValue && !a.includes("=")) {
-      if (i + 1 >= argv.length) throw new PmError("USAGE", `option '${a}' needs a value`);
-      i++;
+    if (a[0] !== "-") { parsed._.push(a); continue; }
+    if (a === "--json") { parsed.json = true; continue; }
+    let value: string | undefined;
+    if (a === "-c" || a === "--config") value = argv[++i];
+    else if (a.startsWith("--config=")) value = a.slice(9);
+    if (value === undefined || value === "" || value[0] === "-" || parsed.config !== undefined) return null;
+    parsed.config = parsed.c = value;
+  }
+  for (const [name, arg] of Object.entries(def)) {
+    if ("default" in arg && arg.default !== undefined) {
+      if (name !== "color" || "alias" in arg) return null; // only the one default whose spellings are known here
+      parsed.color = arg.default;
     }
   }
-  const parsed = parseArgs(argv, full) as Record<string, unknown> & { _: string[] };
+  return parsed;
+}
+
+/** Parses a command's argv; throws PmError("USAGE") for a flag it does not know. */
+export async function parseCommandArgs(argv: string[], def: ArgsDef): Promise<ParsedCommandArgs> {
+  const full: ArgsDef = { ...GLOBAL_ARGS, ...def };
+  // A plain argv holds only known flags, each with its value: nothing to refuse.
+  const parsed = plainArgs(argv, full) ?? await parseWithCitty(argv, full);
   return {
     get config() { return discoverConfig(parsed.config === undefined ? undefined : String(parsed.config)); },
     json: Boolean(parsed.json),
@@ -99,6 +124,24 @@ export function parseCommandArgs(argv: string[], def: ArgsDef): ParsedCommandArg
     positionals: parsed._.map(String),
     flags: parsed,
   };
+}
+
+/** Refuses unknown flags and a missing value (citty takes both silently), then lets citty parse. */
+async function parseWithCitty(argv: string[], full: ArgsDef): Promise<Record<string, unknown> & { _: string[] }> {
+  const table = flagTable(full);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--") break;
+    if (!a.startsWith("-") || a === "-") continue;
+    if (/^-\d+$/.test(a)) continue; // a negative number as a value
+    const known = table.get(flagName(a));
+    if (!known) throw new PmError("USAGE", `unknown option '${a}'`);
+    if (known.takesValue && !a.includes("=")) {
+      if (i + 1 >= argv.length) throw new PmError("USAGE", `option '${a}' needs a value`);
+      i++;
+    }
+  }
+  return (await import("citty")).parseArgs(argv, full) as Record<string, unknown> & { _: string[] };
 }
 
 /** A whole number ≥ 0 from a flag (citty has no number type). */

@@ -2,19 +2,40 @@
  * `pmctl status [app…] [--watch [--interval 1s]]`: the table (or JSON), exit 4 when a service is
  * unhealthy; with --watch, redrawn in place on a terminal until Ctrl-C.
  */
-import { isatty } from "node:tty";
-import type { AppStatus } from "../supervisor/status.ts";
-import { PmError, errorMessage } from "../util/errors.ts";
+import type { RequestOptions } from "../control/protocol.ts";
+import type { AppStatus, StatusRow } from "../supervisor/status.ts";
+import { PmError, errorMessage, isPmError } from "../util/errors.ts";
 import { parseDurationMs } from "../util/units.ts";
 import { EXIT, type CliCommand, type ParsedCommandArgs } from "./args.ts";
-import { out, writeFd } from "./output.ts";
+import { isTerminal, out, writeFd } from "./output.ts";
 import { renderStatus } from "./render.ts";
 import { request } from "./request.ts";
 
 /** States that make `status` exit 4: the service is down for a reason, or crashing and waiting to retry. */
 export const UNHEALTHY_STATES: ReadonlySet<string> = new Set(["failed", "suppressed", "backoff"]);
 
-interface StatusReply { apps: AppStatus[]; master?: { cgroup: string; limits_not_in_force: { file: string }[] } }
+interface StatusReply { apps: AppStatus[] | StatusRow[]; master?: { cgroup: string; limits_not_in_force: { file: string }[] } }
+
+/**
+ * The table asks only for its own fields (`options.view: "table"`, null ones left out): at 1000
+ * services that is a third of the bytes, and the daemon skips the log-file lookups (issue 15).
+ * `--json` asks for the whole documented answer. A daemon older than the option refuses it; the
+ * full answer renders the same table.
+ */
+/** The options of the table's request; the bench's floor client sends the same (scripts/bench/bench.ts). */
+export const TABLE_VIEW: RequestOptions = { view: "table" };
+
+async function statusReply(args: ParsedCommandArgs, names: string[]): Promise<StatusReply> {
+  if (args.json || viewRefused) return (await request(args, "status", names)) as StatusReply;
+  try { return (await request(args, "status", names, undefined, TABLE_VIEW)) as StatusReply; }
+  catch (e) {
+    if (!isPmError(e, "PROTOCOL") || !errorMessage(e).includes('unknown option "view"')) throw e;
+    viewRefused = true; // `--watch` asks once, not every frame
+    return (await request(args, "status", names)) as StatusReply;
+  }
+}
+
+let viewRefused = false;
 
 /** What one look prints: the table (or JSON) and the master note; and the exit code it earns. */
 function frame(data: StatusReply, args: ParsedCommandArgs, color: boolean): { text: string; code: number } {
@@ -36,11 +57,11 @@ export const statusCommand: CliCommand = {
     interval: { type: "string", description: "time between redraws with --watch (default 1s)" },
   },
   async run(args) {
-    // isatty(1), not process.stdout.isTTY: building the stdout stream costs a cold pmctl ~3 ms (issue 6).
-    const color = args.color && !args.json && isatty(1);
+    // Not process.stdout.isTTY: building the stdout stream costs a cold pmctl ~3 ms (issue 6).
+    const color = args.color && !args.json && await isTerminal(1);
     if (!args.flags.watch) {
       if (args.flags.interval !== undefined) throw new PmError("USAGE", "--interval needs --watch");
-      const { text, code } = frame((await request(args, "status", args.positionals)) as StatusReply, args, color);
+      const { text, code } = frame(await statusReply(args, args.positionals), args, color);
       out(text);
       return code;
     }
@@ -52,7 +73,7 @@ export const statusCommand: CliCommand = {
 
 /** Polls the daemon every `intervalMs`; on a terminal each frame replaces the last. Ends 0 on SIGINT/SIGTERM. */
 async function watch(args: ParsedCommandArgs, intervalMs: number, color: boolean): Promise<number> {
-  const tty = isatty(1) && !args.json;
+  const tty = !args.json && await isTerminal(1);
   let stopped = false;
   let wake: (() => void) | null = null;
   const stop = () => { stopped = true; wake?.(); };
@@ -61,7 +82,7 @@ async function watch(args: ParsedCommandArgs, intervalMs: number, color: boolean
   const names = args.positionals;
   while (!stopped) {
     let text: string;
-    try { text = frame((await request(args, "status", names)) as StatusReply, args, color).text; }
+    try { text = frame(await statusReply(args, names), args, color).text; }
     catch (e) {
       // A daemon restart during a watch is worth seeing, not worth ending the watch for.
       text = args.json ? JSON.stringify({ error: { code: e instanceof PmError ? e.code : "INTERNAL", message: errorMessage(e) } }) : `pmctl: ${errorMessage(e)}`;

@@ -32,11 +32,12 @@ export interface Request {
   signal?: string;
   /** `signal`: only the main process. */
   main?: boolean;
-  /** stop: `withDependents`; wait: `ready`, `timeoutMs`. */
+  /** stop: `withDependents`; wait: `ready`, `timeoutMs`; status: `view`. */
   options?: RequestOptions;
 }
 
-export interface RequestOptions { withDependents?: boolean; ready?: boolean; timeoutMs?: number }
+/** `view: "table"`: `status` answers only the fields of pmctl's table, null ones left out (supervisor/status.ts StatusRow). */
+export interface RequestOptions { withDependents?: boolean; ready?: boolean; timeoutMs?: number; view?: "table" }
 
 /** One service's outcome in the answer to `reload` and `signal`: `{services: [...]}`. */
 export interface ServiceActionReport { name: string; ok: boolean; message: string; output?: string; pids?: number[] }
@@ -79,7 +80,7 @@ export function parseRequest(line: string): Request {
 
 function parseOptions(o: unknown): RequestOptions {
   if (typeof o !== "object" || o === null || Array.isArray(o)) throw new PmError("PROTOCOL", "options must be a JSON object");
-  const { withDependents, ready, timeoutMs, ...rest } = o as Record<string, unknown>;
+  const { withDependents, ready, timeoutMs, view, ...rest } = o as Record<string, unknown>;
   if (Object.keys(rest).length) throw new PmError("PROTOCOL", `unknown option ${JSON.stringify(Object.keys(rest)[0])}`);
   const out: RequestOptions = {};
   for (const [k, v] of [["withDependents", withDependents], ["ready", ready]] as const) {
@@ -90,6 +91,10 @@ function parseOptions(o: unknown): RequestOptions {
   if (timeoutMs !== undefined) {
     if (typeof timeoutMs !== "number" || !Number.isInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > 2 ** 31 - 1) throw new PmError("PROTOCOL", "option timeoutMs must be a whole number of milliseconds");
     out.timeoutMs = timeoutMs;
+  }
+  if (view !== undefined) {
+    if (view !== "table") throw new PmError("PROTOCOL", 'option view must be "table"');
+    out.view = view;
   }
   return out;
 }

@@ -14,7 +14,7 @@ import { OrphanReaper } from "../linux/reaper.ts";
 import { LogRotator, LogSizes, type ManagedLog, type TickReport } from "../logs/index.ts";
 import { Supervisor, type Unit } from "../supervisor/supervisor.ts";
 import { StateStore } from "../supervisor/state-store.ts";
-import { healthStatus, unitStatus } from "../supervisor/status.ts";
+import { healthStatus, statusRow, unitStatus } from "../supervisor/status.ts";
 import { GateRunner } from "../supervisor/start-gate.ts";
 import { NotifyHub, setNotifyFolder } from "../supervisor/notify.ts";
 import { Orchestrator, type StartResult } from "../supervisor/orchestrate.ts";
@@ -98,7 +98,12 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
     if (shuttingDown && MUTATING.has(req.cmd)) throw new PmError("SHUTTING_DOWN", "the daemon is shutting down (pmctl shutdown): it stops every service and exits; nothing else changes meanwhile");
     switch (req.cmd) {
       case "ping": return { pid: process.pid, version: VERSION };
-      case "status": return { apps: statusesOf(supervisor.resolve(req.names)), master: masterStatus() };
+      case "status": {
+        const units = supervisor.resolve(req.names);
+        // The table's rows alone (pmctl status without --json): no log sizes, no unused fields (issue 15).
+        const apps = req.options?.view === "table" ? units.map((u) => statusRow(u, cgroups, clock.wallMs(), healthStatus(u, gates.view(u), orch.waitingFor(u)))) : statusesOf(units);
+        return { apps, master: masterStatus() };
+      }
       case "start": return runAndReport(req, ctx, (u) => orch.start(u));
       case "restart": return runAndReport(req, ctx, (u) => orch.restart(u), restartTargets);
       case "shutdown": {
