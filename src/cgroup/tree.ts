@@ -68,8 +68,13 @@ export class CgroupTree {
     catch (e) { throw new PmError("CGROUP_UNAVAILABLE", `cannot move pid ${pid} into ${this.daemonLeafPath}: ${errorMessage(e)}`, { cause: e }); }
   }
 
+  /** Service names → cgroup paths: every exit and start asks several times (issue 15). */
+  private readonly paths = new Map<string, string>();
+
   servicePath(service: string): string {
-    return join(this.masterPath, cgroupDirName(service));
+    let path = this.paths.get(service);
+    if (path === undefined) this.paths.set(service, (path = join(this.masterPath, cgroupDirName(service))));
+    return path;
   }
 
   /** Whether the service's cgroup exists (populated or not). */

@@ -35,6 +35,14 @@ export function openedIdentity(file: string): { dev: number; ino: number } | und
   return opened.get(file);
 }
 
+/** `name` in `dir` opened with `flags` (no O_CREAT), or null when there is none. */
+function openIfThere(dir: LogDir, name: string, flags: number): number | null {
+  try { return dir.open(name, flags); } catch (e) {
+    if (errnoOf(e) === ERRNO.ENOENT) return null;
+    throw e;
+  }
+}
+
 /**
  * Opens `file` for appending and returns the fd to pass as a service's stdout/stderr. Missing
  * folders are created (0755, root). A new file is created mode 0640, owned by root and the
@@ -54,14 +62,19 @@ export function openLogFd(file: string, owner: LogOwner = {}): number {
   let fd: number | null = null;
   try {
     const flags = C.O_WRONLY | C.O_APPEND | C.O_NOCTTY;
-    try {
-      fd = dir.open(name, flags | C.O_CREAT | C.O_EXCL, NEW_LOG_MODE);
-      // O_EXCL: this call made the file, so it is ours to give its owner and mode.
-      if (process.getuid?.() === 0) fs.fchownSync(fd, 0, owner.gid ?? process.getgid?.() ?? 0);
-      fs.fchmodSync(fd, NEW_LOG_MODE);
-    } catch (e) {
-      if (fd !== null || errnoOf(e) !== ERRNO.EEXIST) throw e;
-      fd = dir.open(name, flags);
+    // The file is there at every start but the first: open it first, as it is (checked below).
+    // A create refused with EEXIST first cost every restart a thrown error per file (issue 15).
+    fd = openIfThere(dir, name, flags);
+    if (fd === null) {
+      try {
+        fd = dir.open(name, flags | C.O_CREAT | C.O_EXCL, NEW_LOG_MODE);
+        // O_EXCL: this call made the file, so it is ours to give its owner and mode.
+        if (process.getuid?.() === 0) fs.fchownSync(fd, 0, owner.gid ?? process.getgid?.() ?? 0);
+        fs.fchmodSync(fd, NEW_LOG_MODE);
+      } catch (e) {
+        if (fd !== null || errnoOf(e) !== ERRNO.EEXIST) throw e;
+        fd = dir.open(name, flags); // made meanwhile by someone else: checked like any existing one
+      }
     }
     // A device such as /dev/null, in a folder only root can change, is root's own choice.
     if (fs.fstatSync(fd).isCharacterDevice() && dir.rootOnly()) { clearNonBlocking(fd, O_NONBLOCK); return fd; }
