@@ -52,12 +52,43 @@ function openIfThere(dir: LogDir, name: string, flags: number): number | null {
  * the new end (no hole of NULs). The caller closes the fd once the child has it.
  */
 export function openLogFd(file: string, owner: LogOwner = {}): number {
-  let dir: LogDir;
+  const dir = openLogFolder(file);
+  try { return openLogIn(dir, file, owner); } finally { dir.close(); }
+}
+
+/**
+ * openLogFd for each of `files` (in order); files in one folder share one walk to it (a service's
+ * stdout and stderr, at every start: issue 15). On an error nothing stays open.
+ */
+export function openLogFds(files: readonly string[], owner: LogOwner = {}): number[] {
+  const dirs = new Map<string, LogDir>();
+  const fds: number[] = [];
   try {
-    dir = LogDir.open(path.dirname(file), true);
+    for (const file of files) {
+      let dir = dirs.get(path.dirname(file));
+      if (!dir) dirs.set(path.dirname(file), (dir = openLogFolder(file)));
+      fds.push(openLogIn(dir, file, owner));
+    }
+    return fds;
+  } catch (e) {
+    for (const fd of fds) closeFd(fd);
+    throw e;
+  } finally {
+    for (const dir of dirs.values()) dir.close();
+  }
+}
+
+/** The verified folder fd of a log file's folder (made if missing). */
+function openLogFolder(file: string): LogDir {
+  try {
+    return LogDir.open(path.dirname(file), true);
   } catch (e) {
     throw new PmError("LOGS", `cannot open log file ${file}: ${errorMessage(e)}`, { errno: errnoOf(e), cause: e });
   }
+}
+
+/** openLogFd's work once the folder is open; the caller closes `dir`. */
+function openLogIn(dir: LogDir, file: string, owner: LogOwner): number {
   const name = path.basename(file);
   let fd: number | null = null;
   try {
@@ -86,7 +117,5 @@ export function openLogFd(file: string, owner: LogOwner = {}): number {
     if (fd !== null) closeFd(fd);
     if (e instanceof PmError && e.code === "LOGS") throw e;
     throw new PmError("LOGS", `cannot open log file ${file}: ${errorMessage(e)}`, { errno: errnoOf(e), cause: e });
-  } finally {
-    dir.close();
   }
 }
