@@ -1,11 +1,12 @@
 /**
  * Interface files of service cgroups kept open and re-read with pread at offset 0: one system
  * call per read instead of open + read + read + close, and no path walk. `status` of 1000
- * services read cgroup.procs and cpu.stat of every service on every call (issue 15).
+ * services read cgroup.procs and cpu.stat of every service on every call, and every exit reads
+ * cgroup.events (issue 15).
  *
  * Nothing is cached but the open file: every read asks the kernel again (cgroupfs files are
  * generated on each read from offset 0), so a PID list or a CPU counter is never older than the
- * call that reads it. A cgroup removed and made again (every start makes a fresh one) leaves
+ * call that reads it. A cgroup removed and made again (a start after a kill makes a fresh one) leaves
  * the old fd answering ENODEV: the owner drops the handles when it removes the cgroup, and a
  * read that meets ENODEV anyway reopens by path once.
  *
@@ -15,7 +16,7 @@
 import { closeSync, openSync, readFileSync, readSync } from "node:fs";
 import { join } from "node:path";
 
-export type LiveFile = "cgroup.procs" | "cpu.stat";
+export type LiveFile = "cgroup.procs" | "cpu.stat" | "cgroup.events";
 
 /**
  * cgroupfs files are seq_files: one read returns one buffer-full (a page, at least 4 KiB) of

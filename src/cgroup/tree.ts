@@ -2,10 +2,11 @@
  * The only code that touches the cgroup file system: the master cgroup, the daemon's leaf,
  * one cgroup per service, their processes, kill, limits and stats.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { LiveFiles } from "./live-files.ts";
+import { OOM_KILL, readMemoryStats, readPidsRecursive, readText, readWords, removeTree, USAGE_USEC } from "./read.ts";
 import { defaultCgroupRoot } from "./mount.ts";
 import { cgroupDirName, DAEMON_LEAF, HELPER_PREFIXES, helperCgroupDirName, serviceNameOf, type HelperKind } from "./names.ts";
 
@@ -17,10 +18,6 @@ export interface CgroupStats {
   memoryCurrent: number | null;
   memoryPeak: number | null;
   oomKills: number | null;
-}
-
-function readText(path: string): string | null {
-  try { return readFileSync(path, "utf8"); } catch { return null; }
 }
 
 function ioError(action: string, path: string, e: unknown): PmError {
@@ -37,6 +34,12 @@ export class CgroupTree {
   private readonly live = new LiveFiles();
   /** Whether memory.* exist in a service cgroup; kept until the cgroup is removed or controllers change. */
   private readonly hasMemoryFiles = new Map<string, boolean>();
+  /** Service cgroups this daemon made and never wrote cgroup.kill to (runCgroup may keep them). */
+  private readonly reusable = new Set<string>();
+  /** cpu.stat usage_usec when the run in a kept cgroup began: stats() reports the run's own. */
+  private readonly cpuAtRunStart = new Map<string, number>();
+  /** cgroup.controllers of the master's children (the master's subtree_control); null: read it again. */
+  private serviceControllers: Set<string> | null = null;
 
   constructor(opts: { root?: string; name: string }) {
     const choice = opts.root === undefined ? defaultCgroupRoot(opts.name, DAEMON_LEAF) : { path: opts.root, why: "cgroup_root" };
@@ -65,8 +68,13 @@ export class CgroupTree {
     catch (e) { throw new PmError("CGROUP_UNAVAILABLE", `cannot move pid ${pid} into ${this.daemonLeafPath}: ${errorMessage(e)}`, { cause: e }); }
   }
 
+  /** Service names → cgroup paths: every exit and start asks several times (issue 15). */
+  private readonly paths = new Map<string, string>();
+
   servicePath(service: string): string {
-    return join(this.masterPath, cgroupDirName(service));
+    let path = this.paths.get(service);
+    if (path === undefined) this.paths.set(service, (path = join(this.masterPath, cgroupDirName(service))));
+    return path;
   }
 
   /** Whether the service's cgroup exists (populated or not). */
@@ -81,18 +89,55 @@ export class CgroupTree {
   }
 
   /**
-   * A clean cgroup for a new run: an empty existing one is removed and made again. On the
-   * kernels we run on (6.x), a cgroup that ever received cgroup.kill goes on killing every
-   * process later spawned into it with CLONE_INTO_CGROUP (its kill sequence number no longer
-   * matches the parent's); a new cgroup starts clean. Costs about 0.05 ms.
+   * The cgroup for a new run. The empty cgroup of this daemon's last run is kept as it is when
+   * nothing of that run can show in the next one; removing it and making it again cost the
+   * restart ~0.1 ms of the daemon's time and ~0.3 ms more until the child ran (the kernel tears
+   * the old cgroup down while the clone wants the same lock; issue 15, restart after kill -9).
+   * Kept only when all of these hold, else it is made anew (freshService):
+   * - this daemon made it and never wrote its cgroup.kill: on the kernels we run on (6.x), a
+   *   cgroup that ever received cgroup.kill goes on killing every process later spawned into it
+   *   with CLONE_INTO_CGROUP (its kill sequence number no longer matches the parent's). A kill
+   *   written by someone else is caught right after the spawn (start-run.ts), which then calls
+   *   retire() and starts the run again in a fresh cgroup;
+   * - cgroup.events says `populated 0` (no process in it or below) and not `frozen 1`;
+   * - no memory.* files: memory.peak and the OOM count cannot be reset, and status reports them
+   *   per run. CPU usage can: the counter at the start of the run is subtracted (stats()).
+   * Limits stay written (every change of them is applied to the live cgroup).
+   */
+  runCgroup(service: string): { path: string; kept: boolean } {
+    const path = this.servicePath(service);
+    if (this.reusable.has(path) && !this.memoryFilesIn(path)) {
+      const events = this.live.read(path, "cgroup.events");
+      if (events !== null && /^populated 0$/m.test(events) && !/^frozen 1$/m.test(events)) {
+        const m = USAGE_USEC.exec(this.live.read(path, "cpu.stat") ?? "");
+        this.cpuAtRunStart.set(path, m ? Number(m[1]) : 0);
+        return { path, kept: true };
+      }
+    }
+    return { path: this.freshService(service), kept: false };
+  }
+
+  /** The service's cgroup may have received cgroup.kill: the next run gets a fresh one. */
+  retire(service: string): void {
+    this.reusable.delete(this.servicePath(service));
+  }
+
+  /**
+   * A clean cgroup for a new run: an empty existing one is removed and made again (see
+   * runCgroup for why a cgroup that received cgroup.kill must not be used again). Costs about
+   * 0.05 ms. One still populated or with children is used as it is.
    */
   freshService(service: string): string {
     const path = this.servicePath(service);
     // The new cgroup's files are new: drop the kept fds. Whether memory.* exist stays known: it
     // depends on the master's subtree_control, which only enableControllers changes.
     this.live.forget(path);
-    if (existsSync(path)) {
-      try { rmdirSync(path); } catch { /* still populated or has children: reuse it */ }
+    this.reusable.delete(path);
+    this.cpuAtRunStart.delete(path);
+    let gone = true;
+    try { rmdirSync(path); } catch (e) { gone = (e as NodeJS.ErrnoException).code === "ENOENT"; }
+    if (gone) {
+      try { mkdirSync(path); this.reusable.add(path); return path; } catch { /* master missing, or made meanwhile */ }
     }
     return this.createService(service);
   }
@@ -108,6 +153,8 @@ export class CgroupTree {
   private forget(path: string): void {
     this.live.forget(path);
     this.hasMemoryFiles.delete(path);
+    this.reusable.delete(path);
+    this.cpuAtRunStart.delete(path);
   }
 
   /** fds kept open for services (a test checks removal closes them). */
@@ -135,7 +182,7 @@ export class CgroupTree {
 
   /** The kernel's word on whether any process is left (cgroup.events `populated`). */
   populated(service: string): boolean {
-    const events = readText(join(this.servicePath(service), "cgroup.events"));
+    const events = this.live.read(this.servicePath(service), "cgroup.events");
     if (events === null) return false;
     return /^populated 1$/m.test(events);
   }
@@ -189,7 +236,9 @@ export class CgroupTree {
 
   /** SIGKILLs every process in the subtree, forks included (cgroup.kill, Linux ≥ 5.14). */
   kill(service: string): void {
-    this.killAt(this.servicePath(service));
+    const path = this.servicePath(service);
+    this.reusable.delete(path); // before the write: see runCgroup
+    this.killAt(path);
   }
 
   private killAt(path: string): void {
@@ -239,6 +288,7 @@ export class CgroupTree {
       }
     }
     this.hasMemoryFiles.clear(); // memory.* appear in existing children when the controller is enabled
+    this.serviceControllers = null;
     return readWords(join(this.masterPath, "cgroup.subtree_control"));
   }
 
@@ -248,9 +298,15 @@ export class CgroupTree {
    */
   writeLimits(path: string, limits: Record<string, string>): LimitReport {
     const report: LimitReport = { applied: [], notApplied: [] };
-    const available = this.controllersAvailable(path);
-    for (const [file, value] of Object.entries(limits)) {
+    const files = Object.entries(limits);
+    if (files.length === 0) return report;
+    // A service cgroup has what the master's subtree_control enables: read once, not per start;
+    // enableControllers forgets it, and a controller it lacks is looked up again before reporting.
+    const isService = dirname(path) === this.masterPath;
+    let available = isService ? (this.serviceControllers ??= this.controllersAvailable(path)) : this.controllersAvailable(path);
+    for (const [file, value] of files) {
       const controller = file.split(".")[0]!;
+      if (!available.has(controller) && isService) available = this.serviceControllers = this.controllersAvailable(path);
       if (!available.has(controller)) {
         report.notApplied.push({ file, value, reason: this.missingControllerReason(controller, path, available) });
         continue;
@@ -274,16 +330,20 @@ export class CgroupTree {
     const path = this.servicePath(service);
     const cpu = this.live.read(path, "cpu.stat");
     const m = cpu === null ? null : USAGE_USEC.exec(cpu);
-    const cpuUsageUsec = m ? Number(m[1]) : null;
-    // Without the memory controller none of memory.* exists: one check per cgroup, not three
-    // failed reads per status, each a thrown error (issue 6).
-    let hasMemory = this.hasMemoryFiles.get(path);
-    if (hasMemory === undefined) {
-      hasMemory = existsSync(join(path, "memory.current"));
-      if (cpu !== null) this.hasMemoryFiles.set(path, hasMemory); // only for a cgroup that exists
-    }
-    if (!hasMemory) return { cpuUsageUsec, memoryCurrent: null, memoryPeak: null, oomKills: null };
+    // In a kept cgroup the counter also holds the earlier runs' time (runCgroup).
+    const cpuUsageUsec = m ? Math.max(0, Number(m[1]) - (this.cpuAtRunStart.get(path) ?? 0)) : null;
+    if (cpu === null || !this.memoryFilesIn(path)) return { cpuUsageUsec, memoryCurrent: null, memoryPeak: null, oomKills: null };
     return { cpuUsageUsec, ...readMemoryStats(path) };
+  }
+
+  /**
+   * Whether memory.* exist in the (existing) cgroup. Without the memory controller none do: one
+   * check per cgroup, not three failed reads per status, each a thrown error (issue 6).
+   */
+  private memoryFilesIn(path: string): boolean {
+    let has = this.hasMemoryFiles.get(path);
+    if (has === undefined) this.hasMemoryFiles.set(path, (has = existsSync(join(path, "memory.current"))));
+    return has;
   }
 
   /**
@@ -305,48 +365,4 @@ export class CgroupTree {
     return m ? Number(m[1]) : null;
   }
 
-}
-
-/** The words of a file like cgroup.subtree_control; empty when it cannot be read. */
-function readWords(path: string): Set<string> {
-  return new Set((readText(path) ?? "").split(/\s+/).filter(Boolean));
-}
-
-/** PIDs of a cgroup (its cgroup.procs `text`, null when unreadable) and of every cgroup below it. */
-function readPidsRecursive(path: string, text: string | null): number[] {
-  if (text === null) return [];
-  const pids = text.split("\n").filter(Boolean).map(Number);
-  // A folder's link count is 2 + its subfolders on cgroupfs (kernfs): with none, the common
-  // case, a stat (~1 µs) replaces the readdir (~16 µs), per service and status (issue 6).
-  // Any other count (btrfs says 1) still lists the folder.
-  try { if (statSync(path).nlink === 2) return pids; } catch { return pids; }
-  let entries: import("node:fs").Dirent[] = [];
-  try { entries = readdirSync(path, { withFileTypes: true }); } catch { /* gone */ }
-  for (const e of entries) {
-    if (!e.isDirectory()) continue;
-    const sub = join(path, e.name);
-    pids.push(...readPidsRecursive(sub, readText(join(sub, "cgroup.procs"))));
-  }
-  return pids;
-}
-
-/** rmdir children first; false when some cgroup is still populated. */
-function removeTree(path: string): boolean {
-  if (!existsSync(path)) return true;
-  let ok = true;
-  try {
-    for (const e of readdirSync(path, { withFileTypes: true })) if (e.isDirectory()) ok = removeTree(join(path, e.name)) && ok;
-    rmdirSync(path);
-  } catch { return false; }
-  return ok;
-}
-
-const USAGE_USEC = /^usage_usec (\d+)$/m;
-const OOM_KILL = /^oom_kill (\d+)$/m;
-
-function readMemoryStats(path: string): Omit<CgroupStats, "cpuUsageUsec"> {
-  const num = (file: string) => { const t = readText(join(path, file)); return t === null ? null : Number(t.trim()) || 0; };
-  const t = readText(join(path, "memory.events"));
-  const m = t === null ? null : OOM_KILL.exec(t);
-  return { memoryCurrent: num("memory.current"), memoryPeak: num("memory.peak"), oomKills: m ? Number(m[1]) : null };
 }

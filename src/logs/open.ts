@@ -35,6 +35,14 @@ export function openedIdentity(file: string): { dev: number; ino: number } | und
   return opened.get(file);
 }
 
+/** `name` in `dir` opened with `flags` (no O_CREAT), or null when there is none. */
+function openIfThere(dir: LogDir, name: string, flags: number): number | null {
+  try { return dir.open(name, flags); } catch (e) {
+    if (errnoOf(e) === ERRNO.ENOENT) return null;
+    throw e;
+  }
+}
+
 /**
  * Opens `file` for appending and returns the fd to pass as a service's stdout/stderr. Missing
  * folders are created (0755, root). A new file is created mode 0640, owned by root and the
@@ -44,24 +52,60 @@ export function openedIdentity(file: string): { dev: number; ino: number } | und
  * the new end (no hole of NULs). The caller closes the fd once the child has it.
  */
 export function openLogFd(file: string, owner: LogOwner = {}): number {
-  let dir: LogDir;
+  const dir = openLogFolder(file);
+  try { return openLogIn(dir, file, owner); } finally { dir.close(); }
+}
+
+/**
+ * openLogFd for each of `files` (in order); files in one folder share one walk to it (a service's
+ * stdout and stderr, at every start: issue 15). On an error nothing stays open.
+ */
+export function openLogFds(files: readonly string[], owner: LogOwner = {}): number[] {
+  const dirs = new Map<string, LogDir>();
+  const fds: number[] = [];
   try {
-    dir = LogDir.open(path.dirname(file), true);
+    for (const file of files) {
+      let dir = dirs.get(path.dirname(file));
+      if (!dir) dirs.set(path.dirname(file), (dir = openLogFolder(file)));
+      fds.push(openLogIn(dir, file, owner));
+    }
+    return fds;
+  } catch (e) {
+    for (const fd of fds) closeFd(fd);
+    throw e;
+  } finally {
+    for (const dir of dirs.values()) dir.close();
+  }
+}
+
+/** The verified folder fd of a log file's folder (made if missing). */
+function openLogFolder(file: string): LogDir {
+  try {
+    return LogDir.open(path.dirname(file), true);
   } catch (e) {
     throw new PmError("LOGS", `cannot open log file ${file}: ${errorMessage(e)}`, { errno: errnoOf(e), cause: e });
   }
+}
+
+/** openLogFd's work once the folder is open; the caller closes `dir`. */
+function openLogIn(dir: LogDir, file: string, owner: LogOwner): number {
   const name = path.basename(file);
   let fd: number | null = null;
   try {
     const flags = C.O_WRONLY | C.O_APPEND | C.O_NOCTTY;
-    try {
-      fd = dir.open(name, flags | C.O_CREAT | C.O_EXCL, NEW_LOG_MODE);
-      // O_EXCL: this call made the file, so it is ours to give its owner and mode.
-      if (process.getuid?.() === 0) fs.fchownSync(fd, 0, owner.gid ?? process.getgid?.() ?? 0);
-      fs.fchmodSync(fd, NEW_LOG_MODE);
-    } catch (e) {
-      if (fd !== null || errnoOf(e) !== ERRNO.EEXIST) throw e;
-      fd = dir.open(name, flags);
+    // The file is there at every start but the first: open it first, as it is (checked below).
+    // A create refused with EEXIST first cost every restart a thrown error per file (issue 15).
+    fd = openIfThere(dir, name, flags);
+    if (fd === null) {
+      try {
+        fd = dir.open(name, flags | C.O_CREAT | C.O_EXCL, NEW_LOG_MODE);
+        // O_EXCL: this call made the file, so it is ours to give its owner and mode.
+        if (process.getuid?.() === 0) fs.fchownSync(fd, 0, owner.gid ?? process.getgid?.() ?? 0);
+        fs.fchmodSync(fd, NEW_LOG_MODE);
+      } catch (e) {
+        if (fd !== null || errnoOf(e) !== ERRNO.EEXIST) throw e;
+        fd = dir.open(name, flags); // made meanwhile by someone else: checked like any existing one
+      }
     }
     // A device such as /dev/null, in a folder only root can change, is root's own choice.
     if (fs.fstatSync(fd).isCharacterDevice() && dir.rootOnly()) { clearNonBlocking(fd, O_NONBLOCK); return fd; }
@@ -73,7 +117,5 @@ export function openLogFd(file: string, owner: LogOwner = {}): number {
     if (fd !== null) closeFd(fd);
     if (e instanceof PmError && e.code === "LOGS") throw e;
     throw new PmError("LOGS", `cannot open log file ${file}: ${errorMessage(e)}`, { errno: errnoOf(e), cause: e });
-  } finally {
-    dir.close();
   }
 }

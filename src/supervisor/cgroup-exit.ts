@@ -33,8 +33,10 @@ export async function untilCgroupEmpty(service: string, deps: CgroupExitDeps): P
   let failing = false;
   let capped = false;
   for (;;) {
+    // cgroup.events first (one pread): `populated 0` is the kernel's word for the whole subtree,
+    // and the usual answer right after the main process's exit.
+    if (!cgroups.populated(service)) return;
     const pids = cgroups.pids(service);
-    if (pids.length === 0 && !cgroups.populated(service)) return;
     const changed = new Promise<void>((r) => { wake = r; });
     const retry = (ms: number) => { const w = wake; setTimeout(w, ms); };
     // Populated but no PID listed: a process in transit; the kernel settles within ~10 ms.

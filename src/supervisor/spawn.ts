@@ -6,7 +6,7 @@
 import { closeSync } from "node:fs";
 import type { Subprocess } from "bun";
 import type { ServiceConfig } from "../config/types.ts";
-import { openLogFd, type LogOwner } from "../logs/index.ts";
+import { openLogFd, openLogFds, type LogOwner } from "../logs/index.ts";
 import { execPlan } from "./exec.ts";
 import { withNotifyEnv } from "./notify.ts";
 import { buildServiceEnvironment } from "./service-env.ts";
@@ -22,15 +22,14 @@ export function serviceEnv(svc: ServiceConfig): Record<string, string> {
 /** Who a service's new log files are for: root owns them, the service's group may read them. */
 const logOwner = (svc: ServiceConfig): LogOwner => ({ uid: svc.process.uid, gid: svc.process.gid });
 
-/** Opens the log files once (stdout and stderr may be the same file). Caller closes. */
+/** Opens the log files once (stdout and stderr may be the same file; one walk to a shared folder). Caller closes. */
 function openLogs(stdoutPath: string | undefined, stderrPath: string | undefined, owner: LogOwner): { out: number | "ignore"; err: number | "ignore"; close(): void } {
-  const out = stdoutPath ? openLogFd(stdoutPath, owner) : "ignore";
-  let err: number | "ignore";
-  try {
-    err = !stderrPath ? "ignore" : stderrPath === stdoutPath ? out : openLogFd(stderrPath, owner);
-  } catch (e) {
-    if (typeof out === "number") closeSync(out);
-    throw e;
+  let out: number | "ignore" = "ignore";
+  let err: number | "ignore" = "ignore";
+  if (stdoutPath && stderrPath && stderrPath !== stdoutPath) [out, err] = openLogFds([stdoutPath, stderrPath], owner) as [number, number];
+  else {
+    if (stdoutPath) out = openLogFd(stdoutPath, owner);
+    if (stderrPath) err = stderrPath === stdoutPath ? out : openLogFd(stderrPath, owner);
   }
   return {
     out, err,

@@ -15,9 +15,10 @@ import { PmError, errorMessage } from "../util/errors.ts";
 import { logger, printable, type Logger } from "../util/log.ts";
 import { initialUnitState, transition, type Effect, type UnitEvent, type UnitState } from "./unit.ts";
 import type { ExitInfo } from "./policy.ts";
-import { removeRuntimeDirectory, startServiceProcess } from "./process-setup.ts";
+import { removeRuntimeDirectory } from "./process-setup.ts";
+import { startRun, type StartedRun } from "./start-run.ts";
 import { sendStop } from "./signals.ts";
-import { findSavedMain, mainProcessExit, processStartTime } from "./main-process.ts";
+import { findSavedMain, mainProcessExit } from "./main-process.ts";
 import { untilCgroupEmpty } from "./cgroup-exit.ts";
 import type { StateStore } from "./state-store.ts";
 import { finishRemoval, shouldFinishRemoval } from "./removal.ts";
@@ -124,7 +125,8 @@ export class Supervisor {
     if (pid === null) return;
     void mainProcessExit(pid, unit.proc, this.deps.watcher).then((exit) => {
       if (unit.state.mainPid !== pid) return; // the run it belonged to is over
-      this.dispatch(unit, { type: "mainExited", exit, othersRemain: this.deps.cgroups.pids(unit.name).some((p) => p !== pid) });
+      const { cgroups } = this.deps; // an empty cgroup (the usual case) needs no PID list
+      this.dispatch(unit, { type: "mainExited", exit, othersRemain: cgroups.populated(unit.name) && cgroups.pids(unit.name).some((p) => p !== pid) });
     });
   }
 
@@ -175,13 +177,19 @@ export class Supervisor {
     unit.state = state;
     if (state.phase !== before) unit.log.debug(`${before} -> ${state.phase} on ${event.type}`);
     this.deps.observer?.(unit, previous, event);
-    for (const effect of effects) this.run(unit, effect);
+    // The spawn first: the transition's log line and state entry (a write(2) and a change in
+    // memory; the file is written in a later turn anyway) need not sit between a crash and the
+    // restart (issue 15). Lines keep their order: a spawn failure is logged after them.
+    const spawning = effects.some((e) => e.type === "spawn");
+    const failure = spawning ? this.spawn(unit) : null;
+    for (const effect of effects) if (effect.type !== "spawn") this.run(unit, effect);
+    if (failure !== null) this.spawnFailed(unit, failure);
     for (const fn of [...unit.listeners]) fn();
   }
 
   private run(unit: Unit, effect: Effect) {
     switch (effect.type) {
-      case "spawn": return this.spawn(unit);
+      case "spawn": return; // step() runs it first
       case "sendStop": return this.sendStop(unit);
       case "kill":
         try { this.deps.cgroups.kill(unit.name); } catch (e) { unit.log.error(errorMessage(e)); }
@@ -211,22 +219,24 @@ export class Supervisor {
     });
   }
 
-  private spawn(unit: Unit) {
-    let proc: Subprocess;
+  /** Starts a run; returns why it could not start (for spawnFailed), or null. */
+  private spawn(unit: Unit): string | null {
+    let run: StartedRun;
     try {
-      const path = this.deps.cgroups.freshService(unit.name);
-      this.applyLimits(unit);
-      unit.oomKillsAtStart = this.deps.cgroups.oomKills(unit.name);
-      proc = startServiceProcess(unit.config, path, unit.log);
+      run = startRun(unit, this.deps.cgroups);
     } catch (e) {
-      unit.log.error(printable(errorMessage(e), 1000)); // may hold a service's bytes (file names, env-file errors)
-      this.dispatch(unit, { type: "spawnFailed", message: errorMessage(e) });
-      return;
+      return errorMessage(e);
     }
-    unit.proc = proc;
-    this.dispatch(unit, { type: "spawned", pid: proc.pid, startTime: processStartTime(proc.pid) });
+    unit.proc = run.proc;
+    this.dispatch(unit, { type: "spawned", pid: run.proc.pid, startTime: run.startTime });
     this.track(unit);
-    this.watchMain(unit, proc.pid); // the `spawned` event may still wait in the queue
+    this.watchMain(unit, run.proc.pid); // the `spawned` event may still wait in the queue
+    return null;
+  }
+
+  private spawnFailed(unit: Unit, message: string) {
+    unit.log.error(printable(message, 1000)); // may hold a service's bytes (file names, env-file errors)
+    this.dispatch(unit, { type: "spawnFailed", message });
   }
 
   private sendStop(unit: Unit) {

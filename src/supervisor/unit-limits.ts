@@ -9,13 +9,14 @@ import type { Unit } from "./supervisor.ts";
  * limit file that is no longer configured, so `update` can lift a limit without a restart.
  * What could not be applied is kept for status and logged once per file and value.
  */
-export function applyUnitLimits(unit: Unit, cgroups: CgroupTree): void {
+export function applyUnitLimits(unit: Unit, cgroups: CgroupTree, cgroupPath?: string): void {
   const files = resourceLimitFiles(unit.config.resources);
-  if (Object.keys(files).length === 0 && !cgroups.hasService(unit.name)) { unit.limits = null; unit.writtenLimits = {}; return; }
+  if (cgroupPath === undefined && Object.keys(files).length === 0 && !cgroups.hasService(unit.name)) { unit.limits = null; unit.writtenLimits = {}; return; }
   let path: string;
   // At boot or in update a cgroup that cannot be made costs this service its limits, not the
   // daemon its life; spawn reports the same error when it tries to start the service.
-  try { path = cgroups.createService(unit.name); } catch (e) { unit.log.error(errorMessage(e)); return; }
+  if (cgroupPath !== undefined) path = cgroupPath; // spawn's, just made
+  else try { path = cgroups.createService(unit.name); } catch (e) { unit.log.error(errorMessage(e)); return; }
   const report = cgroups.writeLimits(path, limitChanges(unit.writtenLimits ?? KERNEL_DEFAULTS, files));
   unit.writtenLimits = files;
   const reported = new Set((unit.limits?.notApplied ?? []).map((p) => `${p.file}=${p.value}`));

@@ -5,17 +5,27 @@
  */
 export class OnePerTurn {
   private readonly waiting: (() => void)[] = [];
+  /** One caller went through and its turn is not over yet (a release is scheduled). */
+  private busy = false;
 
-  /** Resolves in an event-loop turn of its own: one caller per turn, in the order they came. */
+  /**
+   * Resolves in an event-loop turn of its own: one caller per turn, in the order they came. A
+   * caller that finds nobody before it goes at once: a lone exit waits for no turn (issue 15,
+   * restart after kill -9); the next one waits for the next turn.
+   */
   next(): Promise<void> {
-    return new Promise((resolve) => {
-      this.waiting.push(resolve);
-      if (this.waiting.length === 1) setImmediate(this.release);
-    });
+    if (!this.busy) {
+      this.busy = true;
+      setImmediate(this.release);
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => { this.waiting.push(resolve); });
   }
 
   private readonly release = () => {
-    this.waiting.shift()?.();
-    if (this.waiting.length > 0) setImmediate(this.release);
+    const next = this.waiting.shift();
+    if (!next) { this.busy = false; return; }
+    next();
+    setImmediate(this.release);
   };
 }

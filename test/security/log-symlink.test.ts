@@ -5,12 +5,12 @@
  * killing its own process so the daemon reopens the logs on restart.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, closeSync, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { asNobody, NOBODY, nobodysFolder, pmctlWithin, RootFiles } from "../helpers/attack.ts";
 import { waitUntil, World } from "../helpers/harness.ts";
-import { openLogFd } from "../../src/logs/open.ts";
+import { openLogFd, openLogFds } from "../../src/logs/open.ts";
 
 let world: World;
 let root: RootFiles;
@@ -131,5 +131,20 @@ describe("log files are never opened through what a service's user planted", () 
     expect(existsSync(join(dir, "real", "ok.log"))).toBe(true);
     closeSync(openLogFd("/dev/null")); // a device root chose, in a folder only root can change
 
+  });
+
+  test("openLogFds (stdout and stderr through one walk to their folder) checks each file alike and leaves nothing open when one is refused", () => {
+    const dir = mkdtempSync(join(tmpdir(), "pmpair-"));
+    extra.push(dir);
+    const fdCount = () => readdirSync("/proc/self/fd").length;
+    const [out, err] = openLogFds([join(dir, "out.log"), join(dir, "err.log")]);
+    expect(out).not.toBe(err);
+    expect([statSync(join(dir, "out.log")).mode & 0o7777, statSync(join(dir, "err.log")).mode & 0o7777]).toEqual([0o640, 0o640]);
+    closeSync(out!);
+    closeSync(err!);
+    symlinkSync(join(dir, "out.log"), join(dir, "link.log"));
+    const before = fdCount();
+    expect(() => openLogFds([join(dir, "out.log"), join(dir, "link.log")])).toThrow(/symbolic link/);
+    expect(fdCount()).toBe(before);
   });
 });
