@@ -4,16 +4,19 @@
  * machine hits them alike). Shorter than `scripts/bench/run idle` and says more.
  *
  *   bun scripts/bench/idle-probe.ts [--services 200] [--settle 60] [--window 180] \
- *       [--variant name[:binary][:ENV=V,ENV=V]]…
+ *       [--churn 0] [--variant name[:binary][:ENV=V,ENV=V]]…
  *
  * Every second it reads /proc/PID/task/{tid}/status of each daemon; at the end it prints, per
  * variant, each thread's context switches in the window (voluntary + involuntary, as the bench
  * counts them), the seconds of the minute in which they happened, and VmRSS/RssAnon before and
  * after. A thread that starts and ends between two samples is not seen (threadsEnded says how
  * many ended in the window). The env of a variant reaches its daemon (and its services).
+ * `--churn N` makes each daemon answer N `pmctl status` right before the window (allocation
+ * that is then freed): RssAnon at the window's start and end says whether freed memory goes
+ * back to the OS while the daemon idles.
  * The services' PIDs are not counted: only the daemon's threads.
  */
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { findCgroup2Mount } from "../../src/cgroup/mount.ts";
@@ -29,6 +32,7 @@ const opt = (name: string, dflt: number) => {
 const services = opt("services", 200);
 const settleS = opt("settle", 60);
 const windowS = opt("window", 180);
+const churn = opt("churn", 0);
 const defaultBin = resolve(import.meta.dir, "../../dist/processmaster");
 
 interface Variant { name: string; bin: string; env: Record<string, string> }
@@ -62,6 +66,7 @@ async function main() {
       const exports = Object.entries(v.env).map(([k, val]) => `export ${k}='${val}'`).join("\n");
       writeFileSync(bin, `#!/bin/sh\n${exports}\nexec '${v.bin}' "$@"\n`);
       chmodSync(bin, 0o755);
+      try { symlinkSync(defaultBin, join(dir, "pmctl")); } catch { /* made for an earlier variant */ }
     }
     const d = new ProcessmasterDriver(bin, "probe", cgroupRoot);
     await d.up(fleet, { autostart: true });
@@ -71,6 +76,15 @@ async function main() {
   }
   log(`settling ${settleS} s, then a ${windowS} s window`);
   await sleep(settleS * 1000);
+  for (const { v, d } of up) {
+    if (churn === 0) break;
+    const before = sampleProc(d.daemonPid())!.rssAnonKb;
+    for (let i = 0; i < churn; i++) {
+      const r = await d.cli(["status", "--json"]);
+      if (r.code !== 0) throw new Error(`${v.name}: status failed: ${r.stderr}`);
+    }
+    log(`${v.name}: ${churn} × status: RssAnon ${before} → ${sampleProc(d.daemonPid())!.rssAnonKb} kB`);
+  }
   const first = up.map(({ d }) => sampleProc(d.daemonPid())!);
   let prev = first;
   // per variant: thread name → second-of-minute → switches
