@@ -152,6 +152,26 @@ describe("LogRotator: only what is due", () => {
     });
   }
 
+  test("a reload (setFiles) during a run is not overwritten by the run's plan from the old config", async () => {
+    const d = tmpDir();
+    const live = path.join(d, "stdout.log");
+    fs.writeFileSync(live, "x".repeat(3 * 8192) + "\n");
+    const clock = new ManualClock(0, start);
+    const rot = new LogRotator({ clock, log: quiet });
+    rot.setFiles([{ app: "web", path: live, config: logsConfig({}) }]);
+    const hooked = rot as unknown as { checkFile: (...a: unknown[]) => Promise<number> };
+    const checkFile = hooked.checkFile.bind(rot);
+    let reloaded = false;
+    hooked.checkFile = (...a: unknown[]) => { // the reload lands while the run checks the file (daily: due at midnight)
+      if (!reloaded) { reloaded = true; rot.setFiles([{ app: "web", path: live, config: logsConfig({ rotationMode: "size", rotationSizeBytes: 8192 }) }]); }
+      return checkFile(...a);
+    };
+    expect((await rot.tick()).rotated).toEqual([]);
+    expect(reloaded).toBe(true);
+    clock.advance(MIN);
+    expect((await rot.tick()).rotated.map((r) => r.path)).toEqual([live]); // size mode now: due at every tick
+  });
+
   test("new files (setFiles) are looked at at the next tick", async () => {
     const { d, clock, rot } = await oneFile(start);
     const other = path.join(d, "other.log"); // not there: reported missing once looked at

@@ -121,6 +121,8 @@ export class LogRotator {
   private running: Promise<unknown> = Promise.resolve();
   /** Runs queued or in progress. */
   private pending = 0;
+  /** Counts setFiles calls: a run that a reload overtook does not plan with the old config. */
+  private generation = 0;
   /** The earliest dueAt of every managed file: before it a tick has nothing to do. */
   private nextDueAt = 0;
   /** Wall and monotonic time at the end of the last run, to notice a wall clock that jumped since. */
@@ -145,6 +147,7 @@ export class LogRotator {
     }
     for (const p of [...this.state.keys()]) if (!seen.has(p)) this.state.delete(p);
     // A reload may change a file's mode, frequency or max age: every file is looked at again.
+    this.generation++;
     for (const st of this.state.values()) st.dueAt = 0;
     this.nextDueAt = 0;
   }
@@ -207,6 +210,7 @@ export class LogRotator {
     const now = this.clock.wallMs();
     const dirs: RunDirs = new Map();
     let yielded = performance.now();
+    const generation = this.generation;
     try {
       for (const f of [...this.files]) {
         if (apps && !apps.has(f.app)) continue;
@@ -218,7 +222,8 @@ export class LogRotator {
           await new Promise((resolve) => setImmediate(resolve));
           yielded = performance.now();
         }
-        s.dueAt = await this.checkFile(f, s, dirs, now, force, report);
+        const due = await this.checkFile(f, s, dirs, now, force, report);
+        if (this.generation === generation) s.dueAt = due;
       }
     } finally {
       for (const d of dirs.values()) d?.close();
