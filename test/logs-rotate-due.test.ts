@@ -172,6 +172,19 @@ describe("LogRotator: only what is due", () => {
     expect((await rot.tick()).rotated.map((r) => r.path)).toEqual([live]); // size mode now: due at every tick
   });
 
+  test("probing the rotation mode keeps the file's mtime: a restarted daemon still rotates the old period's content", async () => {
+    const d = tmpDir();
+    const live = path.join(d, "stdout.log");
+    fs.writeFileSync(live, "x".repeat(3 * 8192) + "\n");
+    const yesterday = new Date(2026, 10, 25, 22, 0).getTime();
+    fs.utimesSync(live, yesterday / 1000, yesterday / 1000);
+    const rot = new LogRotator({ clock: new ManualClock(0, start), log: quiet });
+    rot.setFiles([{ app: "web", path: live, config: logsConfig({}) }]);
+    rot.probeModes(); // as the daemon does at start, before its first tick
+    expect(fs.statSync(live).mtimeMs).toBe(yesterday);
+    expect((await rot.tick()).rotated.map((r) => r.archive)).toEqual([`${live}.2026-11-25`]);
+  });
+
   test("new files (setFiles) are looked at at the next tick", async () => {
     const { d, clock, rot } = await oneFile(start);
     const other = path.join(d, "other.log"); // not there: reported missing once looked at
