@@ -17,7 +17,7 @@ const daemonCommand: CliCommand = {
     // Imported here, not at the top: the bundle evaluates a dynamically imported module only
     // when it is imported, so a pmctl call never evaluates daemon code (issue 15: pmctl status
     // within 1.1x of a minimal compiled client; test/client-lazy-load.test.ts checks it).
-    const { reexecWithQuietRuntime } = await import("./daemon/quiet-runtime.ts");
+    const { reexecWithQuietRuntime } = await import("./linux/quiet-runtime.ts");
     reexecWithQuietRuntime();
     try {
       const { startDaemon } = await import("./daemon/daemon.ts");

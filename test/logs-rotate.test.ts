@@ -364,18 +364,22 @@ describe.skipIf(!COLLAPSE)("LogRotator, time mode", () => {
     expect(fs.readFileSync(archive, "utf8") + fs.readFileSync(live, "utf8")).toBe(content);
   });
 
-  test("a deleted log file is reported missing (first time flagged) and nothing throws", async () => {
+  test("a deleted log file is reported missing at its next boundary (first time flagged) and nothing throws", async () => {
     const d = tmpDir();
     const live = path.join(d, "stdout.log");
     fs.writeFileSync(live, "x\n");
-    const rot = new LogRotator({ clock: new ManualClock(0, start), log: capture() });
+    const clock = new ManualClock(0, start);
+    const rot = new LogRotator({ clock, log: capture() });
     rot.setFiles([{ app: "web", path: live, config: logsConfig({}) }]);
     expect((await rot.tick()).missing).toEqual([]);
     fs.unlinkSync(live);
+    clock.advance(86_400_000); // daily: the file is looked at again when the day turns
     expect((await rot.tick()).missing).toEqual([{ app: "web", path: live, firstTime: true }]);
+    clock.advance(86_400_000);
     expect((await rot.tick()).missing).toEqual([{ app: "web", path: live, firstTime: false }]);
     expect((await rot.rotateNow()).missing.length).toBe(1);
     fs.writeFileSync(live, "back\n");
+    clock.advance(86_400_000);
     expect((await rot.tick()).missing).toEqual([]);
   });
 

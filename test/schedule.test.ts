@@ -158,6 +158,21 @@ describe("ScheduleTimer", () => {
     expect(timers.maxPending).toBe(1);
   });
 
+  test("idle wakes keep the planned time: the next fire is computed only after a fire or a clock jump", () => {
+    const { clock, timers, fires, timer } = setup("0 12 * * *", "2026-01-01T00:00:00Z", "UTC");
+    const schedule = (timer as unknown as { schedule: CronSchedule }).schedule;
+    let computed = 0;
+    const nextAfter = schedule.nextAfter.bind(schedule);
+    schedule.nextAfter = (w: number) => { computed++; return nextAfter(w); };
+    timer.start();
+    timers.advance(24 * HOUR);
+    expect(fires.length).toBe(1);
+    expect(computed).toBe(2); // at start, and after the fire at 12:00
+    clock.jumpWall(-HOUR);
+    timers.advance(MIN);
+    expect(computed).toBe(3);
+  });
+
   test("maxSleepMs option bounds each sleep", () => {
     const { timers, timer } = setup("0 12 * * *", "2026-01-01T00:00:00Z", "UTC", 5 * MIN);
     timer.start();

@@ -75,6 +75,8 @@ export async function rotate(args: ParsedCommandArgs): Promise<number> {
 
 export async function logs(args: ParsedCommandArgs): Promise<number> {
   const lines = intFlag(args.flags.lines, "-n", 50); // a usage error comes before any other output
+  // A follower idles for hours: without the runtime's GC timer and allocator thread (issue 15).
+  if (args.flags.follow) (await import("../linux/quiet-runtime.ts")).reexecWithQuietRuntime(() => {});
   // Imported here: a `status` loads neither the config parser nor the log code (issue 15).
   const { loadConfig } = await import("../config/load.ts");
   const { follow, printTail, selectLogFiles } = await import("./logs.ts");

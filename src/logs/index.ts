@@ -6,7 +6,7 @@
 export { openLogFd, openLogFds, openedIdentity, NEW_LOG_MODE, type LogOwner } from "./open.ts";
 export { rotateLogFile, rotateInDir, probeRotationMode, type RotationResult, type RotationKind } from "./rotate.ts";
 export { LogRotator, emptyReport, type ManagedLog, type TickReport, type RotatedEntry } from "./rotator.ts";
-export { periodKey, msUntilNextMinute, isoWeek, isTimeArchiveName, backupNumber } from "./period.ts";
+export { periodKey, periodEnd, msUntilNextMinute, isoWeek, isTimeArchiveName, backupNumber } from "./period.ts";
 export { deleteExpiredArchives, listTimeArchives, listBackups, shiftBackups } from "./retention.ts";
 export { LogDir, logFileSize } from "./safe-dir.ts";
 export { LogSizes } from "./sizes.ts";

@@ -53,6 +53,31 @@ export function periodKey(frequency: RotationFrequency, wallMs: number): string 
   }
 }
 
+/**
+ * The wall time (ms) at which the period that `wallMs` falls in ends, i.e. the first instant of
+ * the next one, in local time; null for `none`. The rotator looks at a time-mode file again only
+ * then (issue 15: an idle daemon does no work per file between boundaries). The Date
+ * constructor normalizes local fields, so a day that starts at 01:00 (DST) starts there, and a
+ * repeated hour is named by its first occurrence (its key repeats, so nothing rotates twice).
+ */
+export function periodEnd(frequency: RotationFrequency, wallMs: number): number | null {
+  const d = new Date(wallMs);
+  const y = d.getFullYear();
+  const mo = d.getMonth();
+  const day = d.getDate();
+  let end: number;
+  switch (frequency) {
+    case "minutely": end = new Date(y, mo, day, d.getHours(), d.getMinutes() + 1).getTime(); break;
+    case "hourly": end = new Date(y, mo, day, d.getHours() + 1).getTime(); break;
+    case "daily": end = new Date(y, mo, day + 1).getTime(); break;
+    case "weekly": end = new Date(y, mo, day + 7 - ((d.getDay() + 6) % 7)).getTime(); break;
+    case "monthly": end = new Date(y, mo + 1, 1).getTime(); break;
+    case "none": return null;
+  }
+  // Never in the past (a time zone whose rules the fields cannot express): look again in a minute.
+  return end > wallMs ? end : wallMs + 60_000;
+}
+
 /** Matches any period key of any frequency (so retention still finds archives after a change of frequency). */
 export const PERIOD_KEY_RE = /^(?:\d{4}-\d{2}-\d{2}(?:T\d{2}(?:-\d{2})?)?|\d{4}-W\d{2}|\d{4}-\d{2})$/;
 

@@ -18,13 +18,16 @@ export function listTimeArchives(dir: LogDir, base: string): string[] {
 
 /**
  * Deletes the time-rotation archives of the log `base` whose mtime is more than `maxAgeMs`
- * before `nowMs`; returns the paths deleted. Only regular files owned by one of `owners` (when
- * given) are deleted: a symlink, a folder, or another user's file that happens to carry an
- * archive's name (in a shared sticky folder, say) is left alone. `maxAgeMs <= 0` keeps everything.
+ * before `nowMs`; returns the paths deleted and when the next of those kept expires (wall ms,
+ * Infinity when none will: the rotator need not look before then). Only regular files owned by
+ * one of `owners` (when given) are deleted: a symlink, a folder, or another user's file that
+ * happens to carry an archive's name (in a shared sticky folder, say) is left alone.
+ * `maxAgeMs <= 0` keeps everything.
  */
-export function deleteExpiredArchives(dir: LogDir, base: string, maxAgeMs: number, nowMs: number, owners?: Set<number>): string[] {
-  if (!(maxAgeMs > 0)) return [];
+export function deleteExpiredArchives(dir: LogDir, base: string, maxAgeMs: number, nowMs: number, owners?: Set<number>): { deleted: string[]; nextExpiryMs: number } {
   const deleted: string[] = [];
+  let nextExpiryMs = Infinity;
+  if (!(maxAgeMs > 0)) return { deleted, nextExpiryMs };
   for (const name of listTimeArchives(dir, base)) {
     const st = dir.entry(name);
     if (!st?.isFile() || (owners && !owners.has(st.uid))) continue;
@@ -35,9 +38,11 @@ export function deleteExpiredArchives(dir: LogDir, base: string, maxAgeMs: numbe
       } catch (e) {
         if (errnoOf(e) !== ERRNO.ENOENT) throw e;
       }
+    } else {
+      nextExpiryMs = Math.min(nextExpiryMs, st.mtimeMs + maxAgeMs + 1);
     }
   }
-  return deleted;
+  return { deleted, nextExpiryMs };
 }
 
 /** The numbered backups of the log `base` (`<base>.1`, `<base>.2`, …) that exist, by number ascending. */

@@ -60,12 +60,25 @@ export function probeRotationMode(file: string, owners = allowedOwners()): Rotat
       try {
         const st = checkFile(fd, file, owners);
         const blk = st.blksize > 0 ? st.blksize : 4096;
-        return probeCollapse(fd, blk, st.size) ? "collapse" : "copy-truncate";
+        const kind = probeCollapse(fd, blk, st.size) ? "collapse" : "copy-truncate";
+        keepTimes(fd, st);
+        return kind;
       } finally { closeQuietly(fd); }
     });
   } catch {
     return "unknown";
   }
+}
+
+/**
+ * The probe's failed fallocate still sets the file's mtime on ext4 (6.x). The mtime tells a
+ * restarted daemon which period the content belongs to (rotator.ts), and the daemon probes every
+ * file at start: so put the times back, unless the service wrote meanwhile (size changed).
+ */
+function keepTimes(fd: number, before: fs.Stats): void {
+  try {
+    if (fs.fstatSync(fd).size === before.size) fs.futimesSync(fd, before.atimeMs / 1000, before.mtimeMs / 1000);
+  } catch { /* times only: the probe's answer stands */ }
 }
 
 /** An opened, verified rotation, ready to move bytes (or done already when there is nothing to move). */

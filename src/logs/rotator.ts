@@ -1,6 +1,14 @@
 /**
- * The daemon's log rotator: every service's log files, checked once a minute (the daemon owns
- * the one timer and calls tick()), or on demand (`pmctl rotate`, rotateNow()).
+ * The daemon's log rotator: every service's log files, checked on the daemon's minute tick (the
+ * daemon owns the one timer and calls tick()), or on demand (`pmctl rotate`, rotateNow()).
+ *
+ * A tick looks only at the files that are due (issue 15: an idle daemon with hundreds of log
+ * files wakes once a minute and does next to nothing then). A size-mode file is due at every
+ * tick (its size says when). A time-mode file is due when its period ends, when the next of its
+ * archives expires (retention), at the tick after it was first seen, after a failure (the
+ * retry), after setFiles, and after the wall clock jumped; in between a tick stats nothing.
+ * So a time-mode file deleted or replaced by someone is reported (missing/replaced) at its next
+ * boundary, not within the minute.
  *
  * Time mode (`rotation_frequency` minutely/hourly/daily/weekly/monthly): the rotator
  * remembers for each file the period it last saw. When a tick finds the clock in another
@@ -36,7 +44,7 @@ import { errorMessage } from "../util/errors.ts";
 import { logger, type Logger } from "../util/log.ts";
 import { errnoOf } from "./fsutil.ts";
 import { openedIdentity, type LogOwner } from "./open.ts";
-import { periodKey } from "./period.ts";
+import { periodEnd, periodKey } from "./period.ts";
 import { deleteExpiredArchives, shiftBackups } from "./retention.ts";
 import { probeRotationMode, rotateInDir, type LiveExpectations, type RotationKind, type RotationResult } from "./rotate.ts";
 import { allowedOwners, kindOf, LogDir } from "./safe-dir.ts";
@@ -87,7 +95,14 @@ interface FileState {
   mode?: RotationKind;
   missing: boolean;
   replaced: boolean;
+  /** Wall time from which a tick must look at the file again (0: the next tick). */
+  dueAt: number;
 }
+
+/** Wall and monotonic time that moved apart by more than this since the last run: the wall clock jumped. */
+const CLOCK_JUMP_MS = 1000;
+/** A run gives the event loop a turn after this much work (ms), so requests are answered meanwhile. */
+const YIELD_AFTER_MS = 5;
 
 export function emptyReport(): TickReport {
   return { rotated: [], deleted: [], missing: [], replaced: [], errors: [] };
@@ -104,6 +119,15 @@ export class LogRotator {
   private readonly state = new Map<string, FileState>();
   /** The run in progress (runs go one at a time). */
   private running: Promise<unknown> = Promise.resolve();
+  /** Runs queued or in progress. */
+  private pending = 0;
+  /** Counts setFiles calls: a run that a reload overtook does not plan with the old config. */
+  private generation = 0;
+  /** The earliest dueAt of every managed file: before it a tick has nothing to do. */
+  private nextDueAt = 0;
+  /** Wall and monotonic time at the end of the last run, to notice a wall clock that jumped since. */
+  private plannedWall = 0;
+  private plannedMono = 0;
 
   constructor(opts: { clock: Clock; log?: Logger }) {
     this.clock = opts.clock;
@@ -122,11 +146,27 @@ export class LogRotator {
       this.byPath.set(f.path, f);
     }
     for (const p of [...this.state.keys()]) if (!seen.has(p)) this.state.delete(p);
+    // A reload may change a file's mode, frequency or max age: every file is looked at again.
+    this.generation++;
+    for (const st of this.state.values()) st.dueAt = 0;
+    this.nextDueAt = 0;
   }
 
-  /** The periodic check: rotate what is due, delete what expired. */
+  /** The periodic check: rotate what is due, delete what expired. Cheap when nothing is due. */
   tick(): Promise<TickReport> {
+    if (!this.anythingDue() && this.pending === 0) return Promise.resolve(emptyReport());
     return this.queue(undefined, false);
+  }
+
+  private anythingDue(): boolean {
+    const wall = this.clock.wallMs();
+    const drift = (wall - this.plannedWall) - (this.clock.monotonicMs() - this.plannedMono);
+    if (Math.abs(drift) > CLOCK_JUMP_MS) {
+      // The wall clock was set (NTP step, an operator): every period end planned from the old time is wrong.
+      for (const st of this.state.values()) st.dueAt = 0;
+      this.nextDueAt = 0;
+    }
+    return wall >= this.nextDueAt;
   }
 
   /** Rotate now, whatever the schedule, the files of `apps` (all when omitted or empty). */
@@ -159,7 +199,8 @@ export class LogRotator {
   }
 
   private queue(apps: Set<string> | undefined, force: boolean): Promise<TickReport> {
-    const run = this.running.then(() => this.run(apps, force));
+    this.pending++;
+    const run = this.running.then(() => this.run(apps, force)).finally(() => { this.pending--; });
     this.running = run.catch(() => {});
     return run;
   }
@@ -168,33 +209,61 @@ export class LogRotator {
     const report = emptyReport();
     const now = this.clock.wallMs();
     const dirs: RunDirs = new Map();
+    let yielded = performance.now();
+    const generation = this.generation;
     try {
       for (const f of [...this.files]) {
         if (apps && !apps.has(f.app)) continue;
-        // Between files, let the daemon answer whatever came in: small rotations run on this
+        const s = this.stateOf(f.path);
+        if (!force && s.dueAt > now) continue;
+        // Now and then let the daemon answer whatever came in: small rotations run on this
         // thread, and a thousand of them in one run would otherwise hold it for seconds.
-        await new Promise((resolve) => setImmediate(resolve));
-        let dir: LogDir | null = null;
-        try {
-          dir = this.dirOf(dirs, f.path);
-          await this.check(f, dir, now, force, report);
-        } catch (e) {
-          report.errors.push({ app: f.app, path: f.path, message: errorMessage(e), errno: errnoOf(e) });
+        if (performance.now() - yielded > YIELD_AFTER_MS) {
+          await new Promise((resolve) => setImmediate(resolve));
+          yielded = performance.now();
         }
-        if (f.config.rotationMode === "time" && dir) {
-          try {
-            for (const p of deleteExpiredArchives(dir, path.basename(f.path), f.config.rotationMaxAgeMs, now, allowedOwners(f.owner?.uid))) {
-              report.deleted.push({ app: f.app, path: p, reason: "max-age" });
-            }
-          } catch (e) {
-            report.errors.push({ app: f.app, path: f.path, message: `retention: ${errorMessage(e)}`, errno: errnoOf(e) });
-          }
-        }
+        const due = await this.checkFile(f, s, dirs, now, force, report);
+        if (this.generation === generation) s.dueAt = due;
       }
     } finally {
       for (const d of dirs.values()) d?.close();
+      this.plan();
     }
     return report;
+  }
+
+  /** Checks one file (rotation, retention); returns when it is due again. */
+  private async checkFile(f: ManagedLog, s: FileState, dirs: RunDirs, now: number, force: boolean, report: TickReport): Promise<number> {
+    const time = f.config.rotationMode === "time";
+    let due = time ? periodEnd(f.config.rotationFrequency, now) ?? Infinity : 0;
+    let dir: LogDir | null = null;
+    try {
+      dir = this.dirOf(dirs, f.path);
+      await this.check(f, s, dir, now, force, report);
+    } catch (e) {
+      report.errors.push({ app: f.app, path: f.path, message: errorMessage(e), errno: errnoOf(e) });
+      due = 0; // retried at the next tick
+    }
+    if (time && dir) {
+      try {
+        const kept = deleteExpiredArchives(dir, path.basename(f.path), f.config.rotationMaxAgeMs, now, allowedOwners(f.owner?.uid));
+        for (const p of kept.deleted) report.deleted.push({ app: f.app, path: p, reason: "max-age" });
+        due = Math.min(due, kept.nextExpiryMs);
+      } catch (e) {
+        report.errors.push({ app: f.app, path: f.path, message: `retention: ${errorMessage(e)}`, errno: errnoOf(e) });
+        due = 0;
+      }
+    }
+    return due;
+  }
+
+  /** After a run: when the next tick has work, and the clocks to notice a jump of the wall clock. */
+  private plan(): void {
+    let next = Infinity;
+    for (const f of this.files) next = Math.min(next, this.state.get(f.path)?.dueAt ?? 0);
+    this.nextDueAt = next;
+    this.plannedWall = this.clock.wallMs();
+    this.plannedMono = this.clock.monotonicMs();
   }
 
   private dirOf(dirs: RunDirs, file: string): LogDir | null {
@@ -206,14 +275,13 @@ export class LogRotator {
   private stateOf(file: string): FileState {
     let s = this.state.get(file);
     if (!s) {
-      s = { missing: false, replaced: false };
+      s = { missing: false, replaced: false, dueAt: 0 };
       this.state.set(file, s);
     }
     return s;
   }
 
-  private async check(f: ManagedLog, dir: LogDir | null, now: number, force: boolean, report: TickReport): Promise<void> {
-    const s = this.stateOf(f.path);
+  private async check(f: ManagedLog, s: FileState, dir: LogDir | null, now: number, force: boolean, report: TickReport): Promise<void> {
     const st = dir?.entry(path.basename(f.path)) ?? null;
     if (!dir || !st) {
       report.missing.push({ app: f.app, path: f.path, firstTime: !s.missing });

@@ -120,8 +120,9 @@ export const JUMP_THRESHOLD_MS = 1000;
  * `onFire(scheduledWallMs)` and re-arms (before calling, so `onFire` may call stop()).
  *
  * - It never sleeps longer than `maxSleepMs`, so an idle schedule costs one wake a minute.
- * - On each wake it re-plans from the current wall time. When wall and monotonic clocks
- *   disagree by more than 1 s since the timer was armed, the wall clock jumped (`onClockJump`).
+ * - A wake that finds the clock ran true and the fire still ahead keeps the planned time (no
+ *   re-computation). When wall and monotonic clocks disagree by more than 1 s since the timer
+ *   was armed, the wall clock jumped (`onClockJump`) and it re-plans from the current wall time.
  * - No bursts: a wake fires at most once, and only if the planned time was passed by less than
  *   `maxSleepMs + 1 s`; after a larger forward jump (or a suspend) missed times are skipped.
  * - After a backward jump the next time is computed from the new wall time, so a clock set back
@@ -183,6 +184,11 @@ export class ScheduleTimer {
       else this.lastFired = null;
     }
     this.next = this.schedule.nextAfter(from);
+    this.arm(wall);
+  }
+
+  /** Arms the one timer: for the planned fire, or sooner to re-check the clock. */
+  private arm(wall: number): void {
     this.armedWall = wall;
     this.armedMono = this.clock.monotonicMs();
     if (this.handle !== null) {
@@ -201,7 +207,15 @@ export class ScheduleTimer {
     if (!this.running) return;
     const wall = this.clock.wallMs();
     const drift = (wall - this.armedWall) - (this.clock.monotonicMs() - this.armedMono);
-    if (Math.abs(drift) > JUMP_THRESHOLD_MS) this.onClockJump?.(drift);
+    const jumped = Math.abs(drift) > JUMP_THRESHOLD_MS;
+    if (jumped) this.onClockJump?.(drift);
+    // The common idle wake: the clock ran true and the fire is still ahead, so the time planned
+    // stands. Only re-arm: computing the next time (croner) on every minute tick allocates, and
+    // an idle daemon's allocations wake the GC's helper threads (issue 15).
+    if (!jumped && this.next !== null && wall < this.next) {
+      this.arm(wall);
+      return;
+    }
     let fireAt: number | null = null;
     if (this.next !== null && wall >= this.next && wall - this.next < this.maxSleepMs + JUMP_THRESHOLD_MS) {
       fireAt = this.next;

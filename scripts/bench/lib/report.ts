@@ -64,7 +64,8 @@ const METRICS: Metric[] = [
   { label: "stop 100 services", workload: "start-stop", key: "stop", field: "median", unit: "ms", better: "lower",
     target: { text: "no slower than supervisord", check: (v) => all(v("processmaster"), (pm) => v("supervisord") === null ? null : pm <= v("supervisord")!) } },
   { label: "idle, 200 services: wake-ups", workload: "idle", key: "200", field: "wakeupsPerSec", unit: "/s", better: "lower", digits: 3,
-    target: { text: "one a minute: the rotation tick (≤ 0.017/s)", check: (v) => all(v("processmaster"), (pm) => pm <= 1 / 60) } },
+    // The rate is stored rounded to 3 digits: one switch in the 60 s window (1/60.01 s) reads 0.017.
+    target: { text: "one a minute: the rotation tick (≤ 0.017/s)", check: (v) => all(v("processmaster"), (pm) => pm <= 0.017) } },
   { label: "idle, 200 services: daemon CPU", workload: "idle", key: "200", field: "cpuMs", unit: "ms", better: "lower", digits: 0 },
   { label: "daemon RSS, 20 services", workload: "memory", key: "20", field: "rssMiB", unit: "MiB", better: "lower", digits: 1 },
   { label: "daemon RSS, 200 services", workload: "memory", key: "200", field: "rssMiB", unit: "MiB", better: "lower", digits: 1 },
