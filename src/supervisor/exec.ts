@@ -11,7 +11,6 @@ import type { ServiceConfig } from "../config/types.ts";
 import { resolveUser, userGroups } from "../config/load.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { logger } from "../util/log.ts";
-import { keepVerdict, trustedFile } from "./trust-cache.ts";
 
 /**
  * What Bun.spawn gets: `cmd[0]` is an absolute path, `argv0` what the program sees as argv[0],
@@ -142,22 +141,16 @@ export function sealEnvironment(wrapper: string[], target: string[], env: Record
  */
 export function execPlan(svc: ServiceConfig, argv: string[], env: Record<string, string>): ExecPlan {
   const word = argv[0]!;
-  const cwd = svc.process.workingDirectory;
+  const file = resolveCommand(word, { PATH: env.PATH, cwd: svc.process.workingDirectory });
   const asRoot = process.getuid?.() === 0;
   const { uid, gid, user } = svc.process;
-  let file: string;
   if (asRoot && !svc.process.allowWritableCommand) {
-    const checked = () => {
-      const found = resolveCommand(word, { PATH: env.PATH, cwd });
-      const why = unsafeCommandReason(found, uid) ?? unsafeScriptReason(argv, cwd, uid);
-      if (!why) return found;
-      throw new PmError("SPAWN", `refusing to run ${found} for ${svc.name} as ${uid === undefined ? "root" : `uid ${uid}`}: ${why}; ` +
+    const why = unsafeCommandReason(file, uid) ?? unsafeScriptReason(argv, svc.process.workingDirectory, uid);
+    if (why) {
+      throw new PmError("SPAWN", `refusing to run ${file} for ${svc.name} as ${uid === undefined ? "root" : `uid ${uid}`}: ${why}; ` +
         "make it changeable only by root (or the service's user), or set process.allow_writable_command: true in " + svc.file);
-    };
-    // A verdict kept while nothing it was drawn from changed (trust-cache.ts), else checked now.
-    const input = { word, PATH: env.PATH, cwd, uid, argv };
-    file = trustedFile(input) ?? keepVerdict(input, checked(), checked);
-  } else file = resolveCommand(word, { PATH: env.PATH, cwd });
+    }
+  }
   const direct: ExecPlan = { cmd: [file, ...argv.slice(1)], argv0: word, env, ...(uid !== undefined ? { uid } : {}), ...(gid !== undefined ? { gid } : {}) };
   if (!asRoot) return direct;
   // A service run as another user loses every capability for good (an empty bounding set: no
