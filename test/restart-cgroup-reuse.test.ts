@@ -48,6 +48,28 @@ test("a crash restarts in the same, emptied cgroup; status's CPU time is the new
   expect(second.cpu_usage_usec!).toBeLessThan(cpuFirst);
 });
 
+test("a new daemon that adopts a run in a kept cgroup still reports that run's own CPU time", async () => {
+  world = new World();
+  world.writeService("svc", { process: { command: command("if [ -e burn ]; then rm burn; i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; fi") }, restart_policy: always });
+  writeFileSync(join(world.appDir("svc"), "burn"), "");
+  const d = await world.daemon();
+  const first = await runningAgain("svc", null);
+  const cpuFirst = first.cpu_usage_usec!;
+  expect(cpuFirst).toBeGreaterThan(20_000);
+  process.kill(first.main_pid!, "SIGKILL");
+  const second = await runningAgain("svc", first.main_pid); // this reply waited for the state file
+  expect(second.cpu_usage_usec!).toBeLessThan(cpuFirst);
+  d.proc.kill("SIGKILL");
+  await d.exited;
+
+  const next = await world.daemon();
+  await next.waitForLog(/\[svc\] adopted running service/);
+  const adopted = await world.app("svc");
+  expect(adopted.main_pid).toBe(second.main_pid);
+  expect(adopted.cpu_usage_usec).not.toBeNull();
+  expect(adopted.cpu_usage_usec!).toBeLessThan(cpuFirst); // not the cgroup's counter since its first run
+});
+
 test("after the daemon's own cgroup.kill (stop past its grace) the next run gets a fresh cgroup", async () => {
   world = new World();
   // Ignores SIGTERM (sleep inherits that), so the restart's stop ends with cgroup.kill.

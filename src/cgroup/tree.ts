@@ -117,6 +117,22 @@ export class CgroupTree {
     return { path: this.freshService(service), kept: false };
   }
 
+  /** cpu.stat usage_usec at the start of the run in a kept cgroup (undefined: a fresh cgroup, from 0). */
+  cpuAtStart(service: string): number | undefined {
+    return this.cpuAtRunStart.get(this.servicePath(service));
+  }
+
+  /**
+   * An adopted run's start counter, as the daemon that started it saved it: the cgroup it kept
+   * also counts its earlier runs. Ignored when above the counter now (not the same cgroup).
+   */
+  adoptCpuAtStart(service: string, usec: number | undefined): void {
+    if (usec === undefined || !Number.isFinite(usec) || usec <= 0) return;
+    const path = this.servicePath(service);
+    const m = USAGE_USEC.exec(this.live.read(path, "cpu.stat") ?? "");
+    if (m && Number(m[1]) >= usec) this.cpuAtRunStart.set(path, usec);
+  }
+
   /** The service's cgroup may have received cgroup.kill: the next run gets a fresh one. */
   retire(service: string): void {
     this.reusable.delete(this.servicePath(service));

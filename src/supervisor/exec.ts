@@ -3,15 +3,15 @@
  * execvp(3) does, refused when a root daemon would run a file that someone else can change, and
  * wrapped in setpriv when the service runs as a user with supplementary groups.
  */
-import { accessSync, constants, existsSync, statSync } from "node:fs";
-import { delimiter, dirname, resolve } from "node:path";
+import { accessSync, constants, statSync } from "node:fs";
+import { delimiter } from "node:path";
 import { scriptArguments } from "./script-args.ts";
 import { untrustedFileReason } from "../util/file-trust.ts";
+import { kernelPath } from "../util/path-walk.ts";
 import type { ServiceConfig } from "../config/types.ts";
 import { resolveUser, userGroups } from "../config/load.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { logger } from "../util/log.ts";
-import { keepVerdict, trustedFile } from "./trust-cache.ts";
 
 /**
  * What Bun.spawn gets: `cmd[0]` is an absolute path, `argv0` what the program sees as argv[0],
@@ -33,11 +33,12 @@ const DEFAULT_PATH = "/bin:/usr/bin";
 
 /**
  * The file execvp would run for `word`: a word with a `/` is a path (relative to `cwd`), any
- * other word is looked up in each PATH entry in order (an empty entry means `cwd`).
+ * other word is looked up in each PATH entry in order (an empty entry means `cwd`). A `..` stays
+ * in the path (kernelPath): after a symlinked folder it is not what path.resolve would make it.
  */
 export function resolveCommand(word: string, opts: { PATH?: string; cwd: string }): string {
   if (word.includes("/")) {
-    const file = resolve(opts.cwd, word);
+    const file = kernelPath(opts.cwd, word);
     const why = notRunnable(file);
     if (why) throw new PmError("SPAWN", `cannot run ${file}: ${why}`);
     return file;
@@ -45,7 +46,7 @@ export function resolveCommand(word: string, opts: { PATH?: string; cwd: string 
   const path = opts.PATH ?? DEFAULT_PATH;
   let denied: string | null = null;
   for (const dir of path.split(delimiter)) {
-    const file = resolve(opts.cwd, dir || ".", word);
+    const file = kernelPath(opts.cwd, `${dir || "."}/${word}`);
     const why = notRunnable(file);
     if (why === null) return file;
     if (why !== "not found") denied ??= `${file}: ${why}`;
@@ -70,21 +71,22 @@ function notRunnable(file: string): string | null {
  * write the file, or any folder on the way to it (or rename it, in a folder without the sticky
  * bit), could make the daemon run their code with the service's identity.
  */
-export function unsafeCommandReason(file: string, serviceUid?: number): string | null {
-  const nameOf = (uid: number) => { const name = resolveUser(uid)?.name; return `uid ${uid}${name ? ` (${name})` : ""}`; };
-  return untrustedFileReason(file, new Set([0, serviceUid ?? 0]), nameOf);
+export function unsafeCommandReason(file: string, serviceUid?: number, opts: { missing?: "judge-folder" } = {}): string | null {
+  return untrustedFileReason(file, new Set([0, serviceUid ?? 0]), nameOfUid, opts);
 }
+
+const nameOfUid = (uid: number) => { const name = resolveUser(uid)?.name; return `uid ${uid}${name ? ` (${name})` : ""}`; };
 
 /**
  * Why a script an interpreter in `argv` would run (script-args.ts) could be changed by someone
- * other than root or the service's user, or null. A script that does not exist yet is judged by
- * its folder: whoever can create it there decides what runs.
+ * other than root or the service's user, or null. A script that does not exist yet (or a symlink
+ * to nothing yet) is judged by the folder the kernel would find it in: whoever can create it there
+ * decides what runs. The interpreter opens `word` from `cwd`, so `..` is the kernel's, not lexical.
  */
 export function unsafeScriptReason(argv: readonly string[], cwd: string, serviceUid?: number): string | null {
   for (const word of scriptArguments(argv)) {
-    const file = resolve(cwd, word);
-    const target = existsSync(file) ? file : dirname(file);
-    const why = unsafeCommandReason(target, serviceUid);
+    const file = kernelPath(cwd, word);
+    const why = unsafeCommandReason(file, serviceUid, { missing: "judge-folder" });
     if (why) return `the script ${file} it runs: ${why}`;
   }
   return null;
@@ -142,22 +144,16 @@ export function sealEnvironment(wrapper: string[], target: string[], env: Record
  */
 export function execPlan(svc: ServiceConfig, argv: string[], env: Record<string, string>): ExecPlan {
   const word = argv[0]!;
-  const cwd = svc.process.workingDirectory;
+  const file = resolveCommand(word, { PATH: env.PATH, cwd: svc.process.workingDirectory });
   const asRoot = process.getuid?.() === 0;
   const { uid, gid, user } = svc.process;
-  let file: string;
   if (asRoot && !svc.process.allowWritableCommand) {
-    const checked = () => {
-      const found = resolveCommand(word, { PATH: env.PATH, cwd });
-      const why = unsafeCommandReason(found, uid) ?? unsafeScriptReason(argv, cwd, uid);
-      if (!why) return found;
-      throw new PmError("SPAWN", `refusing to run ${found} for ${svc.name} as ${uid === undefined ? "root" : `uid ${uid}`}: ${why}; ` +
+    const why = unsafeCommandReason(file, uid) ?? unsafeScriptReason(argv, svc.process.workingDirectory, uid);
+    if (why) {
+      throw new PmError("SPAWN", `refusing to run ${file} for ${svc.name} as ${uid === undefined ? "root" : `uid ${uid}`}: ${why}; ` +
         "make it changeable only by root (or the service's user), or set process.allow_writable_command: true in " + svc.file);
-    };
-    // A verdict kept while nothing it was drawn from changed (trust-cache.ts), else checked now.
-    const input = { word, PATH: env.PATH, cwd, uid, argv };
-    file = trustedFile(input) ?? keepVerdict(input, checked(), checked);
-  } else file = resolveCommand(word, { PATH: env.PATH, cwd });
+    }
+  }
   const direct: ExecPlan = { cmd: [file, ...argv.slice(1)], argv0: word, env, ...(uid !== undefined ? { uid } : {}), ...(gid !== undefined ? { gid } : {}) };
   if (!asRoot) return direct;
   // A service run as another user loses every capability for good (an empty bounding set: no

@@ -33,6 +33,8 @@ export interface PersistedUnit {
   /** The main process (PID and /proc/PID/stat start time), found again on adoption. */
   mainPid?: number | null;
   mainStartTime?: string | null;
+  /** cpu.stat usage_usec of its cgroup when the run began (a kept cgroup counts earlier runs too). */
+  cpuAtStartUsec?: number;
 }
 
 export interface StopSettings { stopSignal: string; stopGraceMs: number }

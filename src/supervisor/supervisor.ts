@@ -115,8 +115,14 @@ export class Supervisor {
     const go = () => { if (unit.state.phase === "stopped" && this.units.get(unit.name) === unit) this.dispatch(unit, { type: "boot", populated: false, main: null }); };
     if (!populated && this.deps.holdStart?.(unit, go)) return unit;
     this.dispatch(unit, { type: "boot", populated, main });
-    // An adopted run: OOM kills from now on are this run's (earlier ones we cannot attribute).
-    if (populated) { unit.oomKillsAtStart = this.deps.cgroups.oomKills(svc.name); this.track(unit); this.watchMain(unit); }
+    // An adopted run: OOM kills from now on are this run's (earlier ones we cannot attribute);
+    // its CPU time is counted from the start the last daemon saved.
+    if (populated) {
+      unit.oomKillsAtStart = this.deps.cgroups.oomKills(svc.name);
+      this.deps.cgroups.adoptCpuAtStart(svc.name, saved?.cpuAtStartUsec);
+      this.track(unit);
+      this.watchMain(unit);
+    }
     return unit;
   }
 
@@ -216,6 +222,7 @@ export class Supervisor {
       removing: this.removing.has(unit.name) || undefined,
       startAfterStop: s.startAfterStop || undefined,
       mainPid: s.mainPid, mainStartTime: s.mainStartTime,
+      cpuAtStartUsec: this.deps.cgroups.cpuAtStart(unit.name),
     });
   }
 
