@@ -22,8 +22,8 @@ export type ReadResult =
   | { ok: false; kind: "unreadable" | "invalid"; problem: ConfigProblem };
 
 /** Read a config file: regular file, at most 1 MiB, valid UTF-8, no binary bytes. */
-export function readConfigSource(file: string): ReadResult {
-  const distrust = configTrustProblem(file);
+export function readConfigSource(file: string, memo?: ScanMemo): ReadResult {
+  const distrust = configTrustProblem(file, memo);
   if (distrust) return { ok: false, kind: "invalid", problem: { file, message: distrust } };
   let fd: number;
   try {
@@ -62,14 +62,26 @@ export function readConfigSource(file: string): ReadResult {
  * nobody else can change, along the whole path (symlinks followed, and the folders on the way to
  * where they point). Null when the file may be read (always when not running as root).
  */
-export function configTrustProblem(file: string): string | null {
+export function configTrustProblem(file: string, memo?: ScanMemo): string | null {
   if (process.getuid?.() !== 0) return null;
   let why: string | null;
-  try { fs.realpathSync(file); why = untrustedFileReason(file, ROOT_ONLY); } catch { return null; } // missing: reported by the open
+  try { why = untrustedFileReason(file, ROOT_ONLY, undefined, { real: fs.realpathSync(file), folders: memo?.trustedFolders }); } catch { return null; } // missing: reported by the open
   return why === null ? null : `not trusted: ${why}; a root daemon reads only config files that root owns and nobody else can change (also every folder on the way, and where symlinks point)`;
 }
 
 const ROOT_ONLY: ReadonlySet<number> = new Set([0]);
+
+/**
+ * What one scan of the service folder learns once for all its files: the verdict on each folder
+ * on the way to them (for a root daemon) and the real path of each log folder. A boot of 5000
+ * files made ~40 system calls per file, most of them the same stats and realpaths (issue 15).
+ * Kept for one scan only: the next scan (update) looks again.
+ */
+export interface ScanMemo {
+  trustedFolders: Map<string, string | null>;
+  realFolders: Map<string, string | null>;
+}
+export const newScanMemo = (): ScanMemo => ({ trustedFolders: new Map(), realFolders: new Map() });
 
 function decodeSource(file: string, bytes: Uint8Array): ReadResult {
   let text: string;

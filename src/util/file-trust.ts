@@ -20,16 +20,24 @@ export const octal = (mode: number) => (mode & 0o7777).toString(8).padStart(4, "
  * Why `file` (followed through symlinks) could be changed by someone other than `trusted`, or
  * null when it cannot. `what` names it in messages ("" for the file's own path).
  */
-export function untrustedFileReason(file: string, trusted: ReadonlySet<number>, nameOf: UidNamer = plainUid): string | null {
+export function untrustedFileReason(file: string, trusted: ReadonlySet<number>, nameOf: UidNamer = plainUid, known: KnownPaths = {}): string | null {
   let real: string;
-  try { real = realpathSync(file); } catch (e) { return `cannot be resolved: ${errorMessage(e)}`; }
+  if (known.real !== undefined) real = known.real;
+  else try { real = realpathSync(file); } catch (e) { return `cannot be resolved: ${errorMessage(e)}`; }
   const st = statSync(real);
   const what = real === file ? file : `${file} (-> ${real})`;
   if (!trusted.has(st.uid)) return `${what} is owned by ${nameOf(st.uid)}`;
   if (st.mode & 0o002) return `${what} is writable by everyone (mode ${octal(st.mode)})`;
   if (st.mode & 0o020) return `${what} is writable by its group, gid ${st.gid} (mode ${octal(st.mode)})`;
-  return untrustedAncestorReason([...ancestors(file), ...ancestors(real)], trusted, nameOf);
+  return untrustedAncestorReason([...ancestors(file), ...ancestors(real)], trusted, nameOf, known.folders);
 }
+
+/**
+ * What a caller checking many files at once already knows: the file's real path, and the verdict
+ * on each folder seen so far (for one `trusted` set; keep it for one scan only). A boot of 5000
+ * service files stat'ed the same five folders for every file (issue 15).
+ */
+export interface KnownPaths { real?: string; folders?: Map<string, string | null> }
 
 /**
  * Why files in folder `dir` could be created, replaced or pre-empted by someone other than
@@ -46,15 +54,22 @@ export function untrustedFolderReason(dir: string, trusted: ReadonlySet<number>,
   return untrustedAncestorReason([...ancestors(dir), ...ancestors(real)], trusted, nameOf);
 }
 
-function untrustedAncestorReason(dirs: string[], trusted: ReadonlySet<number>, nameOf: UidNamer): string | null {
+function untrustedAncestorReason(dirs: string[], trusted: ReadonlySet<number>, nameOf: UidNamer, folders?: Map<string, string | null>): string | null {
   for (const dir of new Set(dirs)) {
-    let ds: Stats;
-    try { ds = statSync(dir); } catch { continue; }
-    if (!trusted.has(ds.uid)) return `its folder ${dir} is owned by ${nameOf(ds.uid)}`;
-    const sticky = (ds.mode & 0o1000) !== 0;
-    if (!sticky && ds.mode & 0o002) return `its folder ${dir} is writable by everyone (mode ${octal(ds.mode)})`;
-    if (!sticky && ds.mode & 0o020) return `its folder ${dir} is writable by its group, gid ${ds.gid} (mode ${octal(ds.mode)})`;
+    let why = folders?.get(dir);
+    if (why === undefined) { why = ancestorReason(dir, trusted, nameOf); folders?.set(dir, why); }
+    if (why !== null) return why;
   }
+  return null;
+}
+
+function ancestorReason(dir: string, trusted: ReadonlySet<number>, nameOf: UidNamer): string | null {
+  let ds: Stats;
+  try { ds = statSync(dir); } catch { return null; }
+  if (!trusted.has(ds.uid)) return `its folder ${dir} is owned by ${nameOf(ds.uid)}`;
+  const sticky = (ds.mode & 0o1000) !== 0;
+  if (!sticky && ds.mode & 0o002) return `its folder ${dir} is writable by everyone (mode ${octal(ds.mode)})`;
+  if (!sticky && ds.mode & 0o020) return `its folder ${dir} is writable by its group, gid ${ds.gid} (mode ${octal(ds.mode)})`;
   return null;
 }
 
