@@ -27,6 +27,7 @@ import { serviceReloads, serviceSignals } from "./reload-requests.ts";
 import { accessWarnings, authorize, describePeer, socketPermissions } from "./access.ts";
 import { VERSION } from "../version.ts";
 import { describeRequest, RefusalLog } from "./request-log.ts";
+import { releaseExecutablePages } from "./code-pages.ts";
 
 const log = logger("daemon");
 
@@ -166,6 +167,7 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
       rotator.setFiles(managedLogs(supervisor.config));
       rotator.probeModes();
       log.info(`update: added [${report.added}] removed [${report.removed}] changed [${report.changed}] limits/settings [${report.resourcesOnly}] unchanged ${report.unchanged.length}`);
+      releaseCodePagesSoon(); // the parse and the starts mapped code an idle daemon does not use
       return report;
     })();
     reloading = work;
@@ -271,8 +273,24 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
     reload().catch((e) => log.error(`update failed, old config kept: ${errorMessage(e)}`));
   });
 
+  releaseCodePagesSoon();
   log.info(`processmaster ${VERSION} pid ${process.pid} serving ${master.sockPath}, cgroup ${cgroups.masterPath} (root: ${cgroups.rootChoice}), ${config.services.size} service(s), config ${configPath}`);
   return { supervisor, shutdown };
+}
+
+/**
+ * code-pages.ts: the executable's pages the boot (or an update) touched go back to the page
+ * cache, a second after it: released at "serving", the first exits, the state write and the
+ * collections that follow a boot mapped ~14 MB again (1000 services: RssFile 23 MB against 9-12).
+ */
+let releaseTimer: ReturnType<typeof setTimeout> | null = null;
+function releaseCodePagesSoon(): void {
+  if (releaseTimer) return;
+  releaseTimer = setTimeout(() => {
+    releaseTimer = null;
+    try { releaseExecutablePages(); } catch (e) { log.debug(`releasing the executable's pages: ${errorMessage(e)}`); }
+  }, 1000);
+  releaseTimer.unref();
 }
 
 export { PmError };
