@@ -43,3 +43,11 @@ describe("releasing", () => {
     expect(new Function("x", "return x * 2")(21)).toBe(42);
   });
 });
+
+describe("JIT policy", () => {
+  test("the policy the daemon returns to after boot is the one the binary is built with", async () => {
+    const { BUILT_JIT_POLICY } = await import("../src/daemon/daemon.ts");
+    const { COMPILE_FLAGS } = await import("../scripts/compile-flags.ts");
+    expect(COMPILE_FLAGS).toContain(`--compile-jit-policy=${BUILT_JIT_POLICY}`);
+  });
+});
