@@ -289,27 +289,27 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
 }
 
 /**
- * A second after a boot (or an update), what it left behind goes: the JIT policy is the built
- * one again, its garbage (the parse of every service file) is collected and the freed heap returned to the kernel, then the executable's
- * pages it touched go back to the page cache (code-pages.ts). Released at "serving" instead, the
- * first exits, the state write and the collections that follow a boot mapped ~14 MB again
- * (1000 services: RssFile 23 MB against 9-12). The collection and Bun.shrink() took RssAnon of
- * 200 services from 22.6 to 19.1 MB, of 1000 from 34.4 to 32.4 MB (issue 15).
+ * What a boot (or an update) leaves behind goes as soon as it is over: the JIT policy is the
+ * built one again, its garbage (the parse of every service file) is collected and the freed heap
+ * returned to the kernel (Bun.shrink), and the executable's pages it touched go back to the page
+ * cache (code-pages.ts); once more a second later, as the first exits, the state write and the
+ * collector's helper threads map ~14 MB again (1000 services: RssFile 23 MB against 9-12).
+ * Measured (issue 15): RssAnon of 200 services 22.6 -> 19.1 MB, of 1000 34.4 -> 32.4 MB. Not
+ * lasting in full: each minute tick maps ~25-33 MB of the executable again (the boot ~42).
  */
 let releaseTimer: ReturnType<typeof setTimeout> | null = null;
 function releaseBootLeftovers(): void {
+  Bun.unsafe.setJITPolicy(BUILT_JIT_POLICY);
+  Bun.gc(true);
+  Bun.shrink();
+  releaseCodePages();
   if (releaseTimer) return;
-  releaseTimer = setTimeout(() => {
-    releaseTimer = null;
-    Bun.unsafe.setJITPolicy(BUILT_JIT_POLICY);
-    Bun.gc(true);
-    Bun.shrink();
-    // In a later turn: the collector's helper threads still run its code for a while.
-    setTimeout(() => {
-      try { releaseExecutablePages(); } catch (e) { log.debug(`releasing the executable's pages: ${errorMessage(e)}`); }
-    }, 200).unref();
-  }, 1000);
+  releaseTimer = setTimeout(() => { releaseTimer = null; releaseCodePages(); }, 1000);
   releaseTimer.unref();
+}
+
+function releaseCodePages(): void {
+  try { releaseExecutablePages(); } catch (e) { log.debug(`releasing the executable's pages: ${errorMessage(e)}`); }
 }
 
 export { PmError };
