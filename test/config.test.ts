@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, spyOn, test } from "bun:test";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -583,5 +583,45 @@ describe("users and groups", () => {
     expect(resolveGroup("44", group)?.name).toBe("video");
     expect(userGroups("alice", 1000, group)).toEqual([1000, 10, 29]);
     expect(userGroups("carol", 5, group)).toEqual([5]);
+  });
+
+  test("an unchanged passwd file is parsed once; any change to it is seen at the next lookup", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pm-users-"));
+    tmpDirs.push(dir);
+    const passwd = path.join(dir, "passwd");
+    fs.writeFileSync(passwd, "alice:x:1000:1000::/home/alice:/bin/sh\n");
+    const reads = spyOn(fs, "readFileSync");
+    try {
+      expect(resolveUser("alice", passwd)?.uid).toBe(1000);
+      expect(resolveUser("alice", passwd)?.uid).toBe(1000);
+      expect(reads.mock.calls.filter((c) => c[0] === passwd)).toHaveLength(1);
+      // Same size, rewritten in place: the mtime/ctime change says so.
+      fs.writeFileSync(passwd, "alice:x:1001:1000::/home/alice:/bin/sh\n");
+      const st = fs.statSync(passwd);
+      fs.utimesSync(passwd, st.atime, new Date(st.mtimeMs - 60_000)); // even with an older mtime
+      expect(resolveUser("alice", passwd)?.uid).toBe(1001);
+      // Replaced by rename (vipw): a new inode.
+      fs.writeFileSync(`${passwd}.new`, "alice:x:1002:1000::/home/alice:/bin/sh\n");
+      fs.renameSync(`${passwd}.new`, passwd);
+      expect(resolveUser("alice", passwd)?.uid).toBe(1002);
+      fs.rmSync(passwd);
+      expect(resolveUser("alice", passwd)).toBeNull();
+    } finally { reads.mockRestore(); }
+  });
+});
+
+describe("scanning many service files", () => {
+  test("each log folder is resolved once per scan", () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 30; i++) files[`s${i}.yaml`] = `process: { command: ["/bin/true"] }\nlogs: { stdout: logs/s${i}.out, stderr: logs/s${i}.err }\n`;
+    const t = tree("", files);
+    fs.mkdirSync(path.join(t.dir, "logs"));
+    const realpaths = spyOn(fs, "realpathSync");
+    try {
+      const c = loadConfig(t.master);
+      expect(c.serviceErrors).toEqual([]);
+      expect(c.services.size).toBe(30);
+      expect(realpaths.mock.calls.filter((a) => a[0] === path.join(t.dir, "logs"))).toHaveLength(1);
+    } finally { realpaths.mockRestore(); }
   });
 });

@@ -12,7 +12,7 @@ import { cpus, hostname, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { findCgroup2Mount } from "../../src/cgroup/mount.ts";
 import { BareRespawner, DRIVER_IDS, makeDriver, ProcessmasterDriver, type Driver, type DriverId } from "./lib/drivers.ts";
-import { buildFloorClient } from "./lib/floor.ts";
+import { buildFloorClient, spawnBareFleet } from "./lib/floor.ts";
 import { TABLE_VIEW } from "../../src/cli/status.ts";
 import { encodeLine } from "../../src/control/protocol.ts";
 import { Fleet, logBytes, readMark } from "./lib/fleet.ts";
@@ -416,11 +416,7 @@ async function scale(d: Driver, fleet: Fleet, dir: string) {
   void dir;
 }
 
-/**
- * The floor of booting a fleet: what any supervisor must do per service, with nothing else: a
- * fresh cgroup, both log files opened, one Bun.spawn into the cgroup (CLONE_INTO_CGROUP), in one
- * loop in this process; then the same wait for every pid file as for the daemon.
- */
+/** The floor of booting a fleet (lib/floor.ts spawnBareFleet), then the same wait for every pid file as for the daemon. */
 async function bareBoot(dir: string, n: number) {
   const fleet = new Fleet(join(dir, `bare-boot-${n}`), n, "sleep");
   const cg = join(findCgroup2Mount(), `pmbench-bare-${process.pid}`);
@@ -436,13 +432,7 @@ async function bareBoot(dir: string, n: number) {
   try {
     mkdirSync(cg);
     const t0 = now();
-    for (const name of fleet.names) {
-      const path = join(cg, name);
-      mkdirSync(path);
-      const out = openSync(fleet.stdoutLog(name), "a"), err = openSync(fleet.stderrLog(name), "a");
-      procs.push(Bun.spawn({ cmd: fleet.argv(name), cwd: fleet.dir, cgroup: path, detached: true, stdin: "ignore", stdout: out, stderr: err } as unknown as Parameters<typeof Bun.spawn>[1] & { cmd: string[] }));
-      closeSync(out); closeSync(err);
-    }
+    spawnBareFleet(fleet, cg, procs);
     const spawnedMs = now() - t0;
     const pending = new Set(fleet.names);
     await waitUntil(() => {

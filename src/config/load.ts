@@ -12,7 +12,7 @@ import type { Config, ConfigProblem, MasterConfig, ServiceConfig } from "./types
 import { parseMaster } from "./master.ts";
 import type { MasterParse } from "./master.ts";
 import { parseServiceFile } from "./service.ts";
-import { describeFsError } from "./source.ts";
+import { describeFsError, newScanMemo, type ScanMemo } from "./source.ts";
 import { dependencyProblems } from "./deps.ts";
 import { untrustedFolderReason } from "../util/file-trust.ts";
 import { runtimeFindings, type RuntimeFindings } from "./runtime-check.ts";
@@ -133,8 +133,10 @@ export function scanServices(dir: string, masterDir: string, logDirectory?: stri
   /** Canonical log path → who writes it. */
   const logOwners = new Map<string, { service: string; file: string }>();
   const dependsOnLines = new Map<string, number | undefined>();
+  const memo = newScanMemo();
+  const canonical = (p: string) => canonicalPath(p, memo);
   for (const file of files) {
-    const r = parseServiceFile(file, masterDir, logDirectory);
+    const r = parseServiceFile(file, masterDir, logDirectory, memo);
     if (!r.service) { problems.push(...r.problems); continue; }
     const s = r.service;
     const lines = r.lines ?? {};
@@ -146,10 +148,11 @@ export function scanServices(dir: string, masterDir: string, logDirectory?: stri
       });
       continue;
     }
-    const own = new Set([canonical(s.logs.stdout), canonical(s.logs.stderr)]);
+    const outPath = canonical(s.logs.stdout), errPath = canonical(s.logs.stderr);
+    const own = new Set([outPath, errPath]);
     let clash: ConfigProblem | undefined;
-    for (const [key, p] of [["logs.stdout", s.logs.stdout], ["logs.stderr", s.logs.stderr]] as const) {
-      const owner = logOwners.get(canonical(p));
+    for (const [key, p, c] of [["logs.stdout", s.logs.stdout, outPath], ["logs.stderr", s.logs.stderr, errPath]] as const) {
+      const owner = logOwners.get(c);
       if (owner && !clash) {
         clash = {
           file, line: lines[key] ?? lines["process.working_directory"] ?? lines.logs ?? lines.process, key,
@@ -174,10 +177,12 @@ export function scanServices(dir: string, masterDir: string, logDirectory?: stri
 }
 
 /** The path with its folder's symlinks resolved (when the folder exists), to catch two names for one file. */
-function canonical(p: string): string {
-  try {
-    return path.join(fs.realpathSync(path.dirname(p)), path.basename(p));
-  } catch {
-    return p;
+function canonicalPath(p: string, memo: ScanMemo): string {
+  const dir = path.dirname(p);
+  let real = memo.realFolders.get(dir);
+  if (real === undefined) {
+    try { real = fs.realpathSync(dir); } catch { real = null; }
+    memo.realFolders.set(dir, real);
   }
+  return real === null ? p : path.join(real, path.basename(p));
 }

@@ -29,6 +29,24 @@ function readLines(file: string): string[] {
   }
 }
 
+/**
+ * The parsed file, kept while it is unchanged: every spawn looks its user up (HOME, USER, the
+ * supplementary groups), and reading and splitting /etc/passwd each time cost a 5000-service
+ * boot ~4 system calls and a parse per start (issue 15). One stat per lookup decides: a file
+ * replaced (rename, new inode) or rewritten (size, mtime, ctime in ns) is read again.
+ */
+const parsed = new Map<string, { key: string; entries: unknown[] }>();
+function cachedEntries<T>(file: string, parse: (lines: string[]) => T[]): T[] {
+  let st: fs.BigIntStats;
+  try { st = fs.statSync(file, { bigint: true }); } catch { parsed.delete(file); return parse([]); }
+  const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  const hit = parsed.get(file);
+  if (hit && hit.key === key) return hit.entries as T[];
+  const entries = parse(readLines(file));
+  parsed.set(file, { key, entries });
+  return entries;
+}
+
 function parseId(s: string | undefined): number | null {
   if (s === undefined || !/^\d+$/.test(s)) return null;
   const n = Number(s);
@@ -36,8 +54,12 @@ function parseId(s: string | undefined): number | null {
 }
 
 export function readPasswd(file = PASSWD_FILE): UserInfo[] {
+  return cachedEntries(file, parsePasswd);
+}
+
+function parsePasswd(lines: string[]): UserInfo[] {
   const out: UserInfo[] = [];
-  for (const line of readLines(file)) {
+  for (const line of lines) {
     if (line === "" || line.startsWith("#")) continue;
     const f = line.split(":");
     const uid = parseId(f[2]);
@@ -49,8 +71,12 @@ export function readPasswd(file = PASSWD_FILE): UserInfo[] {
 }
 
 export function readGroups(file = GROUP_FILE): GroupInfo[] {
+  return cachedEntries(file, parseGroups);
+}
+
+function parseGroups(lines: string[]): GroupInfo[] {
   const out: GroupInfo[] = [];
-  for (const line of readLines(file)) {
+  for (const line of lines) {
     if (line === "" || line.startsWith("#")) continue;
     const f = line.split(":");
     const gid = parseId(f[2]);

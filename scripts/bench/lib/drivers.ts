@@ -74,6 +74,27 @@ abstract class CliDriver {
 
 // ---- processmaster ----------------------------------------------------------------------------
 
+/** The master file and one service file per fleet member under `dir` (also boot-profile.ts); returns the master's path. */
+export function writeProcessmasterConfig(dir: string, fleet: Fleet, cgroupName: string, autostart: boolean): string {
+  const confDir = join(dir, "config.d");
+  mkdirSync(confDir, { recursive: true });
+  const config = join(dir, "config.yaml");
+  writeFileSync(config, JSON.stringify({
+    config_directory: "./config.d", sock_path: join(dir, "pm.sock"), state_file: "./state.json", cgroup_name: cgroupName,
+  }, null, 2));
+  for (const name of fleet.names) {
+    writeFileSync(join(confDir, `${name}.yaml`), JSON.stringify({
+      name, enabled: autostart,
+      // start_seconds 0: a start counts at once, as supervisord's startsecs=0 and PM2 here (the
+      // default of 1 s makes `start` wait a second for each service to stay up).
+      process: { command: fleet.argv(name), working_directory: fleet.dir, stop_signal: "SIGTERM", stop_grace_ms: 10_000, start_seconds: 0 },
+      logs: { stdout: fleet.stdoutLog(name), stderr: fleet.stderrLog(name), rotation_mode: "time", rotation_frequency: "daily" },
+      restart_policy: { policy: "always", restart_backoff_ms: 0, tolerance: { max_restarts: 1_000_000_000, duration: "1m" } },
+    }, null, 2));
+  }
+  return config;
+}
+
 export class ProcessmasterDriver extends CliDriver implements Driver {
   readonly id = "processmaster" as const;
   private dir = "";
@@ -88,23 +109,8 @@ export class ProcessmasterDriver extends CliDriver implements Driver {
   async up(fleet: Fleet, { autostart }: { autostart: boolean }) {
     this.fleet = fleet;
     this.dir = join(fleet.dir, "processmaster");
-    const confDir = join(this.dir, "config.d");
-    mkdirSync(confDir, { recursive: true });
-    this.config = join(this.dir, "config.yaml");
     this.masterCgroup = join(this.cgroupRoot, this.cgroupName);
-    writeFileSync(this.config, JSON.stringify({
-      config_directory: "./config.d", sock_path: join(this.dir, "pm.sock"), state_file: "./state.json", cgroup_name: this.cgroupName,
-    }, null, 2));
-    for (const name of fleet.names) {
-      writeFileSync(join(confDir, `${name}.yaml`), JSON.stringify({
-        name, enabled: autostart,
-        // start_seconds 0: a start counts at once, as supervisord's startsecs=0 and PM2 here (the
-        // default of 1 s makes `start` wait a second for each service to stay up).
-        process: { command: fleet.argv(name), working_directory: fleet.dir, stop_signal: "SIGTERM", stop_grace_ms: 10_000, start_seconds: 0 },
-        logs: { stdout: fleet.stdoutLog(name), stderr: fleet.stderrLog(name), rotation_mode: "time", rotation_frequency: "daily" },
-        restart_policy: { policy: "always", restart_backoff_ms: 0, tolerance: { max_restarts: 1_000_000_000, duration: "1m" } },
-      }, null, 2));
-    }
+    this.config = writeProcessmasterConfig(this.dir, fleet, this.cgroupName, autostart);
     const out = daemonOutput(join(this.dir, "daemon.log"));
     this.proc = Bun.spawn({ cmd: [this.bin, "daemon", "-c", this.config], stdin: "ignore", stdout: out, stderr: out });
     closeSync(out);
