@@ -27,7 +27,6 @@ import { serviceReloads, serviceSignals } from "./reload-requests.ts";
 import { accessWarnings, authorize, describePeer, socketPermissions } from "./access.ts";
 import { VERSION } from "../version.ts";
 import { describeRequest, RefusalLog } from "./request-log.ts";
-import { releaseExecutablePages } from "./code-pages.ts";
 
 const log = logger("daemon");
 
@@ -295,26 +294,16 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
 
 /**
  * What a boot (or an update) leaves behind goes as soon as it is over: the JIT policy is the
- * built one again, its garbage (the parse of every service file) is collected and the freed heap
- * returned to the kernel (Bun.shrink), and the executable's pages it touched go back to the page
- * cache (code-pages.ts); once more a second later, as the first exits, the state write and the
- * collector's helper threads map ~14 MB again (1000 services: RssFile 23 MB against 9-12).
- * Measured (issue 15): RssAnon of 200 services 22.6 -> 19.1 MB, of 1000 34.4 -> 32.4 MB. Not
- * lasting in full: each minute tick maps ~25-33 MB of the executable again (the boot ~42).
+ * built one again, and its garbage (the parse of every service file) is collected and the freed
+ * heap returned to the kernel (Bun.shrink). Measured (issue 15): RssAnon of 200 services
+ * 22.6 -> 19.1 MB, of 1000 34.4 -> 32.4 MB. (Dropping the executable's clean pages with madvise
+ * was tried and left out: each minute tick maps most of them again, so it only moved the figure
+ * sampled right after boot.)
  */
-let releaseTimer: ReturnType<typeof setTimeout> | null = null;
 function releaseBootLeftovers(): void {
   Bun.unsafe.setJITPolicy(BUILT_JIT_POLICY);
   Bun.gc(true);
   Bun.shrink();
-  releaseCodePages();
-  if (releaseTimer) return;
-  releaseTimer = setTimeout(() => { releaseTimer = null; releaseCodePages(); }, 1000);
-  releaseTimer.unref();
-}
-
-function releaseCodePages(): void {
-  try { releaseExecutablePages(); } catch (e) { log.debug(`releasing the executable's pages: ${errorMessage(e)}`); }
 }
 
 export { PmError };

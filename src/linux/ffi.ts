@@ -3,7 +3,7 @@
  * expose: pidfd_open, poll, waitid, eventfd, fallocate, copy_file_range, getsockopt(SO_PEERCRED,
  * SO_PEERGROUPS), flock, execve, the *at calls (openat, mkdirat, renameat, unlinkat, readlinkat) and
  * fcntl that let the log code work relative to a verified folder fd, and unix datagram sockets
- * with SCM_CREDENTIALS (sd_notify), madvise (dropping the daemon's executable pages after boot).
+ * with SCM_CREDENTIALS (sd_notify).
  * Each wrapper turns a -1 return into a PmError("SYSCALL") carrying the errno.
  */
 import { dlopen, FFIType, ptr, read } from "bun:ffi";
@@ -36,7 +36,6 @@ const libc = dlopen("libc.so.6", {
   unlinkat: { args: [i32, P, i32], returns: i32 },
   readlinkat: { args: [i32, P, P, u64], returns: i64 },
   fcntl: { args: [i32, i32, i64], returns: i32 },
-  madvise: { args: [u64, u64, i32], returns: i32 },
   __errno_location: { args: [], returns: P },
 });
 const sym = libc.symbols;
@@ -55,13 +54,6 @@ function errno(): number {
 function fail(call: string, detail = ""): never {
   const e = errno();
   throw new PmError("SYSCALL", `${call}${detail ? ` ${detail}` : ""} failed: errno ${e}`, { errno: e });
-}
-
-export const MADV_DONTNEED = 4;
-
-/** madvise(2) on [start, start + length) of this process's address space. */
-export function madvise(start: number, length: number, advice: number): void {
-  if (sym.madvise(start, length, advice) !== 0) fail("madvise", `${start.toString(16)}+${length}`);
 }
 
 /** A pidfd for `pid`; throws with errno ESRCH when the process is already gone. */
