@@ -2,26 +2,20 @@
  * A root daemon runs only command files that only root (or the service's user) can change,
  * unless `process.allow_writable_command: true`. Commands are found through PATH as execvp does.
  */
-import { afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { describe, expect, test } from "bun:test";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { resolveCommand, unsafeCommandReason } from "../src/supervisor/exec.ts";
 import { waitUntil, World } from "./helpers/harness.ts";
+import { perTest } from "./helpers/per-test.ts";
 
-let dirs: string[] = [];
-let world: World | undefined;
-afterEach(async () => {
-  await world?.cleanup();
-  world = undefined;
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  dirs = [];
-});
+const t = perTest();
 
 /** A private folder (0755, root) holding an executable script `name` with `mode`. */
 function scriptIn(name = "app", mode = 0o755): { dir: string; file: string } {
   const dir = mkdtempSync(join(tmpdir(), "pmcmd-"));
-  dirs.push(dir);
+  t.dirs.push(dir);
   chmodSync(dir, 0o755);
   const file = join(dir, name);
   writeFileSync(file, "#!/bin/sh\nexec sleep 1000\n");
@@ -97,28 +91,28 @@ describe("who can change the command file", () => {
 
 describe("the daemon (root) refuses such a service", () => {
   test("a world-writable command is refused with a clear message; allow_writable_command overrides", async () => {
-    world = new World();
+    t.world = new World();
     const { file } = scriptIn("app", 0o777);
-    world.writeService("risky", { process: { command: [file], stop_grace_ms: 1000 }, restart_policy: { policy: "never" } });
-    world.writeService("allowed", { process: { command: [file], stop_grace_ms: 1000, allow_writable_command: true } });
-    const d = await world.daemon();
-    const risky = await waitUntil(async () => { const a = await world!.app("risky"); return a.state === "failed" && a; }, "risky to fail");
+    t.world.writeService("risky", { process: { command: [file], stop_grace_ms: 1000 }, restart_policy: { policy: "never" } });
+    t.world.writeService("allowed", { process: { command: [file], stop_grace_ms: 1000, allow_writable_command: true } });
+    const d = await t.world.daemon();
+    const risky = await waitUntil(async () => { const a = await t.world!.app("risky"); return a.state === "failed" && a; }, "risky to fail");
     expect(risky.last_exit).toBe("spawn-failed");
     expect(risky.pids).toEqual([]);
     expect(d.output()).toContain(`refusing to run ${file} for risky as root: ${file} is writable by everyone (mode 0777)`);
     expect(d.output()).toContain("set process.allow_writable_command: true in");
-    await waitUntil(async () => (await world!.app("allowed")).state === "running", "allowed to run");
+    await waitUntil(async () => (await t.world!.app("allowed")).state === "running", "allowed to run");
   });
 
   test("the command is found through the service's PATH before it is checked", async () => {
-    world = new World();
+    t.world = new World();
     const { dir, file } = scriptIn("mytool", 0o755);
     chownSync(file, 65534, 65534);
-    world.writeService("via-path", { process: { command: "mytool", environment: { PATH: `${dir}:/usr/bin:/bin` } }, restart_policy: { policy: "never" } });
-    const d = await world.daemon();
-    await waitUntil(async () => (await world!.app("via-path")).state === "failed", "via-path to fail");
+    t.world.writeService("via-path", { process: { command: "mytool", environment: { PATH: `${dir}:/usr/bin:/bin` } }, restart_policy: { policy: "never" } });
+    const d = await t.world.daemon();
+    await waitUntil(async () => (await t.world!.app("via-path")).state === "failed", "via-path to fail");
     expect(d.output()).toContain(`refusing to run ${file} for via-path as root: ${file} is owned by uid 65534 (nobody)`);
-    const started = await world.pmctl(["start", "via-path"]);
+    const started = await t.world.pmctl(["start", "via-path"]);
     expect(started.code).toBe(1);
   });
 });

@@ -4,27 +4,21 @@
  * the service's user) can change. Otherwise nobody re-points a hop between the check and the
  * exec. A dangling script symlink is judged where it points; `..` applies after a symlink.
  */
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { resolveCommand, unsafeCommandReason, unsafeScriptReason } from "../../src/supervisor/exec.ts";
 import { waitUntil, World } from "../helpers/harness.ts";
+import { perTest } from "../helpers/per-test.ts";
 import { NOBODY, shAsNobody } from "./attacker.ts";
 
-let dirs: string[] = [];
-let world: World | undefined;
-afterEach(async () => {
-  await world?.cleanup();
-  world = undefined;
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  dirs = [];
-});
+const t = perTest();
 
 /** fs/root (root, 0755) and fs/u (nobody's home, 0755), both reachable by nobody. */
 function layout(): { root: string; u: string } {
   const fs = mkdtempSync(join(tmpdir(), "pmchain-"));
-  dirs.push(fs);
+  t.dirs.push(fs);
   chmodSync(fs, 0o755);
   const root = join(fs, "root");
   const u = join(fs, "u");
@@ -126,7 +120,7 @@ test("`..` in a script or command path applies after the working directory's sym
 });
 
 test("the daemon (root) refuses a command reached through a hop nobody can re-point", async () => {
-  world = new World();
+  t.world = new World();
   const { root, u } = layout();
   const real = rootScript(join(root, "real", "app"));
   mkdirSync(join(root, "bin"), { mode: 0o755 });
@@ -134,9 +128,9 @@ test("the daemon (root) refuses a command reached through a hop nobody can re-po
   symlinkSync(real, join(u, "link"));
   const marker = join(root, "ran");
   writeFileSync(real, `#!/bin/sh\ntouch ${marker}\nexec sleep 1000\n`);
-  world.writeService("chained", { process: { command: [join(root, "bin", "app")], stop_grace_ms: 1000 }, restart_policy: { policy: "never" } });
-  const d = await world.daemon();
-  await waitUntil(async () => (await world!.app("chained")).state === "failed", "chained to fail");
+  t.world.writeService("chained", { process: { command: [join(root, "bin", "app")], stop_grace_ms: 1000 }, restart_policy: { policy: "never" } });
+  const d = await t.world.daemon();
+  await waitUntil(async () => (await t.world!.app("chained")).state === "failed", "chained to fail");
   expect(d.output()).toContain(`refusing to run ${root}/bin/app for chained as root: its folder ${u} (holding the symlink ${u}/link) is owned by uid 65534 (nobody)`);
   expect(existsSync(marker)).toBe(false);
 });
