@@ -216,7 +216,7 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
   cgroups.sweepHelperCgroups(); // a previous daemon that died mid-stop left its stop command's cgroup
   supervisor.boot();
   rotator.setFiles(managedLogs(supervisor.config));
-  rotator.probeModes(); // says once per file how it is rotated (collapse or copy+truncate)
+  rotator.probeModes(); // says how the log files are rotated (collapse or copy+truncate)
 
   /** Says in the daemon log what a rotation did and what went wrong (each run is retried at the next tick). */
   function logRotation(report: TickReport, by: string) {
