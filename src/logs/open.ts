@@ -52,8 +52,25 @@ function openIfThere(dir: LogDir, name: string, flags: number): number | null {
  * the new end (no hole of NULs). The caller closes the fd once the child has it.
  */
 export function openLogFd(file: string, owner: LogOwner = {}): number {
-  const dir = openLogFolder(file);
-  try { return openLogIn(dir, file, owner); } finally { dir.close(); }
+  return openLogFds([file], owner)[0]!;
+}
+
+/**
+ * Verified log folders kept open while withSharedLogFolders runs (the daemon's boot: thousands
+ * of services, often in a few folders). The fd pins the folder that was verified: a folder
+ * swapped or renamed behind it redirects nothing (opens stay in that folder, as they would
+ * right after a fresh walk); every file is still opened O_NOFOLLOW and checked with fstat.
+ */
+let shared: Map<string, LogDir> | null = null;
+
+/** Runs `work` with each log folder walked to once (see `shared`); closes them after. */
+export function withSharedLogFolders<T>(work: () => T): T {
+  if (shared) return work();
+  shared = new Map();
+  try { return work(); } finally {
+    for (const dir of shared.values()) dir.close();
+    shared = null;
+  }
 }
 
 /**
@@ -61,7 +78,16 @@ export function openLogFd(file: string, owner: LogOwner = {}): number {
  * stdout and stderr, at every start: issue 15). On an error nothing stays open.
  */
 export function openLogFds(files: readonly string[], owner: LogOwner = {}): number[] {
-  const dirs = new Map<string, LogDir>();
+  if (shared) {
+    try { return openAll(files, owner, shared, false); } catch {
+      // A folder removed or changed since it was walked to: as without sharing, from fresh walks.
+      for (const file of files) { shared.get(path.dirname(file))?.close(); shared.delete(path.dirname(file)); }
+    }
+  }
+  return openAll(files, owner, new Map(), true);
+}
+
+function openAll(files: readonly string[], owner: LogOwner, dirs: Map<string, LogDir>, closeDirs: boolean): number[] {
   const fds: number[] = [];
   try {
     for (const file of files) {
@@ -74,7 +100,7 @@ export function openLogFds(files: readonly string[], owner: LogOwner = {}): numb
     for (const fd of fds) closeFd(fd);
     throw e;
   } finally {
-    for (const dir of dirs.values()) dir.close();
+    if (closeDirs) for (const dir of dirs.values()) dir.close();
   }
 }
 
