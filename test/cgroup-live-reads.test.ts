@@ -209,3 +209,18 @@ test("while the boot's listing is kept, each cgroup is answered as the kernel wo
   mkdirSync(join(t.masterPath, cgroupDirName("late"))); // after the boot: the kernel is asked again
   expect(t.hasService("late")).toBe(true);
 });
+
+test("a look with keep off (a run just spawned) reads the kernel's answer and keeps no fd; the next plain look keeps them", async () => {
+  const t = makeTree();
+  const sh = new Shell(t.freshService("svc"));
+  expect(t.populated("svc", false)).toBe(true);
+  expect(t.pids("svc", false)).toEqual([sh.proc.pid]);
+  expect(t.openFileCount).toBe(0);
+  expect(t.pids("svc")).toEqual([sh.proc.pid]);
+  expect(t.populated("svc")).toBe(true);
+  expect(t.openFileCount).toBe(2);
+  const child = Number(await sh.ask("sleep 1000 & echo $!"));
+  started.push(child);
+  expect(sorted(t.pids("svc", false))).toEqual(sorted([sh.proc.pid, child])); // through the kept fd now
+  expect(t.openFileCount).toBe(2);
+});

@@ -227,17 +227,22 @@ export class CgroupTree {
     return names;
   }
 
-  /** Every PID in the service's cgroup and any cgroups below it. */
-  pids(service: string): number[] {
+  /**
+   * Every PID in the service's cgroup and any cgroups below it. `keep: false` (a run just
+   * started): a file not kept open yet is read by path and not kept. Every fd the daemon holds
+   * is copied by each later spawn's clone (dup_fd, issue 15: 3 fds a service at boot), so the
+   * files are kept from the first status or exit on, where they are read again.
+   */
+  pids(service: string, keep = true): number[] {
     const path = this.servicePath(service);
-    return readPidsRecursive(path, this.live.read(path, "cgroup.procs"));
+    return readPidsRecursive(path, this.live.read(path, "cgroup.procs", keep));
   }
 
-  /** The kernel's word on whether any process is left (cgroup.events `populated`). */
-  populated(service: string): boolean {
+  /** The kernel's word on whether any process is left (cgroup.events `populated`); `keep` as for pids. */
+  populated(service: string, keep = true): boolean {
     const path = this.servicePath(service);
     if (this.knownAbsent(path)) return false;
-    const events = this.live.read(path, "cgroup.events");
+    const events = this.live.read(path, "cgroup.events", keep);
     if (events === null) return false;
     return /^populated 1$/m.test(events);
   }
