@@ -63,3 +63,17 @@ test("a folder removed during the scope is walked to and made again; a symlinked
     expect(() => openLogFd(path.join(logs, "c.out"))).toThrow(/symbolic link/);
   });
 });
+
+test("a file made after its folder was listed is opened as it is and checked (a symlink is refused)", () => {
+  const logs = path.join(openDir(), "logs");
+  withSharedLogFolders(() => {
+    fs.closeSync(openLogFd(path.join(logs, "a.out"))); // the folder is listed now
+    fs.writeFileSync(path.join(logs, "b.out"), "kept\n");
+    const fd = openLogFd(path.join(logs, "b.out"));
+    fs.writeSync(fd, "more\n");
+    fs.closeSync(fd);
+    expect(fs.readFileSync(path.join(logs, "b.out"), "utf8")).toBe("kept\nmore\n");
+    fs.symlinkSync("/etc/passwd", path.join(logs, "c.out"));
+    expect(() => openLogFd(path.join(logs, "c.out"))).toThrow(/symbolic link/);
+  });
+});

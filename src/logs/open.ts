@@ -62,6 +62,12 @@ export function openLogFd(file: string, owner: LogOwner = {}): number {
  * right after a fresh walk); every file is still opened O_NOFOLLOW and checked with fstat.
  */
 let shared: Map<string, LogDir> | null = null;
+/**
+ * The names in each shared folder when it was first opened: a file not among them is created
+ * straight away (O_EXCL) instead of first failing to open (a thrown error per file at a first
+ * boot). Only a hint: O_EXCL still refuses a file made meanwhile, which is then opened as it is.
+ */
+const sharedNames = new WeakMap<LogDir, Set<string>>();
 
 /** Runs `work` with each log folder walked to once (see `shared`); closes them after. */
 export function withSharedLogFolders<T>(work: () => T): T {
@@ -93,7 +99,7 @@ function openAll(files: readonly string[], owner: LogOwner, dirs: Map<string, Lo
     for (const file of files) {
       let dir = dirs.get(path.dirname(file));
       if (!dir) dirs.set(path.dirname(file), (dir = openLogFolder(file)));
-      fds.push(openLogIn(dir, file, owner));
+      fds.push(openLogIn(dir, file, owner, closeDirs ? undefined : namesIn(dir)));
     }
     return fds;
   } catch (e) {
@@ -102,6 +108,15 @@ function openAll(files: readonly string[], owner: LogOwner, dirs: Map<string, Lo
   } finally {
     if (closeDirs) for (const dir of dirs.values()) dir.close();
   }
+}
+
+function namesIn(dir: LogDir): Set<string> | undefined {
+  let names = sharedNames.get(dir);
+  if (!names) {
+    try { names = new Set(dir.list()); } catch { return undefined; }
+    sharedNames.set(dir, names);
+  }
+  return names;
 }
 
 /** The verified folder fd of a log file's folder (made if missing). */
@@ -114,14 +129,14 @@ function openLogFolder(file: string): LogDir {
 }
 
 /** openLogFd's work once the folder is open; the caller closes `dir`. */
-function openLogIn(dir: LogDir, file: string, owner: LogOwner): number {
+function openLogIn(dir: LogDir, file: string, owner: LogOwner, names?: Set<string>): number {
   const name = path.basename(file);
   let fd: number | null = null;
   try {
     const flags = C.O_WRONLY | C.O_APPEND | C.O_NOCTTY;
     // The file is there at every start but the first: open it first, as it is (checked below).
     // A create refused with EEXIST first cost every restart a thrown error per file (issue 15).
-    fd = openIfThere(dir, name, flags);
+    if (names === undefined || names.has(name)) fd = openIfThere(dir, name, flags);
     if (fd === null) {
       try {
         fd = dir.open(name, flags | C.O_CREAT | C.O_EXCL, NEW_LOG_MODE);
