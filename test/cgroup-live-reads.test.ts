@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import { CgroupTree, DAEMON_LEAF, defaultCgroupRoot } from "../src/cgroup/index.ts";
+import { CgroupTree, cgroupDirName, DAEMON_LEAF, defaultCgroupRoot } from "../src/cgroup/index.ts";
 import { pidAlive, waitUntil } from "./helpers/harness.ts";
 
 const name = `pmtest-live-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
@@ -174,4 +174,53 @@ test("a cgroup.procs longer than a page is read whole (pread stops early only on
   for (const pid of listed) if (pid !== sh.proc.pid) started.push(pid);
   expect(sorted(listed)).toEqual(sorted(kernel.split("\n").filter(Boolean).map(Number)));
   expect(listed.length).toBe(children + 1);
+});
+
+test("while the boot's listing is kept, each cgroup is answered as the kernel would (existing, left empty, new, removed)", async () => {
+  const t = makeTree();
+  const busy = new Shell(t.freshService("old")); // a run the previous daemon left going
+  await busy.ask("echo up");
+  mkdirSync(join(t.masterPath, cgroupDirName("idle"))); // a cgroup left empty
+  mkdirSync(join(t.masterPath, cgroupDirName("gone")));
+  const memory = existsSync(join(t.servicePath("old"), "memory.current"));
+  // The boot is synchronous, and so is the listing's lifetime.
+  const sh = t.withListing(() => {
+    expect(t.populated("old")).toBe(true);
+    expect(t.pids("old")).toEqual([busy.proc.pid]);
+    expect(t.hasService("idle")).toBe(true);
+    expect(t.populated("idle")).toBe(false);
+    expect(t.hasService("new")).toBe(false);
+    expect(t.populated("new")).toBe(false);
+    const path = t.freshService("new");
+    expect(existsSync(path)).toBe(true);
+    expect(t.hasService("new")).toBe(true);
+    const shell = new Shell(path); // spawned into the cgroup (CLONE_INTO_CGROUP): populated at once
+    expect(t.populated("new")).toBe(true);
+    expect(t.oomKills("new")).toBe(memory ? 0 : null);
+    expect(t.stats("new").memoryCurrent === null).toBe(!memory);
+    expect(existsSync(t.freshService("idle"))).toBe(true); // removed and made again
+    expect(t.removeService("gone")).toBe(true);
+    expect(t.hasService("gone")).toBe(false);
+    expect(t.populated("gone")).toBe(false);
+    return shell;
+  });
+  await sh.ask("echo up");
+  expect(t.pids("new")).toEqual([sh.proc.pid]);
+  mkdirSync(join(t.masterPath, cgroupDirName("late"))); // after the boot: the kernel is asked again
+  expect(t.hasService("late")).toBe(true);
+});
+
+test("a look with keep off (a run just spawned) reads the kernel's answer and keeps no fd; the next plain look keeps them", async () => {
+  const t = makeTree();
+  const sh = new Shell(t.freshService("svc"));
+  expect(t.populated("svc", false)).toBe(true);
+  expect(t.pids("svc", false)).toEqual([sh.proc.pid]);
+  expect(t.openFileCount).toBe(0);
+  expect(t.pids("svc")).toEqual([sh.proc.pid]);
+  expect(t.populated("svc")).toBe(true);
+  expect(t.openFileCount).toBe(2);
+  const child = Number(await sh.ask("sleep 1000 & echo $!"));
+  started.push(child);
+  expect(sorted(t.pids("svc", false))).toEqual(sorted([sh.proc.pid, child])); // through the kept fd now
+  expect(t.openFileCount).toBe(2);
 });

@@ -44,13 +44,16 @@ export class LiveFiles {
 
   constructor(readonly maxFds = Math.floor(openFileLimit() / 4)) {}
 
-  /** The file's current content, or null when it cannot be read (cgroup gone). */
-  read(dir: string, file: LiveFile): string | null {
+  /**
+   * The file's current content, or null when it cannot be read (cgroup gone). With `keep` false
+   * a file not open yet is read by path and not kept open (see CgroupTree.populated).
+   */
+  read(dir: string, file: LiveFile, keep = true): string | null {
     let fds = this.open.get(dir);
     let fd = fds?.get(file);
     for (let attempt = 0; attempt < 2; attempt++) {
       if (fd === undefined) {
-        if (this.count >= this.maxFds) return readByPath(join(dir, file));
+        if (!keep || this.count >= this.maxFds) return readByPath(join(dir, file));
         try { fd = openSync(join(dir, file), "r"); } catch { return null; }
         if (!fds) this.open.set(dir, (fds = new Map()));
         fds.set(file, fd);

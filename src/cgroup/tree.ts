@@ -3,7 +3,7 @@
  * one cgroup per service, their processes, kill, limits and stats.
  */
 import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { LiveFiles } from "./live-files.ts";
 import { OOM_KILL, readMemoryStats, readPidsRecursive, readText, readWords, removeTree, USAGE_USEC } from "./read.ts";
@@ -77,14 +77,47 @@ export class CgroupTree {
     return path;
   }
 
+  /**
+   * While withListing runs: the names in the master folder, from one readdir. A service cgroup
+   * not among them does not exist (only this daemon makes them, and adds what it makes), so the
+   * boot asks the kernel nothing about it: no failed access, open, rmdir or thrown error per
+   * service (issue 15: ~6 calls and 3 exceptions a service at 5000).
+   */
+  private listed: Set<string> | null = null;
+
+  /** Runs `work` (the daemon's boot, synchronous) with the master folder listed once (see `listed`). */
+  withListing<T>(work: () => T): T {
+    if (this.listed) return work();
+    try { this.listed = new Set(readdirSync(this.masterPath)); } catch { return work(); }
+    try { return work(); } finally { this.listed = null; }
+  }
+
+  /** True when the listing says the cgroup folder `path` does not exist (false: not known, or it does). */
+  private knownAbsent(path: string): boolean {
+    return this.listed !== null && dirname(path) === this.masterPath && !this.listed.has(basename(path));
+  }
+
+  private made(path: string): void {
+    this.listed?.add(basename(path));
+    // memory.* exist in a new cgroup exactly when the master's subtree_control enables memory.
+    if (!this.hasMemoryFiles.has(path)) this.hasMemoryFiles.set(path, this.childControllers().has("memory"));
+  }
+
+  /** Controllers the master's children have (its cgroup.subtree_control), read once until enableControllers. */
+  private childControllers(): Set<string> {
+    return (this.serviceControllers ??= readWords(join(this.masterPath, "cgroup.subtree_control")));
+  }
+
   /** Whether the service's cgroup exists (populated or not). */
   hasService(service: string): boolean {
-    return existsSync(this.servicePath(service));
+    const path = this.servicePath(service);
+    return !this.knownAbsent(path) && existsSync(path);
   }
 
   createService(service: string): string {
     const path = this.servicePath(service);
     try { mkdirSync(path, { recursive: true }); } catch (e) { throw ioError("cannot create", path, e); }
+    this.listed?.add(basename(path));
     return path;
   }
 
@@ -151,9 +184,11 @@ export class CgroupTree {
     this.reusable.delete(path);
     this.cpuAtRunStart.delete(path);
     let gone = true;
-    try { rmdirSync(path); } catch (e) { gone = (e as NodeJS.ErrnoException).code === "ENOENT"; }
+    if (!this.knownAbsent(path)) {
+      try { rmdirSync(path); } catch (e) { gone = (e as NodeJS.ErrnoException).code === "ENOENT"; }
+    }
     if (gone) {
-      try { mkdirSync(path); this.reusable.add(path); return path; } catch { /* master missing, or made meanwhile */ }
+      try { mkdirSync(path); this.reusable.add(path); this.made(path); return path; } catch { /* master missing, or made meanwhile */ }
     }
     return this.createService(service);
   }
@@ -162,7 +197,9 @@ export class CgroupTree {
   removeService(service: string): boolean {
     const path = this.servicePath(service);
     this.forget(path);
-    return removeTree(path);
+    const removed = removeTree(path);
+    if (removed) this.listed?.delete(basename(path));
+    return removed;
   }
 
   /** Drops what is kept open or known about a cgroup folder that is about to go. */
@@ -190,15 +227,22 @@ export class CgroupTree {
     return names;
   }
 
-  /** Every PID in the service's cgroup and any cgroups below it. */
-  pids(service: string): number[] {
+  /**
+   * Every PID in the service's cgroup and any cgroups below it. `keep: false` (a run just
+   * started): a file not kept open yet is read by path and not kept. Every fd the daemon holds
+   * is copied by each later spawn's clone (dup_fd, issue 15: 3 fds a service at boot), so the
+   * files are kept from the first status or exit on, where they are read again.
+   */
+  pids(service: string, keep = true): number[] {
     const path = this.servicePath(service);
-    return readPidsRecursive(path, this.live.read(path, "cgroup.procs"));
+    return readPidsRecursive(path, this.live.read(path, "cgroup.procs", keep));
   }
 
-  /** The kernel's word on whether any process is left (cgroup.events `populated`). */
-  populated(service: string): boolean {
-    const events = this.live.read(this.servicePath(service), "cgroup.events");
+  /** The kernel's word on whether any process is left (cgroup.events `populated`); `keep` as for pids. */
+  populated(service: string, keep = true): boolean {
+    const path = this.servicePath(service);
+    if (this.knownAbsent(path)) return false;
+    const events = this.live.read(path, "cgroup.events", keep);
     if (events === null) return false;
     return /^populated 1$/m.test(events);
   }
@@ -319,10 +363,10 @@ export class CgroupTree {
     // A service cgroup has what the master's subtree_control enables: read once, not per start;
     // enableControllers forgets it, and a controller it lacks is looked up again before reporting.
     const isService = dirname(path) === this.masterPath;
-    let available = isService ? (this.serviceControllers ??= this.controllersAvailable(path)) : this.controllersAvailable(path);
+    let available = isService ? this.childControllers() : this.controllersAvailable(path);
     for (const [file, value] of files) {
       const controller = file.split(".")[0]!;
-      if (!available.has(controller) && isService) available = this.serviceControllers = this.controllersAvailable(path);
+      if (!available.has(controller) && isService) available = this.serviceControllers = readWords(join(this.masterPath, "cgroup.subtree_control"));
       if (!available.has(controller)) {
         report.notApplied.push({ file, value, reason: this.missingControllerReason(controller, path, available) });
         continue;

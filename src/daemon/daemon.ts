@@ -11,7 +11,7 @@ import { listenControl, type RequestContext } from "../control/server.ts";
 import { MUTATING, type Request } from "../control/protocol.ts";
 import { PidWatcher } from "../linux/pidwatch.ts";
 import { OrphanReaper } from "../linux/reaper.ts";
-import { LogRotator, LogSizes, type ManagedLog, type TickReport } from "../logs/index.ts";
+import { LogRotator, LogSizes, withSharedLogFolders, type ManagedLog, type TickReport } from "../logs/index.ts";
 import { Supervisor, type Unit } from "../supervisor/supervisor.ts";
 import { StateStore } from "../supervisor/state-store.ts";
 import { healthStatus, statusRow, unitStatus } from "../supervisor/status.ts";
@@ -214,9 +214,10 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
 
   rotator.setFiles(managedLogs(config));
   cgroups.sweepHelperCgroups(); // a previous daemon that died mid-stop left its stop command's cgroup
-  supervisor.boot();
+  // The boot walks to each log folder once, and lists the master cgroup once (absent cgroups cost no failed calls).
+  withSharedLogFolders(() => cgroups.withListing(() => supervisor.boot()));
   rotator.setFiles(managedLogs(supervisor.config));
-  rotator.probeModes(); // says once per file how it is rotated (collapse or copy+truncate)
+  rotator.probeModes(); // says how the log files are rotated (collapse or copy+truncate)
 
   /** Says in the daemon log what a rotation did and what went wrong (each run is retried at the next tick). */
   function logRotation(report: TickReport, by: string) {

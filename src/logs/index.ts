@@ -3,7 +3,7 @@
  * retention, `tail -n` and `tail -F` for `pmctl logs`. Every file the daemon touches here is
  * reached through a verified folder fd without following symlinks (safe-dir.ts).
  */
-export { openLogFd, openLogFds, openedIdentity, NEW_LOG_MODE, type LogOwner } from "./open.ts";
+export { openLogFd, openLogFds, openedIdentity, withSharedLogFolders, NEW_LOG_MODE, type LogOwner } from "./open.ts";
 export { rotateLogFile, rotateInDir, probeRotationMode, type RotationResult, type RotationKind } from "./rotate.ts";
 export { LogRotator, emptyReport, type ManagedLog, type TickReport, type RotatedEntry } from "./rotator.ts";
 export { periodKey, periodEnd, msUntilNextMinute, isoWeek, isTimeArchiveName, backupNumber } from "./period.ts";

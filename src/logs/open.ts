@@ -52,8 +52,31 @@ function openIfThere(dir: LogDir, name: string, flags: number): number | null {
  * the new end (no hole of NULs). The caller closes the fd once the child has it.
  */
 export function openLogFd(file: string, owner: LogOwner = {}): number {
-  const dir = openLogFolder(file);
-  try { return openLogIn(dir, file, owner); } finally { dir.close(); }
+  return openLogFds([file], owner)[0]!;
+}
+
+/**
+ * Verified log folders kept open while withSharedLogFolders runs (the daemon's boot: thousands
+ * of services, often in a few folders). The fd pins the folder that was verified: a folder
+ * swapped or renamed behind it redirects nothing (opens stay in that folder, as they would
+ * right after a fresh walk); every file is still opened O_NOFOLLOW and checked with fstat.
+ */
+let shared: Map<string, LogDir> | null = null;
+/**
+ * The names in each shared folder when it was first opened: a file not among them is created
+ * straight away (O_EXCL) instead of first failing to open (a thrown error per file at a first
+ * boot). Only a hint: O_EXCL still refuses a file made meanwhile, which is then opened as it is.
+ */
+const sharedNames = new WeakMap<LogDir, Set<string>>();
+
+/** Runs `work` with each log folder walked to once (see `shared`); closes them after. */
+export function withSharedLogFolders<T>(work: () => T): T {
+  if (shared) return work();
+  shared = new Map();
+  try { return work(); } finally {
+    for (const dir of shared.values()) dir.close();
+    shared = null;
+  }
 }
 
 /**
@@ -61,21 +84,39 @@ export function openLogFd(file: string, owner: LogOwner = {}): number {
  * stdout and stderr, at every start: issue 15). On an error nothing stays open.
  */
 export function openLogFds(files: readonly string[], owner: LogOwner = {}): number[] {
-  const dirs = new Map<string, LogDir>();
+  if (shared) {
+    try { return openAll(files, owner, shared, false); } catch {
+      // A folder removed or changed since it was walked to: as without sharing, from fresh walks.
+      for (const file of files) { shared.get(path.dirname(file))?.close(); shared.delete(path.dirname(file)); }
+    }
+  }
+  return openAll(files, owner, new Map(), true);
+}
+
+function openAll(files: readonly string[], owner: LogOwner, dirs: Map<string, LogDir>, closeDirs: boolean): number[] {
   const fds: number[] = [];
   try {
     for (const file of files) {
       let dir = dirs.get(path.dirname(file));
       if (!dir) dirs.set(path.dirname(file), (dir = openLogFolder(file)));
-      fds.push(openLogIn(dir, file, owner));
+      fds.push(openLogIn(dir, file, owner, closeDirs ? undefined : namesIn(dir)));
     }
     return fds;
   } catch (e) {
     for (const fd of fds) closeFd(fd);
     throw e;
   } finally {
-    for (const dir of dirs.values()) dir.close();
+    if (closeDirs) for (const dir of dirs.values()) dir.close();
   }
+}
+
+function namesIn(dir: LogDir): Set<string> | undefined {
+  let names = sharedNames.get(dir);
+  if (!names) {
+    try { names = new Set(dir.list()); } catch { return undefined; }
+    sharedNames.set(dir, names);
+  }
+  return names;
 }
 
 /** The verified folder fd of a log file's folder (made if missing). */
@@ -88,14 +129,14 @@ function openLogFolder(file: string): LogDir {
 }
 
 /** openLogFd's work once the folder is open; the caller closes `dir`. */
-function openLogIn(dir: LogDir, file: string, owner: LogOwner): number {
+function openLogIn(dir: LogDir, file: string, owner: LogOwner, names?: Set<string>): number {
   const name = path.basename(file);
   let fd: number | null = null;
   try {
     const flags = C.O_WRONLY | C.O_APPEND | C.O_NOCTTY;
     // The file is there at every start but the first: open it first, as it is (checked below).
     // A create refused with EEXIST first cost every restart a thrown error per file (issue 15).
-    fd = openIfThere(dir, name, flags);
+    if (names === undefined || names.has(name)) fd = openIfThere(dir, name, flags);
     if (fd === null) {
       try {
         fd = dir.open(name, flags | C.O_CREAT | C.O_EXCL, NEW_LOG_MODE);

@@ -55,16 +55,27 @@ function logsError(message: string, e?: unknown): PmError {
 /** How `file` would be rotated, for status: "unknown" when it cannot be opened safely (see checkFile; `owners` who may own it). */
 export function probeRotationMode(file: string, owners = allowedOwners()): RotationKind | "unknown" {
   try {
-    return withDirOf(file, false, (dir, name) => {
-      const fd = dir.open(name, C.O_RDWR);
-      try {
-        const st = checkFile(fd, file, owners);
-        const blk = st.blksize > 0 ? st.blksize : 4096;
-        const kind = probeCollapse(fd, blk, st.size) ? "collapse" : "copy-truncate";
-        keepTimes(fd, st);
-        return kind;
-      } finally { closeQuietly(fd); }
-    });
+    return withDirOf(file, false, (dir, name) => probeRotationModeIn(dir, name, owners));
+  } catch {
+    return "unknown";
+  }
+}
+
+/**
+ * probeRotationMode of `name` in an open log folder (a caller probing many files opens each
+ * folder once). Still one fallocate per file: the answer is the file's, not only its file
+ * system's (ext4 refuses a collapse on a file without extents or with data journalling).
+ */
+export function probeRotationModeIn(dir: LogDir, name: string, owners = allowedOwners()): RotationKind | "unknown" {
+  try {
+    const fd = dir.open(name, C.O_RDWR);
+    try {
+      const st = checkFile(fd, dir.at(name), owners);
+      const blk = st.blksize > 0 ? st.blksize : 4096;
+      const kind = probeCollapse(fd, blk, st.size) ? "collapse" : "copy-truncate";
+      keepTimes(fd, st);
+      return kind;
+    } finally { closeQuietly(fd); }
   } catch {
     return "unknown";
   }

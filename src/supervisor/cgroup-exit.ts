@@ -32,11 +32,12 @@ export async function untilCgroupEmpty(service: string, deps: CgroupExitDeps): P
   let wake: () => void = () => {};
   let failing = false;
   let capped = false;
-  for (;;) {
+  for (let first = true; ; first = false) {
     // cgroup.events first (one pread): `populated 0` is the kernel's word for the whole subtree,
-    // and the usual answer right after the main process's exit.
-    if (!cgroups.populated(service)) return;
-    const pids = cgroups.pids(service);
+    // and the usual answer right after the main process's exit. The first look (at the spawn)
+    // keeps no fd open: most services are not looked at again until they exit.
+    if (!cgroups.populated(service, !first)) return;
+    const pids = cgroups.pids(service, !first);
     const changed = new Promise<void>((r) => { wake = r; });
     const retry = (ms: number) => { const w = wake; setTimeout(w, ms); };
     // Populated but no PID listed: a process in transit; the kernel settles within ~10 ms.
