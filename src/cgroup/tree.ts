@@ -361,12 +361,13 @@ export class CgroupTree {
     const files = Object.entries(limits);
     if (files.length === 0) return report;
     // A service cgroup has what the master's subtree_control enables: read once, not per start;
-    // enableControllers forgets it, and a controller it lacks is looked up again before reporting.
+    // enableControllers forgets it, and a controller it lacks is looked up again, in the
+    // service's own cgroup.controllers (the kernel's word for that cgroup), before reporting.
     const isService = dirname(path) === this.masterPath;
     let available = isService ? this.childControllers() : this.controllersAvailable(path);
     for (const [file, value] of files) {
       const controller = file.split(".")[0]!;
-      if (!available.has(controller) && isService) available = this.serviceControllers = readWords(join(this.masterPath, "cgroup.subtree_control"));
+      if (!available.has(controller) && isService) available = this.serviceControllers = this.controllersAvailable(path);
       if (!available.has(controller)) {
         report.notApplied.push({ file, value, reason: this.missingControllerReason(controller, path, available) });
         continue;
