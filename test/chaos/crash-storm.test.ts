@@ -3,9 +3,9 @@
  * backoff. The daemon must stay responsive throughout and end every one `suppressed` with
  * exactly `max_restarts` restarts.
  *
- * Responsiveness is measured in-process (callDaemon round trips, no pmctl start-up cost). The
- * target is 50 ms; on a loaded 2-core test box the assertion leaves slack (250 ms for the
- * slowest answer, 50 ms for the median) and the numbers are printed for the record.
+ * Responsiveness: every status call during the storm is answered (callDaemon round trips, no
+ * pmctl start-up cost); the round-trip times are printed for the record, not asserted (a test
+ * must pass on a machine 5x slower; speed is measured by scripts/bench).
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { waitUntil, World } from "../helpers/harness.ts";
@@ -20,7 +20,7 @@ const SERVICES = 20;
 const MAX_RESTARTS = LONG ? 50 : 15;
 
 describe("chaos: crash storms", () => {
-  test(`${SERVICES} services crashing in a loop: status answers fast throughout, all end suppressed after ${MAX_RESTARTS} restarts`, async () => {
+  test(`${SERVICES} services crashing in a loop: status answers throughout, all end suppressed after ${MAX_RESTARTS} restarts`, async () => {
     world = new World();
     const names = Array.from({ length: SERVICES }, (_, i) => `crasher${String(i).padStart(2, "0")}`);
     for (const name of names) {
@@ -45,10 +45,9 @@ describe("chaos: crash storms", () => {
       await Bun.sleep(5);
     }
     const stats = latencyStats(samples);
-    console.log(`crash-storm: ${SERVICES}×${MAX_RESTARTS + 1} crashes; status round trips during the storm: ${fmtStats(stats)} (target 50 ms)`);
-    expect(samples.length).toBeGreaterThan(5); // the storm lasted long enough to be measured
-    expect(stats.max).toBeLessThan(250);
-    expect(stats.p50).toBeLessThan(50);
+    // Printed, not asserted: how fast is the bench's business (no timed assertions in tests).
+    console.log(`crash-storm: ${SERVICES}×${MAX_RESTARTS + 1} crashes; status round trips during the storm: ${fmtStats(stats)}`);
+    expect(samples.length).toBeGreaterThan(5); // the storm lasted long enough to be answered many times
 
     for (const a of apps) {
       if (a.name === "calm") { expect(a.state).toBe("running"); expect(a.restarts).toBe(0); continue; }
