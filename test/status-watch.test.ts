@@ -32,6 +32,14 @@ function inTerminal(args: string[], env: Record<string, string> = {}) {
   return { proc, output: () => text };
 }
 
+/** A daemon of its own with one service, web, running. */
+async function worldWithRunningWeb(): Promise<void> {
+  world = new World();
+  world.writeService("web", { process: { command: ["sleep", "1000"], stop_grace_ms: 1000 } });
+  await world.daemon();
+  await waitUntil(async () => (await world.app("web")).state === "running", "web to run");
+}
+
 const app = (over: Partial<AppStatus>): AppStatus => ({
   name: "x", state: "running", enabled: true, pids: [], main_pid: null, restarts: 0, exit_code: null, exit_signal: null, last_exit: null,
   last_exit_at: null, started_at: null, uptime_ms: null, next_attempt_at: null, next_run_at: null, schedule_timezone: null,
@@ -40,10 +48,7 @@ const app = (over: Partial<AppStatus>): AppStatus => ({
 
 describe("status --watch in a terminal", () => {
   test("redraws in place and shows a stop within 2 s; Ctrl-C exits 0", async () => {
-    world = new World();
-    world.writeService("web", { process: { command: ["sleep", "1000"], stop_grace_ms: 1000 } });
-    await world.daemon();
-    await waitUntil(async () => (await world.app("web")).state === "running", "web to run");
+    await worldWithRunningWeb();
     const t = inTerminal(["status", "--watch", "--interval", "200ms"]);
     tty = t.proc;
     await waitUntil(() => /web\s+\x1b\[32mrunning\x1b\[0m/.test(t.output()), "the watch to show web running, in green");
@@ -62,10 +67,7 @@ describe("status --watch in a terminal", () => {
 
 describe("colour", () => {
   test("on a terminal by default; not with NO_COLOR, --no-color or a pipe", async () => {
-    world = new World();
-    world.writeService("web", { process: { command: ["sleep", "1000"], stop_grace_ms: 1000 } });
-    await world.daemon();
-    await waitUntil(async () => (await world.app("web")).state === "running", "web to run");
+    await worldWithRunningWeb();
     for (const [args, env, coloured] of [[[], {}, true], [[], { NO_COLOR: "1" }, false], [["--no-color"], {}, false]] as const) {
       const t = inTerminal(["status", ...args], env);
       tty = t.proc;

@@ -39,13 +39,9 @@ function readSeconds(v: MapView, name: string, min: number): number | undefined 
 }
 
 export function parseReadiness(ctx: Ctx, top: MapView, workingDirectory: string): ReadinessConfig | undefined | null {
-  const e = top.get("readiness");
-  if (!e || isNullish(e.node)) return undefined;
-  const r = MapView.open(ctx, e.node, "readiness", READINESS_KEYS, e.keyNode);
-  if (!r) return null;
-  const check = readCheck(r, workingDirectory);
-  const intervalMs = readDuration(r, "interval", { min: 10, max: MAX_TIMER_MS }) ?? 1000;
-  const probeTimeoutMs = readDuration(r, "probe_timeout", { min: 10, max: MAX_TIMER_MS }) ?? 2000;
+  const section = openProbeSection(ctx, top, "readiness", READINESS_KEYS, workingDirectory, 1000);
+  if (!section) return section;
+  const { view: r, check, intervalMs, probeTimeoutMs } = section;
   const timeoutMs = readDuration(r, "timeout", { min: 1, max: MAX_TIMER_MS }) ?? 60_000;
   const failOnTimeout = readBool(r, "fail_on_timeout") ?? true;
   if (!check) return null;
@@ -53,13 +49,9 @@ export function parseReadiness(ctx: Ctx, top: MapView, workingDirectory: string)
 }
 
 export function parseLiveness(ctx: Ctx, top: MapView, workingDirectory: string): LivenessConfig | undefined | null {
-  const e = top.get("liveness");
-  if (!e || isNullish(e.node)) return undefined;
-  const l = MapView.open(ctx, e.node, "liveness", LIVENESS_KEYS, e.keyNode);
-  if (!l) return null;
-  const check = readCheck(l, workingDirectory);
-  const intervalMs = readDuration(l, "interval", { min: 10, max: MAX_TIMER_MS }) ?? 10_000;
-  const probeTimeoutMs = readDuration(l, "probe_timeout", { min: 10, max: MAX_TIMER_MS }) ?? 2000;
+  const section = openProbeSection(ctx, top, "liveness", LIVENESS_KEYS, workingDirectory, 10_000);
+  if (!section) return section;
+  const { view: l, check, intervalMs, probeTimeoutMs } = section;
   const failureThreshold = readInt(l, "failure_threshold", 1, 1000) ?? 3;
   const watchdogMs = readSeconds(l, "watchdog_sec", 10);
   if (check?.kind === "log") l.add(l.get("log"), "a log line cannot tell that a service is still alive; use tcp, http, unix, exec or notify for liveness");
@@ -67,6 +59,18 @@ export function parseLiveness(ctx: Ctx, top: MapView, workingDirectory: string):
   if (check && check.kind !== "notify" && watchdogMs !== undefined) l.add(l.get("watchdog_sec"), "watchdog_sec applies only to notify: true");
   if (!check || (check.kind === "log") || (check.kind === "notify" && watchdogMs === undefined)) return null;
   return { check, intervalMs, probeTimeoutMs, failureThreshold, ...(watchdogMs !== undefined ? { watchdogMs } : {}) };
+}
+
+/** What readiness and liveness share: the section, its one check, interval and probe timeout. */
+function openProbeSection(ctx: Ctx, top: MapView, key: "readiness" | "liveness", keys: readonly string[], workingDirectory: string, defaultIntervalMs: number) {
+  const e = top.get(key);
+  if (!e || isNullish(e.node)) return undefined;
+  const view = MapView.open(ctx, e.node, key, keys, e.keyNode);
+  if (!view) return null;
+  const check = readCheck(view, workingDirectory);
+  const intervalMs = readDuration(view, "interval", { min: 10, max: MAX_TIMER_MS }) ?? defaultIntervalMs;
+  const probeTimeoutMs = readDuration(view, "probe_timeout", { min: 10, max: MAX_TIMER_MS }) ?? 2000;
+  return { view, check, intervalMs, probeTimeoutMs };
 }
 
 /** Exactly one of tcp/http/unix/exec/log/notify. */
