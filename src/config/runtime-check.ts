@@ -12,6 +12,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Config, ConfigProblem, ServiceConfig } from "./types.ts";
 import { resolveUser, userGroups } from "./users.ts";
+import { kernelPath } from "../util/path-walk.ts";
 
 export interface Identity { uid: number; gids: number[]; label: string }
 
@@ -51,7 +52,8 @@ function unreachable(target: string, who: Identity): string | null {
 
 /** The file execvp would run for `word` (a path with `/`, else the first hit on PATH), or why none. */
 export function findProgram(word: string, cwd: string, PATH: string, who: Identity): { file: string } | { problem: string } {
-  const candidates = word.includes("/") ? [path.resolve(cwd, word)] : PATH.split(":").map((d) => path.resolve(cwd, d || ".", word));
+  // kernelPath, as the daemon's resolveCommand: a `..` after a symlinked folder is where the kernel goes.
+  const candidates = word.includes("/") ? [kernelPath(cwd, word)] : PATH.split(":").map((d) => kernelPath(cwd, `${d || "."}/${word}`));
   let denied: string | null = null;
   for (const file of candidates) {
     let st: fs.Stats;

@@ -85,8 +85,11 @@ export function withSharedLogFolders<T>(work: () => T): T {
  */
 export function openLogFds(files: readonly string[], owner: LogOwner = {}): number[] {
   if (shared) {
-    try { return openAll(files, owner, shared, false); } catch {
-      // A folder removed or changed since it was walked to: as without sharing, from fresh walks.
+    try { return openAll(files, owner, shared, false); } catch (e) {
+      // Only a folder removed since it was walked to (ENOENT, or ESTALE on NFS) is worth a fresh
+      // walk; a file refused by its checks would be refused again, with the folder walked twice.
+      const errno = errnoOf(e) ?? errnoOf((e as { cause?: unknown }).cause);
+      if (errno !== ERRNO.ENOENT && errno !== 116 /* ESTALE */) throw e;
       for (const file of files) { shared.get(path.dirname(file))?.close(); shared.delete(path.dirname(file)); }
     }
   }

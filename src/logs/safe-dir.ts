@@ -24,14 +24,13 @@ import {
   AT_FDCWD, ERRNO, O_CLOEXEC, O_PATH, closeFd, mkdirAt, openAt, readlinkAt, renameAt, unlinkAt,
 } from "../linux/ffi.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
+import { MAX_SYMLINK_HOPS } from "../util/path-walk.ts";
 import { errnoOf } from "./fsutil.ts";
 
 const C = fs.constants;
 export const O_NOFOLLOW = C.O_NOFOLLOW;
 export const O_NONBLOCK = C.O_NONBLOCK;
 const DIR_FLAGS = O_PATH | C.O_DIRECTORY | C.O_NOFOLLOW | O_CLOEXEC;
-/** Symlinks followed in one walk before giving up, as the kernel does (ELOOP). */
-const MAX_LINKS = 40;
 
 const daemonUid = () => process.getuid?.() ?? 0;
 
@@ -108,7 +107,7 @@ export function openFolderFd(dirPath: string, create: boolean): number {
         const why = untrustedLink(cur, entry);
         if (why) fail(`log folder path ${here} is a symbolic link and ${why}; refusing to follow it`, ERRNO.ELOOP);
       } finally { closeFd(entry); }
-      if (++links > MAX_LINKS) fail(`log folder ${dirPath}: too many symbolic links`, ERRNO.ELOOP);
+      if (++links > MAX_SYMLINK_HOPS) fail(`log folder ${dirPath}: too many symbolic links`, ERRNO.ELOOP);
       const target = readlinkAt(cur, comp);
       if (target.startsWith("/")) {
         while (stack.length > 1) closeFd(stack.pop()!);

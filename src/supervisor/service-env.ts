@@ -7,10 +7,8 @@
  * `process.inherit_environment: true` starts from the daemon's environment instead (the old
  * behaviour); the identity, PM_SERVICE and `environment` are laid over it the same way.
  */
-import { statSync } from "node:fs";
 import type { ServiceConfig } from "../config/types.ts";
 import { resolveUser } from "../config/load.ts";
-import { PASSWD_FILE, type UserInfo } from "../config/users.ts";
 
 /** The PATH a service gets unless its `environment` sets one; root-owned folders only. */
 export const SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -27,27 +25,9 @@ export function buildServiceEnvironment(svc: ServiceConfig, daemonEnv: NodeJS.Pr
     env.PATH = SAFE_PATH;
     if (daemonEnv.LANG !== undefined) env.LANG = daemonEnv.LANG;
   }
-  const user = userOf(svc.process.user ?? process.getuid?.() ?? 0);
+  // resolveUser reads /etc/passwd through users.ts's cache: parsed again only when it changed.
+  const user = resolveUser(svc.process.user ?? process.getuid?.() ?? 0);
   if (user) Object.assign(env, { HOME: user.home, USER: user.name, LOGNAME: user.name, SHELL: user.shell });
   env.PM_SERVICE = svc.name;
   return Object.assign(env, svc.process.environment);
-}
-
-/** Users looked up since /etc/passwd last changed, and how it looked then (see userOf). */
-let known: { file: string; users: Map<string | number, UserInfo | null> } | null = null;
-
-/**
- * resolveUser, with /etc/passwd read and parsed again only when it changed (other inode, size,
- * modification or change time): one stat per start instead (issue 15, restart after kill -9).
- */
-function userOf(name: string | number): UserInfo | null {
-  let file: string;
-  try {
-    const st = statSync(PASSWD_FILE);
-    file = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
-  } catch { return resolveUser(name); }
-  if (known?.file !== file) known = { file, users: new Map() };
-  let user = known.users.get(name);
-  if (user === undefined) known.users.set(name, (user = resolveUser(name)));
-  return user;
 }

@@ -22,7 +22,7 @@ export interface PathWalk {
 }
 
 /** Thrown for what the kernel would refuse (ELOOP, ENOTDIR, EACCES, …); `message` says why. */
-export class WalkError extends Error {}
+class WalkError extends Error {}
 
 /**
  * Walks the absolute `path` from `/`, one component at a time: a symlink's target is walked in
