@@ -190,6 +190,13 @@ describe("LogRotator: only what is due", () => {
     const other = path.join(d, "other.log"); // not there: reported missing once looked at
     rot.setFiles([{ app: "web", path: path.join(d, "stdout.log"), config: logsConfig({}) }, { app: "db", path: other, config: logsConfig({}) }]);
     clock.advance(MIN);
+    // Never created (a disabled service's file): missing, but not "gone", so the daemon does not warn.
+    expect((await rot.tick()).missing).toEqual([{ app: "db", path: other, firstTime: false }]);
+    fs.writeFileSync(other, "y\n");
+    clock.advance(86_400_000);
+    expect((await rot.tick()).missing).toEqual([]);
+    fs.unlinkSync(other);
+    clock.advance(86_400_000);
     expect((await rot.tick()).missing).toEqual([{ app: "db", path: other, firstTime: true }]);
   });
 });

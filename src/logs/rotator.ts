@@ -94,6 +94,8 @@ interface FileState {
   /** Last rotation mode seen (probed at first sight, updated by every rotation). */
   mode?: RotationKind;
   missing: boolean;
+  /** The file existed at some tick: only a file that existed (or that this daemon opened) is "gone". */
+  seen?: boolean;
   replaced: boolean;
   /** Wall time from which a tick must look at the file again (0: the next tick). */
   dueAt: number;
@@ -320,12 +322,15 @@ export class LogRotator {
   private async check(f: ManagedLog, s: FileState, dir: LogDir | null, now: number, force: boolean, report: TickReport): Promise<void> {
     const st = dir?.entry(path.basename(f.path)) ?? null;
     if (!dir || !st) {
-      report.missing.push({ app: f.app, path: f.path, firstTime: !s.missing });
+      // A file never created (a disabled service, one not started yet) is missing but not gone.
+      const existed = s.seen === true || openedIdentity(f.path) !== undefined;
+      report.missing.push({ app: f.app, path: f.path, firstTime: !s.missing && existed });
       s.missing = true;
       s.period = undefined; // when it comes back, its mtime says which period it is in
       return;
     }
     s.missing = false;
+    s.seen = true;
     if (st.isCharacterDevice()) return; // /dev/null and the like: nothing to rotate
     if (!st.isFile()) throw new Error(`${f.path} is ${kindOf(st)}, not a regular file; not rotated`);
     const identity = openedIdentity(f.path);
