@@ -21,6 +21,8 @@ export const MAX_PENDING_LINE_BYTES = 16 << 20;
 export const MAX_UNREAD_ANSWER_BYTES = 64 << 20;
 /** A non-privileged connection with no request in progress is closed after this long. */
 export const IDLE_TIMEOUT_S = 60;
+/** A connection (anyone's, root's too) whose answers wait and that reads none of them for this long is closed. */
+export const WRITE_STALL_S = 30;
 
 export type Budget = "lines" | "answers";
 

@@ -10,7 +10,7 @@ import { getPeerCred, getPeerGroups, tryLockExclusive, type PeerCred } from "../
 import { PmError, errorMessage } from "../util/errors.ts";
 import { logger } from "../util/log.ts";
 import { selfTrusted, untrustedFolderReason } from "../util/file-trust.ts";
-import { Admission, IDLE_TIMEOUT_S } from "./admission.ts";
+import { Admission, IDLE_TIMEOUT_S, WRITE_STALL_S } from "./admission.ts";
 import { encodeLine, LineSplitter, MAX_QUEUED_REQUESTS, MAX_UNREAD_REPLY_BYTES, MUTATING, parseRequest, type Reply, type Request } from "./protocol.ts";
 
 export interface RequestContext {
@@ -42,6 +42,8 @@ interface ConnState {
   lineBytes: number;
   /** When the client last sent something (performance.now()), for the idle timeout. */
   lastActive: number;
+  /** Since when answers wait in `outbox` and the client has taken none of them (performance.now()), or null. */
+  stalledSince: number | null;
   admission: Admission;
 }
 
@@ -84,7 +86,7 @@ export async function listenControl(path: string, perms: SocketPermissions, hand
           if (peer) { try { peer.groups = getPeerGroups(fd); } catch { /* old kernel: access.ts reads /proc */ } }
           sock.data = {
             splitter: new LineSplitter(), peer, outbox: [], closed: false, chain: Promise.resolve(), ending: false,
-            endWhenFlushed: false, queued: 0, outboxBytes: 0, admitted: false, lineBytes: 0, lastActive: performance.now(), admission,
+            endWhenFlushed: false, queued: 0, outboxBytes: 0, admitted: false, lineBytes: 0, lastActive: performance.now(), stalledSince: null, admission,
           };
           // Limits first, before a byte is read: an over-limit peer is closed at once.
           const why = admission.admit(peer?.uid ?? null);
@@ -138,6 +140,18 @@ export async function listenControl(path: string, perms: SocketPermissions, hand
           // Idle: nothing sent for IDLE_TIMEOUT_S and no request in progress (one waiting for its
           // answer, a stop's grace, keeps it open). The runtime's timer does not restart on data.
           const st = sock.data;
+          if (st.closed) return;
+          if (st.stalledSince !== null) {
+            const stalledS = (performance.now() - st.stalledSince) / 1000;
+            if (stalledS >= WRITE_STALL_S) {
+              log.warn(`dropping a connection (peer uid ${st.peer?.uid ?? "unknown"} pid ${st.peer?.pid ?? "unknown"}): answers it does not read, none taken for ${Math.round(stalledS)} s`);
+              drop(sock);
+              return;
+            }
+            sock.timeout(Math.ceil(WRITE_STALL_S - stalledS));
+            return;
+          }
+          if (admission.privileged(st.peer?.uid ?? null)) { sock.timeout(0); return; } // was armed for a stall only
           const quietS = (performance.now() - st.lastActive) / 1000;
           if (st.queued > 0 || st.outbox.length > 0) sock.timeout(IDLE_TIMEOUT_S);
           else if (quietS < IDLE_TIMEOUT_S) sock.timeout(Math.ceil(IDLE_TIMEOUT_S - quietS));
@@ -291,14 +305,27 @@ function rateLimitedWarning(gapMs: number) {
 
 function flush(sock: Socket<ConnState>) {
   const st = sock.data;
+  let progress = false;
   while (st.outbox.length > 0) {
     const head = st.outbox[0]!;
     const n = sock.write(head);
     if (n < 0) { release(st); return; }
+    if (n > 0) progress = true;
     st.outboxBytes -= n;
     st.admission.take(st.peer?.uid ?? null, "answers", -n);
-    if (n < head.length) { st.outbox[0] = head.subarray(n); return; }
+    if (n < head.length) { st.outbox[0] = head.subarray(n); break; }
     st.outbox.shift();
   }
+  if (st.outbox.length > 0) {
+    // Answers wait for the client to read. One that reads nothing for WRITE_STALL_S is dropped
+    // whoever it is: once it stops reading, neither the cap on unread bytes nor the idle timeout
+    // (a request in progress keeps a connection open) would ever end it.
+    if (st.stalledSince === null || progress) {
+      st.stalledSince = performance.now();
+      sock.timeout(WRITE_STALL_S);
+    }
+    return;
+  }
+  st.stalledSince = null;
   if (st.endWhenFlushed) { st.endWhenFlushed = false; sock.end(); }
 }

@@ -170,28 +170,45 @@ describe("chaos: control socket abuse", () => {
     // Still fine afterwards.
     expect(((await callDaemon(world.sockPath, "ping")) as { pid: number }).pid).toBe(d.pid);
   }, 180_000);
-  // Skipped by default: in about one run in three (both lanes, loaded or not) the daemon did not
-  // drop this client within 90 s and nothing says why yet; the same happened with a paused Bun
-  // client. Proven red by disabling the drop in src/control/server.ts send(). Run it with
-  // PM_SLOW_READER_TEST=1; on a miss it prints the daemon's log.
-  test.skipIf(!process.env.PM_SLOW_READER_TEST)("a client that never reads its answers is dropped once they pile up", async () => {
+  // A client that never reads: the daemon must drop it whichever limit it reaches first. Before
+  // WRITE_STALL_S, about one run in three kept it forever: once its waiting requests passed
+  // MAX_QUEUED_REQUESTS the daemon stopped reading it and waited to flush answers nobody read,
+  // and neither the unread-bytes cap (no more answers came) nor the idle timeout ended it.
+  // perl (perl-base is in every Debian) never calls recv; its write fails once it is dropped.
+  const neverReads = (sockPath: string, perRound: number, roundMs: number) => Bun.spawn({
+    cmd: ["perl", "-MIO::Socket::UNIX", "-e", `
+      my $s = IO::Socket::UNIX->new(Peer => $ARGV[0]) or die "connect: $!";
+      $SIG{PIPE} = "IGNORE";
+      for (1 .. $ARGV[3]) { print $s ('{"cmd":"status"}' . "\\n") x $ARGV[1] or exit 0; select(undef, undef, undef, $ARGV[2] / 1000); }
+      exit 1;`, sockPath, String(perRound), String(roundMs), String(Math.ceil(90_000 / roundMs))],
+    stdout: "ignore", stderr: "pipe",
+  });
+  const slowReaderWorld = async () => {
     world = new World();
     world.writeService("a", { process: { command: ["sleep", "1000"], stop_grace_ms: 1000 } });
-    for (let i = 0; i < 20; i++) world.writeService(`pad${String(i).padStart(2, "0")}`, { enabled: false, process: { command: ["sleep", "1000"] } });
-    const d = await world.daemon();
-    // A separate perl process (perl-base is in every Debian): it never calls recv, and its write
-    // fails once the daemon drops it. 16 requests at a time, well under the cap on waiting
-    // requests: only the unread answers pile up; 1800 rounds of 50 ms: 90 s.
-    const slowReader = Bun.spawn({
-      cmd: ["perl", "-MIO::Socket::UNIX", "-e", `
-        my $s = IO::Socket::UNIX->new(Peer => $ARGV[0]) or die "connect: $!";
-        $SIG{PIPE} = "IGNORE";
-        for (1 .. 1800) { print $s ('{"cmd":"status"}' . "\\n") x 16 or exit 0; select(undef, undef, undef, 0.05); }
-        exit 1;`, world.sockPath],
-      stdout: "ignore", stderr: "pipe",
-    });
-    const code = await slowReader.exited;
-    expect(code, `perl: ${await new Response(slowReader.stderr).text()}\ndaemon log:\n${d.output().slice(-4000)}`).toBe(0);
+    // Answers big enough that 64 of them fill the socket's buffers.
+    for (let i = 0; i < 60; i++) world.writeService(`pad${String(i).padStart(2, "0")}`, { enabled: false, process: { command: ["sleep", "1000"] } });
+    return world.daemon();
+  };
+  const expectDropped = async (d: Awaited<ReturnType<World["daemon"]>>, client: ReturnType<typeof neverReads>) => {
+    const code = await client.exited;
+    expect(code, `perl: ${await new Response(client.stderr).text()}\ndaemon log:\n${d.output().slice(-4000)}`).toBe(0);
     expect(d.output()).toMatch(/dropping a connection .*answers it does not read/);
+    expect(((await callDaemon(world!.sockPath, "ping")) as { pid: number }).pid).toBe(d.pid);
+  };
+
+  test("a client that sends more requests than may wait and never reads is dropped once its answers stall", async () => {
+    const d = await slowReaderWorld();
+    // All at once: past the cap on waiting requests, so the daemon reads no more of it and only
+    // the stall deadline can end it. It goes on writing (read and dropped) until its write fails.
+    await expectDropped(d, neverReads(world!.sockPath, MAX_QUEUED_REQUESTS + 36, 100));
+    expect(d.output()).toMatch(/none taken for \d+ s/);
+  }, 180_000);
+
+  test("a client that never reads its answers is dropped once they pile up", async () => {
+    const d = await slowReaderWorld();
+    // 16 requests at a time, under the cap on waiting requests: the unread answers pile up (or,
+    // on a slow machine, the waiting requests reach the cap and the stall deadline ends it).
+    await expectDropped(d, neverReads(world!.sockPath, 16, 50));
   }, 180_000);
 });
