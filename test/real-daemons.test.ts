@@ -142,6 +142,23 @@ describe("a pre-forking server (test double, run as nobody)", () => {
     expect(second).toMatchObject({ restarts: 1, last_exit: "unknown" });
   });
 
+  test("a service that ended while no daemon watched shows last_exit unknown after the restart, not the old exit", async () => {
+    newWorld().writeService("fork", forkingServer());
+    const d1 = await world.daemon();
+    const first = await upWithWorkers("fork");
+    expect((await world.pmctl(["restart", "fork"])).code).toBe(0); // a last exit to be stale: code 0 after SIGTERM
+    const second = await upWithWorkers("fork", first);
+    expect(second).toMatchObject({ last_exit: "exit", exit_code: 0 });
+    d1.proc.kill("SIGKILL");
+    await d1.exited;
+    for (const pid of second.pids) process.kill(pid, "SIGKILL"); // the whole service dies unseen
+    await waitUntil(() => world.cgroupPids("fork").length === 0, "the service's cgroup to empty");
+    await world.daemon();
+    const third = await upWithWorkers("fork", second);
+    expect(third).toMatchObject({ last_exit: "unknown", exit_code: null, exit_signal: null });
+    expect(Date.parse(third.last_exit_at!)).toBeGreaterThan(Date.parse(second.last_exit_at!));
+  });
+
   test("a main PID saved in the state file whose process is gone is not adopted (PID reuse never makes another process main)", async () => {
     newWorld().writeService("fork", forkingServer({ exit_type: "cgroup" }));
     const d1 = await world.daemon();
