@@ -61,7 +61,8 @@ describe.skipIf(!REDIS)("redis", () => {
     const a = await world.app("redis");
     expect(a.state).toBe("running");
     expect(readFileSync(`/proc/${a.main_pid}/limits`, "utf8")).toMatch(/^Max open files\s+10032\s+10032\s+files/m);
-    expect(statSync(join("/run", rt)).uid).toBe(resolveUser("redis")!.uid);
+    const dir = statSync(join("/run", rt));
+    expect({ uid: dir.uid, mode: dir.mode & 0o7777 }).toEqual({ uid: resolveUser("redis")!.uid, mode: 0o755 }); // the default mode
     expect(statSync(sock).mode & 0o077).toBe(0); // made under umask 0077
     expect((await world.pmctl(["stop", "redis"])).code).toBe(0);
     expect(await world.app("redis")).toMatchObject({ state: "stopped", last_exit: "exit", exit_code: 0 });
