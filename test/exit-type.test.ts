@@ -3,10 +3,17 @@
  * how the state machine acts on it: ending the service, reporting the main exit, applying the
  * restart policy; and the main process kept or lost across a daemon restart.
  */
-import { describe, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { ExitType, RestartPolicyConfig } from "../src/config/types.ts";
 import { mainExitVerdict, type MainExitVerdict } from "../src/supervisor/exit-type.ts";
 import type { ExitInfo } from "../src/supervisor/policy.ts";
+import { logger } from "../src/util/log.ts";
+import type { PidWatcher } from "../src/linux/pidwatch.ts";
+import { findSavedMain } from "../src/supervisor/main-process.ts";
+import { persistedState, restoredState, StateStore } from "../src/supervisor/state-store.ts";
 import { initialUnitState, transition, type UnitContext, type UnitState } from "../src/supervisor/unit.ts";
 
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
@@ -155,5 +162,50 @@ describe("the main process across a daemon restart", () => {
     const old = { code: 0, signal: null, known: true, cause: "exit" as const, atWallMs: T0 - 60_000 };
     const a = transition({ ...saved(), lastExit: old }, { type: "boot", populated: false, main: null }, ctxOf());
     expect(a.state).toMatchObject({ phase: "starting", lastExit: { known: false, atWallMs: T0 } });
+  });
+
+  /**
+   * As the daemon boots: the unit's entry written by one StateStore and read back by another,
+   * the state rebuilt from it (restoredState) and the boot event made by findSavedMain. (The
+   * tests above hand-make the booted state, so they missed that the daemon dropped the saved main.)
+   */
+  describe("booted from its state file entry", () => {
+    const dirs: string[] = [];
+    afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }); });
+    const notWatched = undefined as unknown as PidWatcher; // an empty cgroup: findSavedMain watches nothing
+    const reboot = (state: UnitState, cgroupPids: number[], ctx = ctxOf()) => {
+      const dir = mkdtempSync(join(tmpdir(), "pm-exit-type-"));
+      dirs.push(dir);
+      const path = join(dir, "state.json");
+      const before = new StateStore(path, logger("test"));
+      before.set("w", persistedState(state));
+      before.flush();
+      const after = new StateStore(path, logger("test"));
+      after.load();
+      const entry = after.get("w");
+      return transition(restoredState(entry), { type: "boot", populated: cgroupPids.length > 0, main: findSavedMain(entry, cgroupPids, notWatched) }, ctx);
+    };
+    /** A service restarted once by the operator (its last exit: code 0 at T0 - 60 s), now running pid 101. */
+    const afterRestart = (): UnitState => {
+      const ctx = ctxOf({ nowWallMs: T0 - 60_000 });
+      let s = transition(initialUnitState(), { type: "boot", populated: false }, ctx).state;
+      s = transition(s, { type: "spawned", pid: 100, startTime: "777" }, ctx).state;
+      s = transition(s, { type: "restart" }, ctx).state;
+      s = transition(s, { type: "exited", exit: ok }, ctx).state;
+      return transition(s, { type: "spawned", pid: 101, startTime: "778" }, ctx).state;
+    };
+
+    test("it ended while no daemon watched (empty cgroup): the last exit is unknown, not the restart's", () => {
+      const s = afterRestart();
+      expect(s).toMatchObject({ phase: "running", mainPid: 101, lastExit: { known: true, code: 0, atWallMs: T0 - 60_000 } });
+      expect(reboot(s, []).state).toMatchObject({ phase: "starting", lastExit: { known: false, code: null, signal: null, atWallMs: T0 } });
+    });
+
+    test("a service stopped before the daemon went keeps its last exit", () => {
+      const ctx = ctxOf({ nowWallMs: T0 - 60_000 });
+      let s = transition(afterRestart(), { type: "stop" }, ctx).state;
+      s = transition(s, { type: "exited", exit: ok }, ctx).state;
+      expect(reboot(s, []).state).toMatchObject({ phase: "stopped", lastExit: { known: true, code: 0, atWallMs: T0 - 60_000 } });
+    });
   });
 });

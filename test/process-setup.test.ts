@@ -48,7 +48,11 @@ describe("process setup", () => {
         command: ["sh", "-c", `touch /run/${rt}/made-by-service; echo "umask=$(umask) A=$A B=$B C=$C D=$D E=$E F=$F"; exec sleep 1000`],
         user: "nobody", environment: { A: "from-yaml", F: "yaml-only" },
         environment_file: [envFile, "-" + join(world.dir, "missing.env")],
-        limits: { nofile: "2048:8192", core: "unlimited", memlock: { soft: "64K", hard: "128K" } },
+        // Every one of the 8, each unlike the daemon's own (what a service would otherwise inherit).
+        limits: {
+          nofile: "2048:8192", core: "unlimited", memlock: { soft: "64K", hard: "128K" }, nproc: "5000:6000",
+          stack: "4M:16M", cpu: { soft: 100, hard: 200 }, fsize: "1G:unlimited", as: "8G",
+        },
         umask: "0027", supplementary_groups: ["adm"], runtime_directory: rt, runtime_directory_mode: "0750",
         stop_grace_ms: 2000,
       },
@@ -56,9 +60,15 @@ describe("process setup", () => {
     extraCleanup.push(join("/run", rt));
     await world.daemon();
     const pid = await runningPid("env");
-    expect(limitsOf(pid, "Max open files")).toEqual(["2048", "8192"]);
-    expect(limitsOf(pid, "Max core file size")).toEqual(["unlimited", "unlimited"]);
-    expect(limitsOf(pid, "Max locked memory")).toEqual([String(64 * 1024), String(128 * 1024)]);
+    expect({
+      nofile: limitsOf(pid, "Max open files"), core: limitsOf(pid, "Max core file size"), memlock: limitsOf(pid, "Max locked memory"),
+      nproc: limitsOf(pid, "Max processes"), stack: limitsOf(pid, "Max stack size"), cpu: limitsOf(pid, "Max cpu time"),
+      fsize: limitsOf(pid, "Max file size"), as: limitsOf(pid, "Max address space"),
+    }).toEqual({
+      nofile: ["2048", "8192"], core: ["unlimited", "unlimited"], memlock: [String(64 * 1024), String(128 * 1024)],
+      nproc: ["5000", "6000"], stack: [String(4 << 20), String(16 << 20)], cpu: ["100", "200"],
+      fsize: [String(2 ** 30), "unlimited"], as: [String(8 * 2 ** 30), String(8 * 2 ** 30)],
+    });
     await waitUntil(() => stdoutOf("env").includes("umask="), "the service's line");
     // No expansion; files override `environment`, as systemd's EnvironmentFile=.
     expect(stdoutOf("env")).toBe('umask=0027 A=from-file B=single $HOME quoted C=double "quoted" D=spaced E=$HOME F=yaml-only\n');
@@ -151,6 +161,8 @@ describe("runtime directory safety (the daemon is root, the service is not)", ()
     });
     await world.daemon();
     await waitUntil(() => stdoutOf("rt").includes("ready"), "the service to plant its symlinks");
+    const made = statSync(join("/run", rt)); // no runtime_directory_mode: 0755, the service's user owns it
+    expect({ uid: made.uid, gid: made.gid, mode: made.mode & 0o7777 }).toEqual({ uid: NOBODY, gid: NOBODY, mode: 0o755 });
     expect((await world.pmctl(["stop", "rt"])).code).toBe(0);
     expect(existsSync(join("/run", rt))).toBe(false);
     expect(readFileSync(join(precious, "keep"), "utf8")).toBe("root's\n");

@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { pidAlive, PM_CWD, pmctlCommand, REPO, waitUntil, World } from "./helpers/harness.ts";
+import { pidAlive, pmctlCommand, REPO, runPm, waitUntil, World } from "./helpers/harness.ts";
 import type { AppStatus } from "../src/supervisor/status.ts";
 
 let world: World;
@@ -33,6 +33,20 @@ async function upWithWorkers(name: string, not?: { main_pid: number | null }): P
     return a.state === "running" && a.pids.length === PIDS_WHEN_UP && a.main_pid !== null && a.main_pid !== not?.main_pid && a.pids.includes(a.main_pid)
       && (a as AppStatus & { main_pid: number });
   }, `${name} to run with ${WORKERS} workers${not ? ` and a main process other than ${not.main_pid}` : ""}`, 20_000);
+}
+
+/** The service once none of `was`'s workers is left and a full set runs again. */
+async function newWorkers(name: string, was: AppStatus): Promise<AppStatus> {
+  const old = was.pids.filter((p) => p !== was.main_pid);
+  return waitUntil(async () => {
+    const a = await world.app(name);
+    return a.pids.length === PIDS_WHEN_UP && !a.pids.some((p) => old.includes(p)) && a;
+  }, `a new set of workers for ${name}`);
+}
+
+/** pmctl run as nobody (the socket is 0666 in the tests that use it: the daemon decides). */
+function asNobody(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return runPm(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ...pmctlCommand(["-c", world.configPath, ...args])], { HOME: "/tmp" });
 }
 
 const stdoutOf = (name: string) => { try { return readFileSync(join(world.appDir(name), "stdout.log"), "utf8"); } catch { return ""; } };
@@ -68,22 +82,31 @@ describe("a pre-forking server (test double, run as nobody)", () => {
     expect(after.pids.sort()).toEqual(first.pids.filter((p) => p !== first.main_pid).sort());
   });
 
-  test("pmctl reload sends reload_signal to the master: new worker PIDs under the same master", async () => {
+  test("pmctl reload sends reload_signal to the master: new worker PIDs under the same master; refused without write access; reload all", async () => {
     newWorld().writeService("fork", forkingServer({ reload_signal: "SIGHUP" }));
+    world.writeService("other", forkingServer({ reload_signal: "SIGHUP" }));
+    world.writeMaster({ sock_mode: "0666" });
     const d = await world.daemon();
     const before = await upWithWorkers("fork");
-    const oldWorkers = before.pids.filter((p) => p !== before.main_pid);
+    const other = await upWithWorkers("other");
     const res = await world.pmctl(["reload", "fork"]);
     expect(res.stderr).toBe("");
     expect(res.stdout).toBe(`fork: SIGHUP to the main process ${before.main_pid}\n`);
     expect(res.code).toBe(0);
-    const after = await waitUntil(async () => {
-      const a = await world.app("fork");
-      return a.pids.length === PIDS_WHEN_UP && !a.pids.some((p) => oldWorkers.includes(p)) && a;
-    }, "a new set of workers");
+    const after = await newWorkers("fork", before);
     expect(after.main_pid).toBe(before.main_pid);
     expect(after.restarts).toBe(0);
     expect(d.output()).toMatch(/reload fork by uid 0 \(root\) pid \d+/);
+    expect((await world.app("other")).pids).toEqual(other.pids); // only the service named
+
+    const refused = await asNobody(["reload", "fork"]);
+    expect(refused).toMatchObject({ code: 1, stderr: "pmctl: reload refused for uid 65534: changing services needs root\n" });
+    expect(d.output()).toMatch(/refused reload fork from uid 65534 \(nobody\) pid \d+/);
+
+    const all = await world.pmctl(["reload", "all"]);
+    expect(all).toMatchObject({ code: 0, stderr: "", stdout: `fork: SIGHUP to the main process ${before.main_pid}\nother: SIGHUP to the main process ${other.main_pid}\n` });
+    expect(d.output()).toMatch(/reload all by uid 0 \(root\) pid \d+/);
+    for (const [name, was] of [["fork", after], ["other", other]] as const) expect((await newWorkers(name, was)).main_pid).toBe(was.main_pid);
   });
 
   test("reload_command: runs with MAINPID; a failing one is reported with its output and the service keeps running", async () => {
@@ -94,8 +117,7 @@ describe("a pre-forking server (test double, run as nobody)", () => {
     const broken = await upWithWorkers("broken");
     const ok = await world.pmctl(["reload", "fork"]);
     expect(ok).toMatchObject({ code: 0, stdout: `fork: reload_command sh -c kill -HUP "$MAINPID" && echo "reloaded $MAINPID"\n` });
-    const oldWorkers = fork.pids.filter((p) => p !== fork.main_pid);
-    await waitUntil(async () => { const a = await world.app("fork"); return a.pids.length === PIDS_WHEN_UP && !a.pids.some((p) => oldWorkers.includes(p)); }, "new workers");
+    await newWorkers("fork", fork);
     const bad = await world.pmctl(["reload", "broken"]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toBe("broken: failed: reload_command sh -c echo 'config test failed: line 3' >&2; exit 4: exited with code 4\n  config test failed: line 3\n");
@@ -142,6 +164,23 @@ describe("a pre-forking server (test double, run as nobody)", () => {
     expect(second).toMatchObject({ restarts: 1, last_exit: "unknown" });
   });
 
+  test("a service that ended while no daemon watched shows last_exit unknown after the restart, not the old exit", async () => {
+    newWorld().writeService("fork", forkingServer());
+    const d1 = await world.daemon();
+    const first = await upWithWorkers("fork");
+    expect((await world.pmctl(["restart", "fork"])).code).toBe(0); // a last exit to be stale: code 0 after SIGTERM
+    const second = await upWithWorkers("fork", first);
+    expect(second).toMatchObject({ last_exit: "exit", exit_code: 0 });
+    d1.proc.kill("SIGKILL");
+    await d1.exited;
+    for (const pid of second.pids) process.kill(pid, "SIGKILL"); // the whole service dies unseen
+    await waitUntil(() => world.cgroupPids("fork").length === 0, "the service's cgroup to empty");
+    await world.daemon();
+    const third = await upWithWorkers("fork", second);
+    expect(third).toMatchObject({ last_exit: "unknown", exit_code: null, exit_signal: null });
+    expect(Date.parse(third.last_exit_at!)).toBeGreaterThan(Date.parse(second.last_exit_at!));
+  });
+
   test("a main PID saved in the state file whose process is gone is not adopted (PID reuse never makes another process main)", async () => {
     newWorld().writeService("fork", forkingServer({ exit_type: "cgroup" }));
     const d1 = await world.daemon();
@@ -166,19 +205,13 @@ describe("a pre-forking server (test double, run as nobody)", () => {
     world.writeMaster({ sock_mode: "0666" });
     const d = await world.daemon();
     const before = await upWithWorkers("fork");
-    const oldWorkers = before.pids.filter((p) => p !== before.main_pid);
     const hup = await world.pmctl(["signal", "HUP", "fork", "--main"]);
     expect(hup).toMatchObject({ code: 0, stdout: `fork: SIGHUP sent to the main process pid ${before.main_pid}\n` });
-    await waitUntil(async () => { const a = await world.app("fork"); return a.pids.length === PIDS_WHEN_UP && !a.pids.some((p) => oldWorkers.includes(p)); }, "new workers");
+    await newWorkers("fork", before);
     expect(d.output()).toMatch(/signal SIGHUP --main fork by uid 0 \(root\) pid \d+/);
 
-    const proc = Bun.spawn({
-      cmd: ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", ...pmctlCommand(["-c", world.configPath, "signal", "TERM", "fork"])],
-      cwd: PM_CWD, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, HOME: "/tmp" },
-    });
-    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
-    expect(code).toBe(1);
-    expect(stderr).toBe("pmctl: signal refused for uid 65534: changing services needs root\n");
+    const refused = await asNobody(["signal", "TERM", "fork"]);
+    expect(refused).toMatchObject({ code: 1, stderr: "pmctl: signal refused for uid 65534: changing services needs root\n" });
     expect(d.output()).toMatch(/refused signal SIGTERM fork from uid 65534 \(nobody\)/);
 
     // Exactly the signal asked for: a SIGSTOP is not undone by a SIGCONT behind it.

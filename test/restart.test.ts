@@ -174,7 +174,7 @@ describe("restart state across daemon restarts", () => {
     const after = await world.app("svc");
     expect(after).toMatchObject({ restarts: 2, last_exit: "unknown", exit_code: null });
     expect(second.output()).toContain("[svc] exit status unknown; restart 2 of 2 in 1m, in 0ms");
-    expect((await world.pmctl(["status"])).stdout).toMatch(/\nsvc\s+running\s+\d+\s+\S+\s+2\s+unknown/);
+    expect((await world.pmctl(["status"])).stdout).toMatch(/\nsvc\s+running\s+\d+\*\s+\S+\s+2\s+unknown/);
 
     process.kill(pid3, "SIGKILL");
     const suppressed = await waitForState("svc", "suppressed");

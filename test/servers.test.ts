@@ -5,6 +5,7 @@
  * where its package is not installed.
  */
 import { afterEach, describe, expect, test } from "bun:test";
+import type { Subprocess } from "bun";
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { resolveUser } from "../src/config/users.ts";
@@ -18,7 +19,10 @@ if (!POSTGRES) console.warn("servers.test.ts: postgres SKIPPED — postgresql is
 
 let world: World;
 const runDirs: string[] = [];
+/** Clients a test started (killed by PID if a failure left them waiting on their input). */
+const sessions: Subprocess[] = [];
 afterEach(async () => {
+  for (const p of sessions.splice(0)) if (p.exitCode === null && p.signalCode === null) p.kill("SIGKILL");
   await world?.cleanup();
   for (const d of runDirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
@@ -61,7 +65,8 @@ describe.skipIf(!REDIS)("redis", () => {
     const a = await world.app("redis");
     expect(a.state).toBe("running");
     expect(readFileSync(`/proc/${a.main_pid}/limits`, "utf8")).toMatch(/^Max open files\s+10032\s+10032\s+files/m);
-    expect(statSync(join("/run", rt)).uid).toBe(resolveUser("redis")!.uid);
+    const dir = statSync(join("/run", rt));
+    expect({ uid: dir.uid, mode: dir.mode & 0o7777 }).toEqual({ uid: resolveUser("redis")!.uid, mode: 0o755 }); // the default mode
     expect(statSync(sock).mode & 0o077).toBe(0); // made under umask 0077
     expect((await world.pmctl(["stop", "redis"])).code).toBe(0);
     expect(await world.app("redis")).toMatchObject({ state: "stopped", last_exit: "exit", exit_code: 0 });
@@ -70,7 +75,8 @@ describe.skipIf(!REDIS)("redis", () => {
 });
 
 describe.skipIf(!POSTGRES)("postgres", () => {
-  test("the postmaster as main: SIGHUP reload, SIGINT to it alone stops every backend, a clean exit", async () => {
+  /** An initdb'd cluster run as the service `postgres` with these process keys; resolves once it answers. */
+  async function startPostgres(process: Record<string, unknown>) {
     world = new World();
     chmodSync(world.dir, 0o755);
     const data = dataDir("pgdata", "postgres");
@@ -82,26 +88,62 @@ describe.skipIf(!POSTGRES)("postgres", () => {
     world.writeService("postgres", {
       process: {
         command: [join(POSTGRES!, "postgres"), "-D", data, "-k", `/run/${rt}`, "-p", String(port), "-c", "listen_addresses="],
-        user: "postgres", exit_type: "main", stop_signal: "SIGINT", stop_mode: "main", reload_signal: "SIGHUP",
-        runtime_directory: rt, runtime_directory_mode: "2775", umask: "0077", stop_grace_ms: 60_000,
+        user: "postgres", exit_type: "main", stop_mode: "main", runtime_directory: rt, stop_grace_ms: 60_000, ...process,
       },
       restart_policy: { policy: "on-failure" },
     });
     const d = await world.daemon();
-    const psql = (sql: string) => run(["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "/usr/bin/psql", "-h", `/run/${rt}`, "-p", String(port), "-U", "postgres", "-Atc", sql]);
+    const psqlArgs = ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "/usr/bin/psql", "-h", `/run/${rt}`, "-p", String(port), "-U", "postgres", "-At"];
+    const psql = (sql: string) => run([...psqlArgs, "-c", sql]);
     await waitUntil(async () => (await psql("select 1")).out.trim() === "1", "postgres to answer", 30_000);
     const up = await world.app("postgres");
     expect(up.state).toBe("running");
     expect(up.pids.length).toBeGreaterThan(1); // postmaster, checkpointer, background writer, …
+    const pgLog = () => readFileSync(join(world.appDir("postgres"), "stderr.log"), "utf8");
+    return { d, rt, up, psqlArgs, psql, pgLog };
+  }
+
+  test("the postmaster as main: SIGHUP reload, SIGINT to it alone stops every backend, a clean exit", async () => {
+    const { d, rt, up, pgLog } = await startPostgres({ stop_signal: "SIGINT", reload_signal: "SIGHUP", runtime_directory_mode: "2775", umask: "0077" });
     expect(statSync(join("/run", rt)).mode & 0o7777).toBe(0o2775);
 
     expect(await world.pmctl(["reload", "postgres"])).toMatchObject({ code: 0, stdout: `postgres: SIGHUP to the main process ${up.main_pid}\n` });
-    await waitUntil(() => readFileSync(join(world.appDir("postgres"), "stderr.log"), "utf8").includes("received SIGHUP, reloading configuration files"), "postgres to reload");
+    await waitUntil(() => pgLog().includes("received SIGHUP, reloading configuration files"), "postgres to reload");
 
     expect((await world.pmctl(["stop", "postgres"])).code).toBe(0);
     expect(await world.app("postgres")).toMatchObject({ state: "stopped", last_exit: "exit", exit_code: 0, pids: [] });
     expect(d.output()).toContain(`sent SIGINT to the main process ${up.main_pid} (stop_mode main)`);
-    expect(readFileSync(join(world.appDir("postgres"), "stderr.log"), "utf8")).toContain("received fast shutdown request");
+    expect(pgLog()).toContain("received fast shutdown request");
     expect(existsSync(join("/run", rt))).toBe(false);
+  });
+
+  test("smart shutdown (SIGTERM to the postmaster alone): the stop waits for an open session, which ends its work normally", async () => {
+    const { d, up, psqlArgs, pgLog } = await startPostgres({ stop_signal: "SIGTERM" });
+    // A session that lasts until the test ends it: psql reading its queries from a pipe.
+    const session = Bun.spawn({ cmd: psqlArgs, stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    sessions.push(session);
+    const out = { text: "" };
+    const reading = (async () => { for await (const chunk of session.stdout) out.text += new TextDecoder().decode(chunk); })();
+    const stderr = new Response(session.stderr).text();
+    session.stdin.write("select 'connected';\n");
+    session.stdin.flush();
+    await waitUntil(() => out.text.includes("connected"), "the session to be open");
+
+    const stop = world.pmctl(["stop", "postgres"]);
+    await waitUntil(() => pgLog().includes("received smart shutdown request"), "postgres to get the smart shutdown request");
+    // Only the postmaster got SIGTERM: it waits for the session, and the service is still there.
+    expect(await world.app("postgres")).toMatchObject({ state: "stopping", main_pid: up.main_pid });
+    session.stdin.write("select 'work done after the stop request';\n");
+    session.stdin.end();
+    expect(await session.exited).toBe(0);
+    await reading;
+    expect(out.text).toBe("connected\nwork done after the stop request\n");
+    expect(await stderr).toBe("");
+
+    expect((await stop).code).toBe(0);
+    expect(await world.app("postgres")).toMatchObject({ state: "stopped", last_exit: "exit", exit_code: 0, pids: [] });
+    expect(d.output()).toContain(`sent SIGTERM to the main process ${up.main_pid} (stop_mode main)`);
+    expect(pgLog()).toContain("database system is shut down");
+    expect(pgLog()).not.toContain("terminating connection due to administrator command");
   });
 });

@@ -21,7 +21,7 @@ let world: World;
 afterEach(async () => { await world?.cleanup(); });
 
 /** Every field a row may carry: the table's columns and notes (src/cli/render.ts). */
-const ROW_FIELDS = ["name", "state", "pids", "restarts", "enabled", "operator_stopped", "uptime_ms", "exit_code", "exit_signal", "last_exit", "last_exit_at",
+const ROW_FIELDS = ["name", "state", "pids", "restarts", "main_pid", "enabled", "operator_stopped", "uptime_ms", "exit_code", "exit_signal", "last_exit", "last_exit_at",
   "next_attempt_at", "next_run_at", "schedule_timezone", "suppressed_reason", "cpu_usage_usec", "memory_current", "limits_not_in_force",
   "ready", "start", "readiness", "health", "start_failure", "waiting_for"];
 const ALWAYS = new Set(["name", "state", "pids", "restarts"]);
@@ -48,7 +48,7 @@ const app = (over: Partial<AppStatus>): AppStatus => ({
 test("the table from rows is the table from the full answer", () => {
   const nowMs = Date.parse("2026-12-06T10:00:00Z");
   const apps = [
-    app({ name: "web", pids: [10, 11, 12, 13, 14], uptime_ms: 65_000, cpu_usage_usec: 1_500_000, memory_current: 3 << 20, ready: true, start: "up", readiness: "ready" }),
+    app({ name: "web", pids: [10, 11, 12, 13, 14], main_pid: 12, uptime_ms: 65_000, cpu_usage_usec: 1_500_000, memory_current: 3 << 20, ready: true, start: "up", readiness: "ready" }),
     app({ name: "off", state: "stopped", enabled: false }),
     app({ name: "held", state: "stopped", operator_stopped: true, last_exit: "exit", exit_code: 0, last_exit_at: "2026-12-06T09:00:00.000Z" }),
     app({ name: "crash", state: "backoff", restarts: 3, last_exit: "exit", exit_code: 2, last_exit_at: "2026-12-06T09:59:58.000Z", next_attempt_at: "2026-12-06T10:00:04.000Z", start_failure: "exited with code 2 before start_seconds" }),
@@ -60,6 +60,15 @@ test("the table from rows is the table from the full answer", () => {
   for (const color of [false, true]) {
     expect(renderStatus(apps.map(project), { nowMs, color })).toBe(renderStatus(apps, { nowMs, color }));
   }
+});
+
+test("the PIDS column lists the main process first, marked *, before the cut to four", () => {
+  const pidsCell = (over: Partial<AppStatus>) => renderStatus([project(app({ name: "s", ...over }))], { nowMs: 0 }).split("\n")[1]!.split(/\s+/)[2];
+  expect(pidsCell({ pids: [10, 11, 12, 13, 14, 15], main_pid: 15 })).toBe("15*,10,11,12,+2");
+  expect(pidsCell({ pids: [10, 11], main_pid: 10 })).toBe("10*,11");
+  expect(pidsCell({ pids: [10, 11], main_pid: null })).toBe("10,11"); // exit_type cgroup, or the main process left
+  expect(pidsCell({ pids: [11], main_pid: 10 })).toBe("11"); // a main PID not (or no longer) in the cgroup is not shown
+  expect(pidsCell({ pids: [], main_pid: null, state: "stopped" })).toBe("-");
 });
 
 test("the protocol takes view: \"table\" and refuses any other view", () => {
@@ -103,6 +112,7 @@ describe("a daemon's table rows", () => {
     const json = JSON.parse((await world.pmctl(["status", "--json"])).stdout) as { apps: AppStatus[] };
     expect(Object.keys(json.apps[0]!)).toEqual(expect.arrayContaining(["main_pid", "started_at", "memory_peak", "logs", "notify_status"]));
     const table = await world.pmctl(["status"]);
+    expect(table.stdout).toMatch(new RegExp(`^up\\s+running\\s+${rows.find((r) => r.name === "up")!.main_pid}\\*\\s`, "m"));
     expect(table.stdout).toMatch(/^off\s+stopped\s.*disabled$/m);
     expect(table.stdout).toMatch(/^held\s+stopped\s.*stopped by operator$/m);
   });

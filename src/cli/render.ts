@@ -27,6 +27,13 @@ export function lastExitText(a: StatusRow): string {
   return a.last_exit === "exit" ? what : `${a.last_exit} (${what})`;
 }
 
+/** PIDS column: the main process first, marked `*`, then the others; at most 4, then `+N`. */
+function pidsText(a: StatusRow): string {
+  const main = a.main_pid != null && a.pids.includes(a.main_pid) ? a.main_pid : null;
+  const cells = main === null ? a.pids.map(String) : [`${main}*`, ...a.pids.filter((p) => p !== main).map(String)];
+  return cells.length > 4 ? `${cells.slice(0, 4).join(",")},+${cells.length - 4}` : cells.join(",") || "-";
+}
+
 /** READY column: `yes`, `no`, `starting` (start_seconds or readiness pending); `-` when not running. */
 function readyText(a: StatusRow): string {
   if (a.ready === undefined || a.ready === null) return "-";
@@ -84,9 +91,8 @@ export function renderStatus(apps: StatusRow[], opts: RenderOptions = {}): strin
   if (apps.length === 0) return "no services configured";
   const rows = [["NAME", "STATE", "PIDS", "UPTIME", "RESTARTS", "LAST EXIT", "CPU", "MEM", "READY", "NOTE"]];
   for (const a of apps) {
-    const pids = a.pids.length > 4 ? `${a.pids.slice(0, 4).join(",")},+${a.pids.length - 4}` : a.pids.join(",") || "-";
     rows.push([
-      a.name, a.state, pids,
+      a.name, a.state, pidsText(a),
       a.uptime_ms == null ? "-" : formatDurationMs(a.uptime_ms),
       String(a.restarts), a.last_exit != null && a.last_exit_at ? `${lastExitText(a)}, ${relativeTime(Date.parse(a.last_exit_at), nowMs)}` : lastExitText(a),
       a.cpu_usage_usec == null ? "-" : `${(a.cpu_usage_usec / 1e6).toFixed(1)}s`,

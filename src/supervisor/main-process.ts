@@ -2,24 +2,18 @@
  * The main process of a run: who it is (PID plus start time, so a reused PID is never taken for
  * it), finding it again after a daemon restart, and waiting for its exit.
  */
-import { readFileSync } from "node:fs";
 import type { Subprocess } from "bun";
 import type { PidWatcher } from "../linux/pidwatch.ts";
+import { readProcStat } from "../linux/proc-stat.ts";
 import type { ExitInfo } from "./policy.ts";
 import type { MainProcess } from "./unit.ts";
 
 /** Field 22 of /proc/PID/stat (start time in clock ticks since boot); null when the process is gone. */
-export function processStartTime(pid: number): string | null {
-  let stat: string;
-  try { stat = readFileSync(`/proc/${pid}/stat`, "latin1"); } catch { return null; }
-  // `pid (comm) state …`: comm may hold spaces and parentheses; field 3 starts after the last ") ".
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return fields[22 - 3] ?? null;
-}
+const startTimeOf = (pid: number): string | null => readProcStat(pid)?.startTime ?? null;
 
 /** Is `saved` still the same process, and in the service's cgroup? */
 export function isSameProcess(saved: MainProcess, cgroupPids: readonly number[]): boolean {
-  return saved.startTime !== null && cgroupPids.includes(saved.pid) && processStartTime(saved.pid) === saved.startTime;
+  return saved.startTime !== null && cgroupPids.includes(saved.pid) && startTimeOf(saved.pid) === saved.startTime;
 }
 
 /**
@@ -33,7 +27,7 @@ export function findSavedMain(saved: { mainPid?: number | null; mainStartTime?: 
   const main: MainProcess = { pid: saved.mainPid, startTime: saved.mainStartTime ?? null };
   if (!isSameProcess(main, cgroupPids)) return null;
   try { void watcher.watch(main.pid); } catch { return null; }
-  return processStartTime(main.pid) === main.startTime ? main : null;
+  return startTimeOf(main.pid) === main.startTime ? main : null;
 }
 
 const UNKNOWN: ExitInfo = { code: null, signal: null, known: false };

@@ -12,7 +12,7 @@ import { basename, dirname, join } from "node:path";
 import type { Logger } from "../util/log.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { selfTrusted, untrustedFolderReason } from "../util/file-trust.ts";
-import type { LastExit, Phase } from "./unit.ts";
+import { initialUnitState, type LastExit, type Phase, type UnitState } from "./unit.ts";
 import type { RestartHistory } from "./policy.ts";
 
 export interface PersistedUnit {
@@ -38,6 +38,34 @@ export interface PersistedUnit {
 }
 
 export interface StopSettings { stopSignal: string; stopGraceMs: number }
+
+/** What of a unit's state goes into its entry (the rest of PersistedUnit is the runner's). */
+export function persistedState(s: UnitState): Omit<PersistedUnit, "stop" | "removing" | "cpuAtStartUsec"> {
+  return {
+    operatorStopped: s.operatorStopped, phase: s.phase, history: s.history, restarts: s.restarts,
+    lastExit: s.lastExit, startedAtWallMs: s.startedAtWallMs, suppressedReason: s.suppressedReason,
+    startAfterStop: s.startAfterStop || undefined,
+    mainPid: s.mainPid, mainStartTime: s.mainStartTime,
+  };
+}
+
+/**
+ * The state a new daemon boots a unit from (its `boot` event then says what runs now). The saved
+ * main process is kept: with an empty cgroup it tells a run that ended while no daemon watched
+ * (its last exit is then unknown, not the one before it) from a service that was not running.
+ */
+export function restoredState(saved: PersistedUnit | undefined): UnitState {
+  const state = initialUnitState();
+  if (!saved) return state;
+  return {
+    ...state,
+    operatorStopped: saved.operatorStopped, history: saved.history, restarts: saved.restarts,
+    lastExit: saved.lastExit, startedAtWallMs: saved.startedAtWallMs, suppressedReason: saved.suppressedReason,
+    phase: saved.phase === "suppressed" ? "suppressed" : "stopped",
+    startAfterStop: saved.startAfterStop === true, // a restart the previous daemon had begun
+    mainPid: saved.mainPid ?? null, mainStartTime: saved.mainStartTime ?? null,
+  };
+}
 
 interface StateFile {
   version: 1;

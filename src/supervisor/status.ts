@@ -85,7 +85,7 @@ export function unitStatus(unit: Unit, cgroups: CgroupTree, nowWallMs: number, r
  * a third of the daemon's time (issue 15, perf of the daemon).
  */
 export type StatusRow = Pick<AppStatus, "name" | "state" | "pids" | "restarts"> &
-  Partial<Pick<AppStatus, "enabled" | "operator_stopped" | "uptime_ms" | "exit_code" | "exit_signal" | "last_exit" | "last_exit_at" | "next_attempt_at" | "next_run_at"
+  Partial<Pick<AppStatus, "main_pid" | "enabled" | "operator_stopped" | "uptime_ms" | "exit_code" | "exit_signal" | "last_exit" | "last_exit_at" | "next_attempt_at" | "next_run_at"
     | "schedule_timezone" | "suppressed_reason" | "cpu_usage_usec" | "memory_current" | "limits_not_in_force">> &
   Partial<Pick<HealthStatus, "ready" | "start" | "readiness" | "health" | "start_failure" | "waiting_for">>;
 
@@ -93,6 +93,7 @@ export type StatusRow = Pick<AppStatus, "name" | "state" | "pids" | "restarts"> 
 export function statusRow(unit: Unit, cgroups: CgroupTree, nowWallMs: number, health: HealthStatus): StatusRow {
   const s = unit.state;
   const row: StatusRow = { name: unit.name, state: s.phase, pids: cgroups.pids(unit.name).sort((a, b) => a - b), restarts: s.restarts };
+  if (s.mainPid !== null) row.main_pid = s.mainPid;
   if (!unit.config.enabled) row.enabled = false;
   if (s.operatorStopped) row.operator_stopped = true;
   const running = s.phase === "running" || s.phase === "stopping" || s.phase === "killing";

@@ -13,14 +13,14 @@ import { CronSchedule, ScheduleTimer, systemTimerHost } from "../schedule/cron.t
 import type { Clock } from "../util/clock.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { logger, printable, type Logger } from "../util/log.ts";
-import { initialUnitState, transition, type Effect, type UnitEvent, type UnitState } from "./unit.ts";
+import { transition, type Effect, type UnitEvent, type UnitState } from "./unit.ts";
 import type { ExitInfo } from "./policy.ts";
 import { removeRuntimeDirectory } from "./process-setup.ts";
 import { startRun, type StartedRun } from "./start-run.ts";
 import { sendStop } from "./signals.ts";
 import { findSavedMain, mainProcessExit } from "./main-process.ts";
 import { untilCgroupEmpty } from "./cgroup-exit.ts";
-import type { StateStore } from "./state-store.ts";
+import { persistedState, restoredState, type StateStore } from "./state-store.ts";
 import { finishRemoval, shouldFinishRemoval } from "./removal.ts";
 import { OnePerTurn } from "../util/turns.ts";
 import { applyUnitLimits } from "./unit-limits.ts";
@@ -92,15 +92,7 @@ export class Supervisor {
 
   private addUnit(svc: ServiceConfig, booting: boolean): Unit {
     const saved = this.deps.store.get(svc.name);
-    const state = initialUnitState();
-    if (saved) {
-      Object.assign(state, {
-        operatorStopped: saved.operatorStopped, history: saved.history, restarts: saved.restarts,
-        lastExit: saved.lastExit, startedAtWallMs: saved.startedAtWallMs, suppressedReason: saved.suppressedReason,
-        phase: saved.phase === "suppressed" ? "suppressed" : "stopped",
-        startAfterStop: saved.startAfterStop === true, // a restart the previous daemon had begun
-      });
-    }
+    const state = restoredState(saved);
     const unit: Unit = {
       name: svc.name, config: svc, state, timer: null, proc: null, tracking: false, schedule: null,
       listeners: new Set(), oomKillsAtStart: null, limits: null, writtenLimits: null, log: logger(svc.name),
@@ -214,14 +206,10 @@ export class Supervisor {
   }
 
   private persist(unit: Unit) {
-    const s = unit.state;
     this.deps.store.set(unit.name, {
-      operatorStopped: s.operatorStopped, phase: s.phase, history: s.history, restarts: s.restarts,
-      lastExit: s.lastExit, startedAtWallMs: s.startedAtWallMs, suppressedReason: s.suppressedReason,
+      ...persistedState(unit.state),
       stop: { stopSignal: unit.config.process.stopSignal, stopGraceMs: unit.config.process.stopGraceMs },
       removing: this.removing.has(unit.name) || undefined,
-      startAfterStop: s.startAfterStop || undefined,
-      mainPid: s.mainPid, mainStartTime: s.mainStartTime,
       cpuAtStartUsec: this.deps.cgroups.cpuAtStart(unit.name),
     });
   }
