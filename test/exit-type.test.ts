@@ -201,6 +201,13 @@ describe("the main process across a daemon restart", () => {
       expect(reboot(s, []).state).toMatchObject({ phase: "starting", lastExit: { known: false, code: null, signal: null, atWallMs: T0 } });
     });
 
+    test("its main process had left (exit_type auto, code 0) and the rest ended while no daemon watched: the last exit is unknown", () => {
+      const ctx = ctxOf({ nowWallMs: T0 - 60_000 });
+      const s = transition(afterRestart(), { type: "mainExited", exit: ok, othersRemain: true }, ctx).state;
+      expect(s).toMatchObject({ phase: "running", mainPid: null }); // a daemon that forked and left
+      expect(reboot(s, []).state).toMatchObject({ phase: "starting", lastExit: { known: false, atWallMs: T0 } });
+    });
+
     test("a service stopped before the daemon went keeps its last exit", () => {
       const ctx = ctxOf({ nowWallMs: T0 - 60_000 });
       let s = transition(afterRestart(), { type: "stop" }, ctx).state;

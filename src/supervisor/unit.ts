@@ -152,8 +152,11 @@ export function transition(s: UnitState, ev: UnitEvent, ctx: UnitContext): Trans
       }
       // It ran when the previous daemon stopped watching and is gone now: say so, not the old
       // last exit. (`s` is rebound: the helpers above read it.)
-      // Only when a main process was known: a service that never ran has no exit to report.
-      if (ev.main === null && s.mainPid !== null) s = { ...s, mainPid: null, mainStartTime: null, lastExit: { ...UNSEEN_EXIT, cause: "exit", atWallMs: ctx.nowWallMs } };
+      // Only when it was running (a main process known, or a run begun whose main process had
+      // left, exit_type auto/cgroup): a service that never ran has no exit to report.
+      if (!ev.main && (s.mainPid !== null || s.startedAtWallMs !== null)) {
+        s = { ...s, mainPid: null, mainStartTime: null, startedAtWallMs: null, lastExit: { ...UNSEEN_EXIT, cause: "exit", atWallMs: ctx.nowWallMs } };
+      }
       if (s.operatorStopped || !ctx.enabled) return next({ phase: "stopped", mainPid: null, startAfterStop: false });
       if (ctx.scheduled) return next({ phase: "scheduled", mainPid: null, startAfterStop: false });
       if (s.phase === "suppressed") return next({ startAfterStop: false }); // tolerance exceeded before the daemon restart
@@ -228,7 +231,7 @@ export function transition(s: UnitState, ev: UnitEvent, ctx: UnitContext): Trans
             return afterRun({ ...ended, lastExit: { ...s.mainExit, cause: "exit", atWallMs: ctx.nowWallMs } }, s.mainExit, ctx, describeExit(s.mainExit));
           }
           if (s.startAfterStop) return { state: { ...ended, phase: "starting", startAfterStop: false, suppressedReason: null }, effects: [{ type: "cancelTimer" }, log(`stopped (${describeExit(ev.exit)}), starting again`), { type: "spawn" }] };
-          return { state: { ...ended, phase: s.operatorStopped ? "stopped" : idlePhaseOf(ended, ctx) }, effects: [{ type: "cancelTimer" }, log(`stopped (${cause === "killed-after-grace" ? "killed after grace" : describeExit(ev.exit)})`), { type: "persist" }] };
+          return { state: { ...ended, startedAtWallMs: null, phase: s.operatorStopped ? "stopped" : idlePhaseOf(ended, ctx) }, effects: [{ type: "cancelTimer" }, log(`stopped (${cause === "killed-after-grace" ? "killed after grace" : describeExit(ev.exit)})`), { type: "persist" }] };
         case "running": case "starting":
           return afterRun(ended, ev.exit, ctx, cause === "oom-kill" ? "killed by the OOM killer" : describeExit(ev.exit));
         default:
