@@ -35,8 +35,13 @@ export function pmctlAsNobody(world: World, args: string[]): Promise<Ran> {
  * printed so far. The caller kills it (by its PID) when done.
  */
 export function spawnBunAsNobody(source: string, args: string[] = []) {
+  return spawnBunAs(NOBODY, source, args);
+}
+
+/** spawnBunAsNobody as another unprivileged uid (its gid the same number, no groups). */
+export function spawnBunAs(uid: number, source: string, args: string[] = []) {
   const proc = Bun.spawn({
-    cmd: [...AS_NOBODY, process.execPath, "-e", source, ...args], cwd: "/", stdin: "ignore", stdout: "pipe", stderr: "pipe",
+    cmd: ["setpriv", `--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", process.execPath, "-e", source, ...args], cwd: "/", stdin: "ignore", stdout: "pipe", stderr: "pipe",
     env: { PATH: "/usr/bin:/bin", HOME: "/tmp" },
   });
   let out = "";

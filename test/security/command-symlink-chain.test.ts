@@ -134,3 +134,21 @@ test("the daemon (root) refuses a command reached through a hop nobody can re-po
   expect(d.output()).toContain(`refusing to run ${root}/bin/app for chained as root: its folder ${u} (holding the symlink ${u}/link) is owned by uid 65534 (nobody)`);
   expect(existsSync(marker)).toBe(false);
 });
+
+test("the daemon (root) refuses a command whose middle hop nobody re-pointed (with ln -sfn, as nobody)", async () => {
+  t.world = new World();
+  const { root, u } = layout();
+  const real = rootScript(join(root, "real", "app"));
+  const marker = join(root, "ran");
+  writeFileSync(real, `#!/bin/sh\ntouch ${marker}\nexec sleep 1000\n`);
+  mkdirSync(join(root, "bin"), { mode: 0o755 });
+  symlinkSync(join(u, "link"), join(root, "bin", "app"));
+  symlinkSync("/bin/true", join(u, "link"));
+  // nobody points the hop where it likes (here at a root program, so no later check of the file itself catches it).
+  expect(await shAsNobody(`ln -sfn ${real} ${u}/link`)).toEqual({ code: 0, stdout: "", stderr: "" });
+  t.world.writeService("chained", { process: { command: [join(root, "bin", "app")], stop_grace_ms: 1000 }, restart_policy: { policy: "never" } });
+  const d = await t.world.daemon();
+  await waitUntil(async () => (await t.world!.app("chained")).state === "failed" || existsSync(marker), "chained to fail (or run)");
+  expect(existsSync(marker)).toBe(false);
+  expect(d.output()).toContain(`refusing to run ${root}/bin/app for chained as root: its folder ${u} (holding the symlink ${u}/link) is owned by uid 65534 (nobody)`);
+});

@@ -42,21 +42,41 @@ async function rotateAsRoot(app: string) {
   return r;
 }
 
+/**
+ * A root file with an mtime two days back (an older period), the victim running and its output
+ * written, and the archive names nobody pre-creates (today's, yesterday's, the root file's period's).
+ */
+async function olderRootFileSetup() {
+  world = new World();
+  root = new RootFiles();
+  const secret = root.add("secret", SECRET, Date.now() - 2 * DAY);
+  root.snapshot();
+  const wd = nobodysFolder(world, "victim");
+  world.writeService("victim", victim());
+  const d = await started(join(wd, "stdout.log"));
+  const archives = [...dailyArchiveNames("stdout.log"), `stdout.log.${new Date(Date.now() - 2 * DAY).toISOString().slice(0, 10)}`];
+  return { secret, wd, archives, d };
+}
+
 describe("rotation never follows what a service's user planted", () => {
   test("live file swapped for a symlink to an older root file, that period's archive pre-created: nothing of it moves", async () => {
-    world = new World();
-    root = new RootFiles();
-    const secret = root.add("secret", SECRET, Date.now() - 2 * DAY);
-    root.snapshot();
-    const wd = nobodysFolder(world, "victim");
-    world.writeService("victim", victim());
-    await started(join(wd, "stdout.log"));
-    const archives = [...dailyArchiveNames("stdout.log"), `stdout.log.${new Date(Date.now() - 2 * DAY).toISOString().slice(0, 10)}`];
+    const { secret, wd, archives } = await olderRootFileSetup();
     const r = await asNobody(wd, `rm -f stdout.log && ln -s ${secret} stdout.log && touch ${archives.join(" ")}`);
     expect(r.code).toBe(0);
     await rotateAsRoot("victim");
     expect(root.changes()).toEqual([]);
     for (const a of archives) if (existsSync(join(wd, a))) expect(readFileSync(join(wd, a), "utf8")).not.toContain("root secret");
+  }, 60_000);
+
+  test("live file deleted, a rotation run notices it gone, then linked to an older root file (archive pre-created): nothing of it moves", async () => {
+    const { secret, wd, archives, d } = await olderRootFileSetup();
+    expect((await asNobody(wd, "rm -f stdout.log")).code).toBe(0);
+    await rotateAsRoot("victim"); // the tick: the rotator finds the file gone (its period is then taken from the next file's mtime)
+    await d.waitForLog(/log file .*stdout\.log of victim is gone/, 10_000);
+    expect((await asNobody(wd, `ln -s ${secret} stdout.log && touch ${archives.join(" ")}`)).code).toBe(0);
+    await rotateAsRoot("victim");
+    expect(root.changes()).toEqual([]);
+    for (const a of archives) expect(readFileSync(join(wd, a), "utf8")).not.toContain("root secret");
   }, 60_000);
 
   test("an existing archive that is a symlink to a root file: nothing is appended to it", async () => {

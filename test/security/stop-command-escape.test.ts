@@ -4,7 +4,7 @@
  * in the daemon's own cgroup, outside every limit, where `stop` never kills it.
  */
 import { afterEach, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pidAlive, waitUntil, World } from "../helpers/harness.ts";
 import { openWorld } from "./attacker.ts";
@@ -21,17 +21,17 @@ afterEach(async () => {
  * A world whose service `svc` runs as nobody in a folder nobody owns, with `commandKey`
  * (stop_command or reload_command) set to `sh -c script(pidFile)`; the daemon serves and svc runs.
  */
-async function serviceWithHelperCommand(commandKey: "stop_command" | "reload_command", script: (pidFile: string) => string): Promise<{ w: World; pidFile: string }> {
+async function serviceWithHelperCommand(commandKey: "stop_command" | "reload_command", script: (pidFile: string) => string, graceMs = 5000): Promise<{ w: World; pidFile: string; d: Awaited<ReturnType<World["daemon"]>> }> {
   world = new World();
   openWorld(world);
   const pidFile = join(world.appDir("svc"), "escaped.pid");
   world.writeService("svc", {
-    process: { user: "nobody", command: ["sleep", "1000"], stop_grace_ms: 5000, [commandKey]: ["sh", "-c", script(pidFile)] },
+    process: { user: "nobody", command: ["sleep", "1000"], stop_grace_ms: graceMs, [commandKey]: ["sh", "-c", script(pidFile)] },
   });
   await Bun.$`chown nobody ${world.appDir("svc")}`;
-  await world.daemon();
+  const d = await world.daemon();
   await waitUntil(async () => (await world!.app("svc")).state === "running", "svc to run");
-  return { w: world, pidFile };
+  return { w: world, pidFile, d };
 }
 
 test("what a stop_command forks (setsid, background) is killed when the stop ends", async () => {
@@ -57,4 +57,26 @@ test("what a reload_command forks is killed when it ends; a child holding its ou
   escaped = Number(readFileSync(pidFile, "utf8").trim());
   await waitUntil(() => !pidAlive(escaped!), "the reload command's forked sleep to be gone", 10_000);
   expect((await w.app("svc")).state).toBe("running");
+});
+
+test("a daemon killed mid-stop: the next one kills what the stop_command left and removes its _stop- cgroup at boot", async () => {
+  // A slow stop command that leaves a setsid'd sleep behind; the daemon is SIGKILLed while it runs.
+  const { w, pidFile, d } = await serviceWithHelperCommand("stop_command", (f) => `setsid sleep 99999 </dev/null >/dev/null 2>&1 & echo $! > ${f}; exec sleep 99999`, 120_000);
+  const helper = join(w.masterCgroup, "_stop-svc");
+  const stop = w.pmctl(["stop", "svc"]);
+  escaped = await waitUntil(() => { try { return Number(readFileSync(pidFile, "utf8").trim()); } catch { return 0; } }, "the stop command to fork");
+  expect(readFileSync(join(helper, "cgroup.procs"), "utf8").split("\n").map(Number)).toContain(escaped);
+  d.proc.kill("SIGKILL");
+  await d.exited;
+  await stop; // its connection closed with the daemon
+  const leftovers = [escaped, ...readFileSync(join(helper, "cgroup.procs"), "utf8").split("\n").filter(Boolean).map(Number)];
+  expect(pidAlive(escaped)).toBe(true); // left behind, as a crashed daemon leaves it
+
+  // The next daemon resumes the stop; without a stop_command now, by signal: no helper cgroup of
+  // its own is made (making one would also clear the old), so only its sweep at boot removes it.
+  w.writeService("svc", { process: { user: "nobody", command: ["sleep", "1000"], stop_grace_ms: 5000 } });
+  const d2 = await w.daemon();
+  await waitUntil(() => !existsSync(helper) && !leftovers.some(pidAlive), "the new daemon to kill the leftovers and remove _stop-svc", 20_000);
+  expect(d2.output()).not.toContain("running stop_command");
+  expect((await w.pmctl(["status"])).code).toBe(0);
 });
