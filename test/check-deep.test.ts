@@ -24,6 +24,21 @@ describe("check: run-time problems", () => {
     expect(r.stderr).toMatch(/ghost\.yaml: process\.command: cannot run 'no-such-program-pm14' as \S+.*not found on PATH \(\/usr\/bin:\/bin\)/);
   });
 
+  test("a program found only on check's own PATH is an error: the service runs on the daemon's clean PATH", async () => {
+    world = new World();
+    const bin = join(world.dir, "only-here");
+    mkdirSync(bin);
+    writeFileSync(join(bin, "pm14-only-here"), "#!/bin/sh\nexec sleep 1000\n", { mode: 0o755 });
+    world.writeService("clean", { process: { command: ["pm14-only-here"] } });
+    // It is found where the service's PATH says: its own environment.PATH, or the daemon's when inherited.
+    world.writeService("ownpath", { process: { command: ["pm14-only-here"], environment: { PATH: `${bin}:/usr/bin:/bin` } } });
+    world.writeService("inherits", { process: { command: ["pm14-only-here"], inherit_environment: true } });
+    const r = await world.pmctl(["check"], { PATH: `${bin}:${process.env.PATH ?? "/usr/bin:/bin"}` });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/clean\.yaml: process\.command: cannot run 'pm14-only-here' as \S+.*not found on PATH \(\/usr\/local\/sbin:\/usr\/local\/bin:\/usr\/sbin:\/usr\/bin:\/sbin:\/bin\)/);
+    expect(r.stderr).not.toMatch(/ownpath\.yaml|inherits\.yaml/);
+  });
+
   test("a stop_command given as a missing path is an error", async () => {
     world = new World();
     world.writeService("svc", { process: { command: ["sleep", "1000"], stop_command: ["./bin/stop-it"] } });
