@@ -3,8 +3,10 @@
  * service, told apart by a `process:` key); every master config under examples/ passes the full
  * `processmaster check` (run-time checks included: the examples run on any Linux host) and
  * every service file there is reached by one of them; the README's key tables list exactly the
- * keys the parser accepts, each with a type, a default and a meaning; and the examples use every
- * documented key at least once.
+ * keys the parser accepts, each with a type, a default and a meaning; the examples use every
+ * documented key at least once (the checks, options and conditions inside `readiness`,
+ * `liveness` and `depends_on` too); `pmctl show --json` prints exactly the documented keys; and
+ * the README's exit-code table is the one `pmctl --help` prints.
  *
  * README blocks are checked for keys, types, values and their combinations. What depends on the
  * host they are read on is not held against them: a `working_directory` that does not exist here,
@@ -17,11 +19,13 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
+import { EXIT_CODE_TABLE } from "../src/cli/args.ts";
+import { CONDITIONS, LIVENESS_KEYS, PROBE_KINDS, READINESS_KEYS } from "../src/config/health.ts";
 import { checkConfig } from "../src/config/load.ts";
 import { MASTER_KEYS } from "../src/config/master.ts";
 import { LOGS_KEYS, PROCESS_KEYS, RESOURCES_KEYS, RESTART_KEYS, SERVICE_KEYS, TOLERANCE_KEYS } from "../src/config/service.ts";
 import { formatProblem, type ConfigProblem } from "../src/config/types.ts";
-import { pmCommand, REPO, runPm } from "./helpers/harness.ts";
+import { pmCommand, pmctlCommand, REPO, runPm } from "./helpers/harness.ts";
 
 /** Service keys whose value is a mapping of more keys (dotted path → its keys). */
 const GROUPS: Record<string, readonly string[]> = {
@@ -55,15 +59,19 @@ function usedKeyPaths(value: unknown, prefix = ""): string[] {
 
 interface YamlBlock { line: number; text: string }
 
+/** Every ```yaml block, also one indented inside a list item (its lines dedented by the fence's indent). */
 export function yamlBlocks(markdown: string): YamlBlock[] {
   const blocks: YamlBlock[] = [];
   const lines = markdown.split("\n");
   for (let i = 0; i < lines.length; i++) {
-    if (!/^```ya?ml\s*$/.test(lines[i]!)) continue;
+    const fence = /^( *)```ya?ml\s*$/.exec(lines[i]!);
+    if (!fence) continue;
+    const indent = fence[1]!.length;
     const start = i + 1;
     let end = start;
-    while (end < lines.length && !/^```\s*$/.test(lines[end]!)) end++;
-    blocks.push({ line: start + 1, text: lines.slice(start, end).join("\n") + "\n" });
+    while (end < lines.length && !/^ *```\s*$/.test(lines[end]!)) end++;
+    const body = lines.slice(start, end).map((l) => l.slice(Math.min(indent, l.length - l.trimStart().length)));
+    blocks.push({ line: start + 1, text: body.join("\n") + "\n" });
     i = end;
   }
   return blocks;
@@ -137,6 +145,14 @@ describe("README YAML blocks", () => {
       expect(checkBlock(b.text).map(formatProblem)).toEqual([]);
     });
   }
+  test("a block indented in a list item is found and dedented, and its problems reported", () => {
+    const md = "- A list item:\n\n  ```yaml\n  process:\n    command: x\n    stop_grace: 5s\n  ```\n";
+    const [block, ...more] = yamlBlocks(md);
+    expect(more).toEqual([]);
+    expect(block).toEqual({ line: 4, text: "process:\n  command: x\n  stop_grace: 5s\n" });
+    expect(checkBlock(block!.text).map((p) => p.message).join("\n")).toMatch(/unknown key 'stop_grace'; did you mean 'stop_grace_ms'/);
+  });
+
   test("the block checker does report a broken block (the test can fail)", () => {
     const broken = checkBlock("process:\n  command: x\n  schedule: '0 * * * *'\nrestart_policy:\n  policy: always\n  restart_backof_ms: 5\n");
     expect(broken.map((p) => p.message).join("\n")).toMatch(/did you mean 'restart_backoff_ms'/);
