@@ -138,6 +138,8 @@ describe("show", () => {
     expect(json.config.process.command).toEqual(["sleep", "1000"]);
     expect(json.config.restart_policy).toEqual({ policy: "never", restart_backoff_ms: 1000, restart_backoff_max_ms: null, tolerance: { max_restarts: 3, duration: 60000 } });
     expect(json.config.logs.rotation_max_age_ms).toBe(30 * 86_400_000);
+    expect(json.config.process).toMatchObject({ start_seconds: 1, inherit_environment: false, exit_type: "auto", stop_mode: "all", limits: {}, umask: null, runtime_directory_mode: "0755" });
+    expect([json.config.readiness, json.config.liveness, json.config.depends_on]).toEqual([null, null, {}]);
     const unknown = await world.pmctl(["show", "nope"]);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/unknown service 'nope' \(known: web\)/);

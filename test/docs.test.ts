@@ -21,7 +21,7 @@ import { dirname, join, relative, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { EXIT_CODE_TABLE } from "../src/cli/args.ts";
 import { CONDITIONS, LIVENESS_KEYS, PROBE_KINDS, READINESS_KEYS } from "../src/config/health.ts";
-import { checkConfig } from "../src/config/load.ts";
+import { checkConfig, loadConfig } from "../src/config/load.ts";
 import { MASTER_KEYS } from "../src/config/master.ts";
 import { LOGS_KEYS, PROCESS_KEYS, RESOURCES_KEYS, RESTART_KEYS, SERVICE_KEYS, TOLERANCE_KEYS } from "../src/config/service.ts";
 import { formatProblem, type ConfigProblem } from "../src/config/types.ts";
@@ -203,4 +203,18 @@ describe("README key tables", () => {
     expect([...table.keys()].sort()).toEqual(serviceKeyPaths().sort());
     for (const [key, cells] of table) expect(cells.every((c) => c.length > 0), key).toBe(true);
   });
+});
+
+describe("pmctl show", () => {
+  const master = join(EXAMPLES, "config.yaml");
+  const names = [...loadConfig(master).services.keys()];
+  test("there are example services to show", () => expect(names.length).toBeGreaterThan(3));
+  for (const name of names) {
+    test(`show ${name} --json prints exactly the documented service keys`, async () => {
+      const r = await runPm(pmctlCommand(["-c", master, "show", name, "--json"]));
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      expect(usedKeyPaths(JSON.parse(r.stdout).config).sort()).toEqual(serviceKeyPaths().sort());
+    });
+  }
 });
