@@ -218,3 +218,24 @@ describe("pmctl show", () => {
     });
   }
 });
+
+describe("exit codes", () => {
+  /** The README's `| code | meaning |` rows, backticks dropped. */
+  function readmeExitCodes(): [number, string][] {
+    const lines = readme.split("\n");
+    const at = lines.indexOf("| code | meaning |");
+    expect(at).toBeGreaterThan(0);
+    const rows: [number, string][] = [];
+    for (let i = at + 2; i < lines.length && lines[i]!.startsWith("|"); i++) {
+      const [code, meaning] = lines[i]!.slice(1, -1).split("|").map((c) => c.trim().replace(/`/g, ""));
+      rows.push([Number(code), meaning!]);
+    }
+    return rows;
+  }
+
+  test("the README's exit-code table is the one pmctl --help prints", async () => {
+    expect(readmeExitCodes()).toEqual(EXIT_CODE_TABLE.map(([code, meaning]) => [code, meaning]));
+    const help = await runPm(pmctlCommand(["--help"]));
+    for (const [code, meaning] of EXIT_CODE_TABLE) expect(help.stdout).toContain(`  ${code}  ${meaning}\n`);
+  });
+});
