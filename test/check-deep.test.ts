@@ -110,4 +110,21 @@ describe("check: warnings and suggestions", () => {
     expect(closestName("usr", keys)).toBe("user");
     expect(closestName("banana", keys)).toBeNull();
   });
+
+  test("closestName: an abbreviation, word by word, of exactly one name", () => {
+    const master = ["config_directory", "sock_path", "sock_read_group", "log_directory", "cgroup_memory_max", "cgroup_memory_swap_max"];
+    expect(closestName("log_dir", master)).toBe("log_directory");
+    expect(closestName("cgroup_mem_max", master)).toBe("cgroup_memory_max");
+    expect(closestName("sock_read", master)).toBe("sock_read_group");
+    expect(closestName("cgroup_mem", master)).toBeNull(); // two names begin so: no guess
+    expect(closestName("lo", master)).toBeNull();
+    expect(closestName("stop", ["stop_signal", "stop_mode", "stop_command"])).toBeNull();
+  });
+
+  test("an abbreviated master key gets its suggestion from check", async () => {
+    world = new World({ master: { log_dir: "./logs" } });
+    const r = await world.pmctl(["check"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/config\.yaml:\d+: log_dir: unknown key 'log_dir'; did you mean 'log_directory'\?/);
+  });
 });
