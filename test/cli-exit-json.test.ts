@@ -61,6 +61,18 @@ describe("status exit codes", () => {
     expect(json.apps[0].next_attempt_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/); // JSON keeps ISO UTC
   });
 
+  test("a suppressed service counts as unhealthy", async () => {
+    world = new World();
+    world.writeService("crashy", { process: { command: ["sh", "-c", "exit 1"] }, restart_policy: { policy: "always", restart_backoff_ms: 100, tolerance: { max_restarts: 1, duration: "1h" } } });
+    world.writeService("up", sleeper);
+    await world.daemon();
+    await waitUntil(async () => (await world.app("crashy")).state === "suppressed", "crashy suppressed");
+    const r = await world.pmctl(["status"]);
+    expect(r.code).toBe(4);
+    expect(r.stdout).toMatch(/crashy\s+suppressed\s.*1 restart in 1h/);
+    expect((await world.pmctl(["status", "up"])).code).toBe(0);
+  });
+
   test("--help lists every exit code", async () => {
     world = new World();
     const help = await world.pmctl(["--help"]);
