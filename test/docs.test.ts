@@ -1,7 +1,7 @@
 /**
  * Docs that cannot drift. Every YAML block in README.md passes the config check (master or
  * service, told apart by a `process:` key); every master config under examples/ passes the full
- * `processmaster check` (run-time checks included: the examples run on any Linux host) and
+ * `processmaster check` (run-time checks included: the examples need only /bin/sh and perl, as on any Debian or Ubuntu host) and
  * every service file there is reached by one of them; the README's key tables list exactly the
  * keys the parser accepts, each with a type, a default and a meaning; the examples use every
  * documented key at least once (the checks, options and conditions inside `readiness`,
@@ -55,6 +55,36 @@ function usedKeyPaths(value: unknown, prefix = ""): string[] {
     if (k.startsWith("x-") && !prefix) return [];
     return GROUPS[full] ? usedKeyPaths(v, full) : [full];
   });
+}
+
+/**
+ * What the examples must also show inside the sections the key table documents in one row each:
+ * every probe check (in readiness or liveness), each option of readiness and of liveness, each
+ * depends_on condition and its list form.
+ */
+const PROBE_OPTIONS = {
+  readiness: READINESS_KEYS.filter((k) => !(PROBE_KINDS as readonly string[]).includes(k)),
+  liveness: LIVENESS_KEYS.filter((k) => !(PROBE_KINDS as readonly string[]).includes(k)),
+};
+const SECTION_USES = [
+  ...PROBE_KINDS.map((k) => `check ${k}`),
+  ...PROBE_OPTIONS.readiness.map((k) => `readiness.${k}`),
+  ...PROBE_OPTIONS.liveness.map((k) => `liveness.${k}`),
+  ...CONDITIONS.map((c) => `depends_on: ${c}`), "depends_on: [list]",
+];
+
+/** The SECTION_USES a parsed service file shows. */
+function sectionUses(doc: Record<string, unknown> | null): string[] {
+  const uses: string[] = [];
+  for (const section of ["readiness", "liveness"] as const) {
+    const v = doc?.[section];
+    if (v === null || typeof v !== "object") continue;
+    for (const k of Object.keys(v)) uses.push((PROBE_KINDS as readonly string[]).includes(k) ? `check ${k}` : `${section}.${k}`);
+  }
+  const deps = doc?.depends_on;
+  if (Array.isArray(deps)) uses.push("depends_on: [list]");
+  else if (deps !== null && typeof deps === "object") for (const c of Object.values(deps)) uses.push(`depends_on: ${c}`);
+  return uses;
 }
 
 interface YamlBlock { line: number; text: string }
@@ -181,10 +211,15 @@ describe("examples/", () => {
   test("the examples use every documented key at least once", () => {
     const used = new Set<string>();
     for (const m of masters) for (const k of usedKeyPaths(parseYaml(readFileSync(m, "utf8")))) used.add(`master:${k}`);
-    for (const s of services) for (const k of usedKeyPaths(parseYaml(readFileSync(s, "utf8")))) used.add(`service:${k}`);
+    for (const s of services) {
+      const doc = parseYaml(readFileSync(s, "utf8"));
+      for (const k of usedKeyPaths(doc)) used.add(`service:${k}`);
+      for (const k of sectionUses(doc)) used.add(`service:${k}`);
+    }
     const documented = [
       ...[...keyTable(readme, "Master config keys").keys()].map((k) => `master:${k}`),
       ...[...keyTable(readme, "Service file keys").keys()].map((k) => `service:${k}`),
+      ...SECTION_USES.map((k) => `service:${k}`),
     ];
     expect(documented.length).toBeGreaterThan(0);
     expect(documented.filter((k) => !used.has(k))).toEqual([]);
@@ -196,6 +231,15 @@ describe("README key tables", () => {
     const table = keyTable(readme, "Master config keys");
     expect([...table.keys()].sort()).toEqual([...MASTER_KEYS].sort());
     for (const [key, cells] of table) expect(cells.every((c) => c.length > 0), key).toBe(true);
+  });
+
+  test("the readiness, liveness and depends_on rows name every check, option and condition", () => {
+    const table = keyTable(readme, "Service file keys");
+    const named = (key: string) => new Set((table.get(key) ?? []).join(" ").match(/`[^`]+`/g)?.map((m) => m.slice(1, -1)));
+    expect(PROBE_KINDS.filter((k) => !named("readiness").has(k))).toEqual([]);
+    expect(PROBE_OPTIONS.readiness.filter((k) => !named("readiness").has(k))).toEqual([]);
+    expect(PROBE_OPTIONS.liveness.filter((k) => !named("liveness").has(k))).toEqual([]);
+    expect(CONDITIONS.filter((c) => !named("depends_on").has(c))).toEqual([]);
   });
 
   test("the service table lists exactly the service keys, each with type, default and meaning", () => {
