@@ -24,6 +24,21 @@ describe("check: run-time problems", () => {
     expect(r.stderr).toMatch(/ghost\.yaml: process\.command: cannot run 'no-such-program-pm14' as \S+.*not found on PATH \(\/usr\/bin:\/bin\)/);
   });
 
+  test("a program found only on check's own PATH is an error: the service runs on the daemon's clean PATH", async () => {
+    world = new World();
+    const bin = join(world.dir, "only-here");
+    mkdirSync(bin);
+    writeFileSync(join(bin, "pm14-only-here"), "#!/bin/sh\nexec sleep 1000\n", { mode: 0o755 });
+    world.writeService("clean", { process: { command: ["pm14-only-here"] } });
+    // It is found where the service's PATH says: its own environment.PATH, or the daemon's when inherited.
+    world.writeService("ownpath", { process: { command: ["pm14-only-here"], environment: { PATH: `${bin}:/usr/bin:/bin` } } });
+    world.writeService("inherits", { process: { command: ["pm14-only-here"], inherit_environment: true } });
+    const r = await world.pmctl(["check"], { PATH: `${bin}:${process.env.PATH ?? "/usr/bin:/bin"}` });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/clean\.yaml: process\.command: cannot run 'pm14-only-here' as \S+.*not found on PATH \(\/usr\/local\/sbin:\/usr\/local\/bin:\/usr\/sbin:\/usr\/bin:\/sbin:\/bin\)/);
+    expect(r.stderr).not.toMatch(/ownpath\.yaml|inherits\.yaml/);
+  });
+
   test("a stop_command given as a missing path is an error", async () => {
     world = new World();
     world.writeService("svc", { process: { command: ["sleep", "1000"], stop_command: ["./bin/stop-it"] } });
@@ -94,5 +109,22 @@ describe("check: warnings and suggestions", () => {
     expect(closestName("Working-Directory", keys)).toBe("working_directory");
     expect(closestName("usr", keys)).toBe("user");
     expect(closestName("banana", keys)).toBeNull();
+  });
+
+  test("closestName: an abbreviation, word by word, of exactly one name", () => {
+    const master = ["config_directory", "sock_path", "sock_read_group", "log_directory", "cgroup_memory_max", "cgroup_memory_swap_max"];
+    expect(closestName("log_dir", master)).toBe("log_directory");
+    expect(closestName("cgroup_mem_max", master)).toBe("cgroup_memory_max");
+    expect(closestName("sock_read", master)).toBe("sock_read_group");
+    expect(closestName("cgroup_mem", master)).toBeNull(); // two names begin so: no guess
+    expect(closestName("lo", master)).toBeNull();
+    expect(closestName("stop", ["stop_signal", "stop_mode", "stop_command"])).toBeNull();
+  });
+
+  test("an abbreviated master key gets its suggestion from check", async () => {
+    world = new World({ master: { log_dir: "./logs" } });
+    const r = await world.pmctl(["check"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/config\.yaml:\d+: log_dir: unknown key 'log_dir'; did you mean 'log_directory'\?/);
   });
 });

@@ -61,6 +61,18 @@ describe("status exit codes", () => {
     expect(json.apps[0].next_attempt_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/); // JSON keeps ISO UTC
   });
 
+  test("a suppressed service counts as unhealthy", async () => {
+    world = new World();
+    world.writeService("crashy", { process: { command: ["sh", "-c", "exit 1"] }, restart_policy: { policy: "always", restart_backoff_ms: 100, tolerance: { max_restarts: 1, duration: "1h" } } });
+    world.writeService("up", sleeper);
+    await world.daemon();
+    await waitUntil(async () => (await world.app("crashy")).state === "suppressed", "crashy suppressed");
+    const r = await world.pmctl(["status"]);
+    expect(r.code).toBe(4);
+    expect(r.stdout).toMatch(/crashy\s+suppressed\s.*1 restart in 1h/);
+    expect((await world.pmctl(["status", "up"])).code).toBe(0);
+  });
+
   test("--help lists every exit code", async () => {
     world = new World();
     const help = await world.pmctl(["--help"]);
@@ -138,6 +150,8 @@ describe("show", () => {
     expect(json.config.process.command).toEqual(["sleep", "1000"]);
     expect(json.config.restart_policy).toEqual({ policy: "never", restart_backoff_ms: 1000, restart_backoff_max_ms: null, tolerance: { max_restarts: 3, duration: 60000 } });
     expect(json.config.logs.rotation_max_age_ms).toBe(30 * 86_400_000);
+    expect(json.config.process).toMatchObject({ start_seconds: 1, inherit_environment: false, exit_type: "auto", stop_mode: "all", limits: {}, umask: null, runtime_directory_mode: "0755" });
+    expect([json.config.readiness, json.config.liveness, json.config.depends_on]).toEqual([null, null, {}]);
     const unknown = await world.pmctl(["show", "nope"]);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/unknown service 'nope' \(known: web\)/);

@@ -1,11 +1,13 @@
 /**
  * The operator's lifecycle commands: `restart all` touches only what runs, `shutdown` stops
- * everything and the daemon without recording operator stops, default log files of services
- * without a working_directory never collide, and stop progress lines give real counts.
+ * everything and the daemon without recording operator stops (and counts only what was
+ * running), default log files of services without a working_directory never collide, and stop
+ * progress lines, the daemon's log and `reload` give real counts with the right plural.
  */
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { restartTargets } from "../src/supervisor/selection.ts";
 import { waitUntil, World } from "./helpers/harness.ts";
 
 setDefaultTimeout(60_000);
@@ -16,6 +18,16 @@ afterEach(async () => { await world?.cleanup(); });
 const sleeper = { process: { command: ["sleep", "1000"], stop_grace_ms: 2000 } };
 
 describe("restart all", () => {
+  test("restartTargets: all (or no names) takes running, starting and backoff services; names take what they name", () => {
+    const phases = ["running", "starting", "backoff", "stopping", "stopped", "failed", "suppressed", "scheduled", "exited"];
+    const units = phases.map((phase) => ({ name: phase, state: { phase } }));
+    const expected = ["running", "starting", "backoff"];
+    expect(restartTargets(units, ["all"]).map((u) => u.name)).toEqual(expected);
+    expect(restartTargets(units, []).map((u) => u.name)).toEqual(expected);
+    const named = units.filter((u) => u.name === "stopped" || u.name === "starting");
+    expect(restartTargets(named, ["starting", "stopped"])).toEqual(named);
+  });
+
   test("restarts running and backoff services; leaves stopped, disabled and failed ones; a named stopped one starts", async () => {
     world = new World();
     world.writeService("up", sleeper);
@@ -67,7 +79,8 @@ describe("shutdown", () => {
 
     const r = await world.pmctl(["shutdown"]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/stopped 3 services \(killed after grace: b\); the daemon is exiting/);
+    // held was already stopped: only a and b were stopped by the shutdown.
+    expect(r.stdout).toMatch(/^stopped 2 services \(killed after grace: b\); the daemon is exiting$/m);
     expect(await d.exited).toBe(0);
     for (const name of ["a", "b", "held"]) expect(world.cgroupPids(name)).toEqual([]);
 
@@ -98,12 +111,26 @@ describe("stop progress", () => {
   test("progress lines count the processes really left, with the right plural", async () => {
     world = new World();
     world.writeService("stubborn", { process: { command: ["sh", "-c", "trap '' TERM; sleep 1000 & while true; do sleep 1; done"], stop_grace_ms: 2500 } });
-    await world.daemon();
+    const d = await world.daemon();
     await waitUntil(async () => (await world.app("stubborn")).pids.length >= 2, "stubborn and its child");
     const r = await world.pmctl(["stop", "stubborn"]);
     expect(r.code).toBe(0);
     expect(r.stderr).toMatch(/stubborn: waiting for [2-9] processes to exit \(\d+s of 3s grace/);
     expect(r.stderr).not.toMatch(/waiting for 0 /);
     expect(r.stderr).not.toMatch(/process\(es\)/);
+    expect(d.output()).toMatch(/sent SIGTERM to [2-9] processes/);
+    expect(d.output()).not.toMatch(/process\(es\)/);
+  });
+
+  test("a reload signal with no main process known counts the processes it went to", async () => {
+    world = new World();
+    // exit_type cgroup: the run goes on while its cgroup has processes; the main one leaves at once.
+    world.writeService("grp", { process: { command: ["sh", "-c", "(trap 'echo reloaded' HUP; while true; do sleep 1; done) & exit 0"], exit_type: "cgroup", reload_signal: "SIGHUP", stop_grace_ms: 2000 } });
+    await world.daemon();
+    await waitUntil(async () => { const a = await world.app("grp"); return a.state === "running" && a.pids.length >= 1 && a.main_pid == null; }, "grp to run without its main process");
+    const r = await world.pmctl(["reload", "grp"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^grp: SIGHUP to [1-9] process(es)? \(no main process known\)$/m);
+    expect(r.stdout).not.toMatch(/process\(es\)/);
   });
 });

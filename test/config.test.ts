@@ -482,7 +482,7 @@ resources:
 describe("bad-config corpus: one clear problem naming the file", () => {
   const corpus = path.join(import.meta.dir, "fixtures", "bad-config");
   const cases: [file: string, line: number | undefined, key: string | undefined, message: RegExp][] = [
-    ["unknown-key.yaml", 4, "restart", /unknown key 'restart'; expected one of: name, enabled, process, logs, restart_policy, resources/],
+    ["unknown-key.yaml", 4, "restart", /unknown key 'restart'; did you mean 'restart_policy'\? expected one of: name, enabled, process, logs, restart_policy, resources/],
     ["missing-command.yaml", 1, "process.command", /missing command/],
     ["negative-duration.yaml", 3, "process.stop_grace_ms", /negative value '-5'/],
     ["bad-signal.yaml", 3, "process.stop_signal", /expected a signal name .*found text 'SIGFOO'/],

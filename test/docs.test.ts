@@ -1,10 +1,12 @@
 /**
  * Docs that cannot drift. Every YAML block in README.md passes the config check (master or
  * service, told apart by a `process:` key); every master config under examples/ passes the full
- * `processmaster check` (run-time checks included: the examples run on any Linux host) and
+ * `processmaster check` (run-time checks included: the examples need only /bin/sh and perl, as on any Debian or Ubuntu host) and
  * every service file there is reached by one of them; the README's key tables list exactly the
- * keys the parser accepts, each with a type, a default and a meaning; and the examples use every
- * documented key at least once.
+ * keys the parser accepts, each with a type, a default and a meaning; the examples use every
+ * documented key at least once (the checks, options and conditions inside `readiness`,
+ * `liveness` and `depends_on` too); `pmctl show --json` prints exactly the documented keys; and
+ * the README's exit-code table is the one `pmctl --help` prints.
  *
  * README blocks are checked for keys, types, values and their combinations. What depends on the
  * host they are read on is not held against them: a `working_directory` that does not exist here,
@@ -17,11 +19,13 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { checkConfig } from "../src/config/load.ts";
+import { EXIT_CODE_TABLE } from "../src/cli/args.ts";
+import { CONDITIONS, LIVENESS_KEYS, PROBE_KINDS, READINESS_KEYS } from "../src/config/health.ts";
+import { checkConfig, loadConfig } from "../src/config/load.ts";
 import { MASTER_KEYS } from "../src/config/master.ts";
 import { LOGS_KEYS, PROCESS_KEYS, RESOURCES_KEYS, RESTART_KEYS, SERVICE_KEYS, TOLERANCE_KEYS } from "../src/config/service.ts";
 import { formatProblem, type ConfigProblem } from "../src/config/types.ts";
-import { pmCommand, REPO, runPm } from "./helpers/harness.ts";
+import { pmCommand, pmctlCommand, REPO, runPm } from "./helpers/harness.ts";
 
 /** Service keys whose value is a mapping of more keys (dotted path → its keys). */
 const GROUPS: Record<string, readonly string[]> = {
@@ -53,17 +57,51 @@ function usedKeyPaths(value: unknown, prefix = ""): string[] {
   });
 }
 
+/**
+ * What the examples must also show inside the sections the key table documents in one row each:
+ * every probe check (in readiness or liveness), each option of readiness and of liveness, each
+ * depends_on condition and its list form.
+ */
+const PROBE_OPTIONS = {
+  readiness: READINESS_KEYS.filter((k) => !(PROBE_KINDS as readonly string[]).includes(k)),
+  liveness: LIVENESS_KEYS.filter((k) => !(PROBE_KINDS as readonly string[]).includes(k)),
+};
+const SECTION_USES = [
+  ...PROBE_KINDS.map((k) => `check ${k}`),
+  ...PROBE_OPTIONS.readiness.map((k) => `readiness.${k}`),
+  ...PROBE_OPTIONS.liveness.map((k) => `liveness.${k}`),
+  ...CONDITIONS.map((c) => `depends_on: ${c}`), "depends_on: [list]",
+];
+
+/** The SECTION_USES a parsed service file shows. */
+function sectionUses(doc: Record<string, unknown> | null): string[] {
+  const uses: string[] = [];
+  for (const section of ["readiness", "liveness"] as const) {
+    const v = doc?.[section];
+    if (v === null || typeof v !== "object") continue;
+    for (const k of Object.keys(v)) uses.push((PROBE_KINDS as readonly string[]).includes(k) ? `check ${k}` : `${section}.${k}`);
+  }
+  const deps = doc?.depends_on;
+  if (Array.isArray(deps)) uses.push("depends_on: [list]");
+  else if (deps !== null && typeof deps === "object") for (const c of Object.values(deps)) uses.push(`depends_on: ${c}`);
+  return uses;
+}
+
 interface YamlBlock { line: number; text: string }
 
+/** Every ```yaml block, also one indented inside a list item (its lines dedented by the fence's indent). */
 export function yamlBlocks(markdown: string): YamlBlock[] {
   const blocks: YamlBlock[] = [];
   const lines = markdown.split("\n");
   for (let i = 0; i < lines.length; i++) {
-    if (!/^```ya?ml\s*$/.test(lines[i]!)) continue;
+    const fence = /^( *)```ya?ml\s*$/.exec(lines[i]!);
+    if (!fence) continue;
+    const indent = fence[1]!.length;
     const start = i + 1;
     let end = start;
-    while (end < lines.length && !/^```\s*$/.test(lines[end]!)) end++;
-    blocks.push({ line: start + 1, text: lines.slice(start, end).join("\n") + "\n" });
+    while (end < lines.length && !/^ *```\s*$/.test(lines[end]!)) end++;
+    const body = lines.slice(start, end).map((l) => l.slice(Math.min(indent, l.length - l.trimStart().length)));
+    blocks.push({ line: start + 1, text: body.join("\n") + "\n" });
     i = end;
   }
   return blocks;
@@ -137,6 +175,14 @@ describe("README YAML blocks", () => {
       expect(checkBlock(b.text).map(formatProblem)).toEqual([]);
     });
   }
+  test("a block indented in a list item is found and dedented, and its problems reported", () => {
+    const md = "- A list item:\n\n  ```yaml\n  process:\n    command: x\n    stop_grace: 5s\n  ```\n";
+    const [block, ...more] = yamlBlocks(md);
+    expect(more).toEqual([]);
+    expect(block).toEqual({ line: 4, text: "process:\n  command: x\n  stop_grace: 5s\n" });
+    expect(checkBlock(block!.text).map((p) => p.message).join("\n")).toMatch(/unknown key 'stop_grace'; did you mean 'stop_grace_ms'/);
+  });
+
   test("the block checker does report a broken block (the test can fail)", () => {
     const broken = checkBlock("process:\n  command: x\n  schedule: '0 * * * *'\nrestart_policy:\n  policy: always\n  restart_backof_ms: 5\n");
     expect(broken.map((p) => p.message).join("\n")).toMatch(/did you mean 'restart_backoff_ms'/);
@@ -165,10 +211,15 @@ describe("examples/", () => {
   test("the examples use every documented key at least once", () => {
     const used = new Set<string>();
     for (const m of masters) for (const k of usedKeyPaths(parseYaml(readFileSync(m, "utf8")))) used.add(`master:${k}`);
-    for (const s of services) for (const k of usedKeyPaths(parseYaml(readFileSync(s, "utf8")))) used.add(`service:${k}`);
+    for (const s of services) {
+      const doc = parseYaml(readFileSync(s, "utf8"));
+      for (const k of usedKeyPaths(doc)) used.add(`service:${k}`);
+      for (const k of sectionUses(doc)) used.add(`service:${k}`);
+    }
     const documented = [
       ...[...keyTable(readme, "Master config keys").keys()].map((k) => `master:${k}`),
       ...[...keyTable(readme, "Service file keys").keys()].map((k) => `service:${k}`),
+      ...SECTION_USES.map((k) => `service:${k}`),
     ];
     expect(documented.length).toBeGreaterThan(0);
     expect(documented.filter((k) => !used.has(k))).toEqual([]);
@@ -182,9 +233,53 @@ describe("README key tables", () => {
     for (const [key, cells] of table) expect(cells.every((c) => c.length > 0), key).toBe(true);
   });
 
+  test("the readiness, liveness and depends_on rows name every check, option and condition", () => {
+    const table = keyTable(readme, "Service file keys");
+    const named = (key: string) => new Set((table.get(key) ?? []).join(" ").match(/`[^`]+`/g)?.map((m) => m.slice(1, -1)));
+    expect(PROBE_KINDS.filter((k) => !named("readiness").has(k))).toEqual([]);
+    expect(PROBE_OPTIONS.readiness.filter((k) => !named("readiness").has(k))).toEqual([]);
+    expect(PROBE_OPTIONS.liveness.filter((k) => !named("liveness").has(k))).toEqual([]);
+    expect(CONDITIONS.filter((c) => !named("depends_on").has(c))).toEqual([]);
+  });
+
   test("the service table lists exactly the service keys, each with type, default and meaning", () => {
     const table = keyTable(readme, "Service file keys");
     expect([...table.keys()].sort()).toEqual(serviceKeyPaths().sort());
     for (const [key, cells] of table) expect(cells.every((c) => c.length > 0), key).toBe(true);
+  });
+});
+
+describe("pmctl show", () => {
+  const master = join(EXAMPLES, "config.yaml");
+  const names = [...loadConfig(master).services.keys()];
+  test("there are example services to show", () => expect(names.length).toBeGreaterThan(3));
+  for (const name of names) {
+    test(`show ${name} --json prints exactly the documented service keys`, async () => {
+      const r = await runPm(pmctlCommand(["-c", master, "show", name, "--json"]));
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      expect(usedKeyPaths(JSON.parse(r.stdout).config).sort()).toEqual(serviceKeyPaths().sort());
+    });
+  }
+});
+
+describe("exit codes", () => {
+  /** The README's `| code | meaning |` rows, backticks dropped. */
+  function readmeExitCodes(): [number, string][] {
+    const lines = readme.split("\n");
+    const at = lines.indexOf("| code | meaning |");
+    expect(at).toBeGreaterThan(0);
+    const rows: [number, string][] = [];
+    for (let i = at + 2; i < lines.length && lines[i]!.startsWith("|"); i++) {
+      const [code, meaning] = lines[i]!.slice(1, -1).split("|").map((c) => c.trim().replace(/`/g, ""));
+      rows.push([Number(code), meaning!]);
+    }
+    return rows;
+  }
+
+  test("the README's exit-code table is the one pmctl --help prints", async () => {
+    expect(readmeExitCodes()).toEqual(EXIT_CODE_TABLE.map(([code, meaning]) => [code, meaning]));
+    const help = await runPm(pmctlCommand(["--help"]));
+    for (const [code, meaning] of EXIT_CODE_TABLE) expect(help.stdout).toContain(`  ${code}  ${meaning}\n`);
   });
 });

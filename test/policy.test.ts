@@ -108,6 +108,11 @@ describe("tolerance window", () => {
     expect(h.restartsWallMs).toEqual([T0, T0 + 105, T0 + 210]);
   });
 
+  test("with max 1 the suppression says '1 restart', not '1 restarts'", () => {
+    const d = decide(policy({ maxRestarts: 1 }), { restartsWallMs: [T0], backoffMs: null }, code(1), T0 + 1000);
+    expect(d).toMatchObject({ kind: "suppress", reason: "exited with code 1; 1 restart in 1m" });
+  });
+
   test("an entry exactly one window old still counts; one ms older does not", () => {
     const p = policy();
     const h: RestartHistory = { restartsWallMs: [T0, T0 + 10, T0 + 20], backoffMs: null };

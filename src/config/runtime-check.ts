@@ -5,20 +5,21 @@
  * warnings for settings that work but are likely mistakes; warnings do not fail `check`.
  *
  * The identity is the service's `user`/`group`, or (without one) the user running `check`,
- * taken to be the daemon's. The daemon's PATH is not known here: the service's own
- * `environment.PATH`, else the PATH of the `check` process, else /bin:/usr/bin.
+ * taken to be the daemon's. The PATH is the one the service will run with (service-path.ts):
+ * from its environment files or `environment.PATH`, else the daemon's fixed SAFE_PATH; only
+ * with `inherit_environment: true` the PATH of the `check` process, taken to be the daemon's.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Config, ConfigProblem, ServiceConfig } from "./types.ts";
 import { resolveUser, userGroups } from "./users.ts";
 import { kernelPath } from "../util/path-walk.ts";
+import { readEnvironmentFiles } from "./env-file.ts";
+import { servicePath } from "./service-path.ts";
 
 export interface Identity { uid: number; gids: number[]; label: string }
 
 export interface RuntimeFindings { errors: ConfigProblem[]; warnings: ConfigProblem[] }
-
-const DEFAULT_PATH = "/bin:/usr/bin";
 
 export function serviceIdentity(svc: ServiceConfig): Identity {
   const { uid, gid, user } = svc.process;
@@ -89,6 +90,13 @@ function logFileProblem(file: string): string | null {
   }
 }
 
+/** The variables the service's environment files give it now; a file that cannot be read is reported apart (load.ts). */
+function environmentFilesOf(svc: ServiceConfig): Record<string, string> {
+  const p = svc.process;
+  try { return readEnvironmentFiles(p.environmentFiles, { uid: p.uid, gids: [p.gid ?? 0, ...p.supplementaryGroups] }); }
+  catch { return {}; }
+}
+
 export function runtimeFindings(config: Pick<Config, "services">, env: NodeJS.ProcessEnv = process.env): RuntimeFindings {
   const errors: ConfigProblem[] = [];
   const warnings: ConfigProblem[] = [];
@@ -102,7 +110,7 @@ export function runtimeFindings(config: Pick<Config, "services">, env: NodeJS.Pr
       try { if (!permits(fs.statSync(p.workingDirectory), who, "x")) errors.push(at("process.working_directory", `${who.label} may not enter ${p.workingDirectory}`)); }
       catch { /* a missing folder is a parse error already */ }
     }
-    const PATH = p.environment.PATH ?? env.PATH ?? DEFAULT_PATH;
+    const PATH = servicePath(p, env, environmentFilesOf(svc));
     for (const [key, argv] of [["process.command", p.command], ["process.stop_command", p.stopCommand]] as const) {
       if (!argv) continue;
       const found = findProgram(argv[0]!, p.workingDirectory, PATH, who);

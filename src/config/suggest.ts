@@ -16,8 +16,10 @@ export function editDistance(a: string, b: string): number {
 }
 
 /**
- * The allowed name `typo` most likely meant, or null when none is close: within a third of its
- * length in edits (at least 1, at most 3), or the same words in another case or with `-` for `_`.
+ * The allowed name `typo` most likely meant, or null when none is close: the same words in
+ * another case or with `-` for `_`; within a third of its length in edits (at least 1, at most
+ * 3); or the one name that `typo` abbreviates word by word (`log_dir` → `log_directory`,
+ * `cgroup_mem_max` → `cgroup_memory_max`, `sock_read` → `sock_read_group`).
  */
 export function closestName(typo: string, allowed: readonly string[]): string | null {
   const norm = (s: string) => s.toLowerCase().replace(/-/g, "_");
@@ -29,5 +31,14 @@ export function closestName(typo: string, allowed: readonly string[]): string | 
     const dist = editDistance(norm(typo), a);
     if (dist <= bestD && (best === null || dist < bestD)) { best = a; bestD = dist; }
   }
-  return best;
+  if (best !== null || typo.length < 3) return best;
+  const abbreviated = allowed.filter((a) => abbreviates(norm(typo), a));
+  return abbreviated.length === 1 ? abbreviated[0]! : null;
+}
+
+/** Whether each `_` word of `short` begins the word of `name` at its place (`name` may have more words). */
+function abbreviates(short: string, name: string): boolean {
+  const have = short.split("_");
+  const want = name.split("_");
+  return have.length <= want.length && have.every((w, i) => w !== "" && want[i]!.startsWith(w));
 }

@@ -23,6 +23,7 @@
  */
 import type { RestartPolicyConfig } from "../config/types.ts";
 import { formatDurationMs } from "../util/units.ts";
+import { plural } from "../util/plural.ts";
 
 /** How a run ended. `known: false`: an adopted process (not our child), exit status unknown. */
 export interface ExitInfo {
@@ -100,7 +101,7 @@ export function decideAfterExit(
     return {
       kind: "suppress",
       history: { restartsWallMs: kept, backoffMs: prevBackoff },
-      reason: `${what}; ${kept.length} restarts in ${window}`,
+      reason: `${what}; ${plural(kept.length, "restart")} in ${window}`,
     };
   }
 

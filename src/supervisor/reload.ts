@@ -7,6 +7,7 @@
 import type { CgroupTree } from "../cgroup/index.ts";
 import { noteBunChild } from "../linux/reaper.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
+import { plural } from "../util/plural.ts";
 import { execPlan } from "./exec.ts";
 import { signalAll, signalMain } from "./signals.ts";
 import { serviceEnv } from "./spawn.ts";
@@ -42,7 +43,7 @@ export async function reloadService(unit: Unit, cgroups: CgroupTree): Promise<Re
     const sig = reloadSignal as NodeJS.Signals;
     const pid = signalMain(unit, cgroups, sig);
     if (pid !== null) return { name: unit.name, ok: true, how: `${reloadSignal} to the main process ${pid}` };
-    return { name: unit.name, ok: true, how: `${reloadSignal} to ${signalAll(unit, cgroups, sig)} process(es) (no main process known)` };
+    return { name: unit.name, ok: true, how: `${reloadSignal} to ${plural(signalAll(unit, cgroups, sig), "process", "processes")} (no main process known)` };
   }
   if (!reloadCommand) throw new PmError("SPAWN", `cannot reload ${unit.name}: set process.reload_signal or process.reload_command in ${unit.config.file}`);
   return runReloadCommand(unit, cgroups, reloadCommand);

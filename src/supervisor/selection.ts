@@ -1,5 +1,6 @@
 /** Which units a request acts on, and what a waiting stop tells the operator. Pure. */
 import type { Phase } from "./unit.ts";
+import { plural } from "../util/plural.ts";
 
 /** Phases `restart all` acts on: the service is up, coming up, or about to come up again. */
 export const RESTARTABLE_PHASES: ReadonlySet<string> = new Set(["running", "starting", "backoff"]);
@@ -13,8 +14,6 @@ export function restartTargets<U extends { state: { phase: Phase | string } }>(u
   const all = names.length === 0 || names.includes("all");
   return all ? units.filter((u) => RESTARTABLE_PHASES.has(u.state.phase)) : units;
 }
-
-const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
 
 /**
  * The progress line for a unit whose stop is waiting, or null when there is nothing to say (not

@@ -9,9 +9,10 @@
  */
 import type { ServiceConfig } from "../config/types.ts";
 import { resolveUser } from "../config/load.ts";
+import { SAFE_PATH } from "../config/service-path.ts";
 
-/** The PATH a service gets unless its `environment` sets one; root-owned folders only. */
-export const SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/** The PATH a service gets unless its `environment` sets one (in config/, where `check` finds programs on it too). */
+export { SAFE_PATH };
 
 /** Variables of the daemon's own runtime that never reach a service, inherited or not. */
 const DAEMON_ONLY = ["BUN_GC_TIMER_DISABLE"];

@@ -7,6 +7,7 @@
 import type { Subprocess } from "bun";
 import type { CgroupTree } from "../cgroup/index.ts";
 import { errorMessage } from "../util/errors.ts";
+import { plural } from "../util/plural.ts";
 import { isSameProcess } from "./main-process.ts";
 import { runStopCommand } from "./spawn.ts";
 import type { Unit } from "./supervisor.ts";
@@ -38,7 +39,7 @@ export function sendStop(unit: Unit, cgroups: CgroupTree): void {
   const bySignal = () => {
     const main = stopMode === "main" ? signalMain(unit, cgroups, signal, true) : null;
     if (main !== null) { unit.log.info(`sent ${stopSignal} to the main process ${main} (stop_mode main)`); return; }
-    unit.log.info(`sent ${stopSignal} to ${signalAll(unit, cgroups, signal, true)} process(es)`);
+    unit.log.info(`sent ${stopSignal} to ${plural(signalAll(unit, cgroups, signal, true), "process", "processes")}`);
   };
   if (!stopCommand) return bySignal();
   unit.log.info(`running stop_command: ${stopCommand.join(" ")}`);
