@@ -173,7 +173,7 @@ describe("rotation through the daemon", () => {
     // The daemon says once, at start, how its files are rotated (one line for all), and names each rotation.
     const out = r.d.output();
     expect(out.split("rotation by fallocate collapse (lossless)").length - 1).toBe(1);
-    expect(out).toContain("2 log file(s): rotation by fallocate collapse (lossless)");
+    expect(out).toContain("2 log files: rotation by fallocate collapse (lossless)");
     expect(out).toContain(`w: ${r.live}: `);
     expect(out).toMatch(/bytes rotated to .*stdout\.log\.1 by collapse \(pmctl rotate\)/);
   }, 120_000);
@@ -193,7 +193,7 @@ describe("rotation through the daemon", () => {
     expect(r.result.missing + r.result.duplicated + r.result.bad).toBeLessThan(r.count);
     const warned = r.d.output().split("\n").filter((l) => l.includes("does not support FALLOC_FL_COLLAPSE_RANGE; rotation by copy+truncate"));
     expect(warned).toHaveLength(1);
-    expect(warned[0]).toContain(`2 log file(s) on a file system`);
+    expect(warned[0]).toContain(`2 log files on a file system`);
     expect(warned[0]).toContain(r.live);
     expect(warned[0]).toMatch(/ WARN /);
   }, 120_000);

@@ -56,8 +56,8 @@ test.skipIf(!mixed)("each file gets its own file system's answer; one line per m
   expect(rot.modeOf(missing)).toBe("unknown");
   expect(rot.modeOf(link)).toBe("unknown");
   expect(log.lines).toHaveLength(2);
-  expect(log.lines[0]).toBe("info 2 log file(s): rotation by fallocate collapse (lossless)");
-  expect(log.lines[1]).toStartWith("warn 2 log file(s) on a file system that does not support FALLOC_FL_COLLAPSE_RANGE; rotation by copy+truncate");
+  expect(log.lines[0]).toBe("info 2 log files: rotation by fallocate collapse (lossless)");
+  expect(log.lines[1]).toStartWith("warn 2 log files on a file system that does not support FALLOC_FL_COLLAPSE_RANGE; rotation by copy+truncate");
   expect(log.lines[1]).toEndWith(`: ${files[1]}, ${files[3]}`);
   // Known modes are not probed or logged again (a reload calls probeModes once more).
   rot.probeModes();

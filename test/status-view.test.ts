@@ -54,7 +54,7 @@ test("the table from rows is the table from the full answer", () => {
     app({ name: "crash", state: "backoff", restarts: 3, last_exit: "exit", exit_code: 2, last_exit_at: "2026-12-06T09:59:58.000Z", next_attempt_at: "2026-12-06T10:00:04.000Z", start_failure: "exited with code 2 before start_seconds" }),
     app({ name: "gone", state: "suppressed", last_exit: "killed-after-grace", exit_signal: "SIGKILL", suppressed_reason: "5 restarts in 1m" }),
     app({ name: "job", state: "scheduled", next_run_at: "2026-12-06T10:05:00.000Z", schedule_timezone: "UTC", limits_not_in_force: [{ file: "cpu.max", value: "max", reason: "no cpu controller" }] }),
-    app({ name: "api", state: "stopped", waiting_for: ["db (ready)"], ready: false, readiness: "tcp 127.0.0.1:1: refused", health: "2 failed check(s): refused" }),
+    app({ name: "api", state: "stopped", waiting_for: ["db (ready)"], ready: false, readiness: "tcp 127.0.0.1:1: refused", health: "2 failed checks: refused" }),
     app({ name: "adopted", last_exit: "unknown", pids: [7], uptime_ms: 500 }),
   ];
   for (const color of [false, true]) {

@@ -48,6 +48,7 @@ import { periodEnd, periodKey } from "./period.ts";
 import { deleteExpiredArchives, shiftBackups } from "./retention.ts";
 import { probeRotationMode, probeRotationModeIn, rotateInDir, type LiveExpectations, type RotationKind, type RotationResult } from "./rotate.ts";
 import { allowedOwners, kindOf, LogDir } from "./safe-dir.ts";
+import { plural } from "../util/plural.ts";
 
 export interface ManagedLog {
   /** The service the file belongs to. */
@@ -219,11 +220,11 @@ export class LogRotator {
     } finally {
       for (const d of dirs.values()) d?.close();
     }
-    if (collapsing > 0) this.log.info(`${collapsing} log file(s): rotation by fallocate collapse (lossless)`);
+    if (collapsing > 0) this.log.info(`${plural(collapsing, "log file")}: rotation by fallocate collapse (lossless)`);
     if (copying.length > 0) {
       const named = copying.slice(0, PROBE_NAMED).join(", ") + (copying.length > PROBE_NAMED ? `, and ${copying.length - PROBE_NAMED} more (pmctl status shows each)` : "");
       this.log.warn(
-        `${copying.length} log file(s) on a file system that does not support FALLOC_FL_COLLAPSE_RANGE; rotation by copy+truncate (lines written during a rotation can be lost): ${named}`,
+        `${plural(copying.length, "log file")} on a file system that does not support FALLOC_FL_COLLAPSE_RANGE; rotation by copy+truncate (lines written during a rotation can be lost): ${named}`,
       );
     }
   }

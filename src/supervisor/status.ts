@@ -3,6 +3,7 @@ import { logFileSize } from "../logs/index.ts";
 import type { CgroupTree } from "../cgroup/index.ts";
 import type { Unit } from "./supervisor.ts";
 import type { GateState } from "./readiness.ts";
+import { plural } from "../util/plural.ts";
 
 export interface LogFileStatus { path: string; size: number | null; rotation_mode: string }
 
@@ -155,7 +156,7 @@ export function healthStatus(unit: Unit, gate: { state: GateState | null; startF
     ready: live ? g.ready : unit.state.phase === "running" ? false : null,
     start: live ? (g.outcome === null ? "starting" : g.outcome) : null,
     readiness: live ? (g.ready ? g.readinessDetail ?? "ready" : g.readinessDetail) : null,
-    health: g?.failure && g.outcome === "up" ? g.failure : live && g.livenessFailures > 0 ? `${g.livenessFailures} failed check(s): ${g.livenessDetail}` : null,
+    health: g?.failure && g.outcome === "up" ? g.failure : live && g.livenessFailures > 0 ? `${plural(g.livenessFailures, "failed check")}: ${g.livenessDetail}` : null,
     start_failure: gate.startFailure,
     notify_status: live ? g.status : null,
     notify_main_pid: live ? gate.notifyMainPid ?? null : null,
