@@ -7,12 +7,16 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { EXIT } from "../src/cli/args.ts";
 import { PidWatcher } from "../src/linux/pidwatch.ts";
-import { installedBinary, REPO, runPm, waitUntil, World } from "./helpers/harness.ts";
+import { installedBinary, pidAlive, REPO, runPm, waitUntil, World } from "./helpers/harness.ts";
 
 let world: World | undefined;
 const planted: string[] = [];
+const entries: Subprocess[] = [];
 afterEach(async () => {
+  for (const p of entries.splice(0)) { p.kill("SIGKILL"); await p.exited; }
   await world?.cleanup();
   world = undefined;
   for (const d of planted.splice(0)) rmSync(d, { recursive: true, force: true });
@@ -102,6 +106,40 @@ describe("exit detection is never lost silently", () => {
     const missing = join(tmpdir(), `no-such-worker-${process.pid}.js`);
     await expect(watcher.start((e) => failures.push(e), 30_000, missing)).rejects.toThrow(/exit detection is not available: the pid-watch worker .*no-such-worker/);
     watcher.close();
+  });
+
+  // test/helpers/daemon-entry.ts: the daemon as src/main.ts serves it, with the real PidWatcher broken on purpose.
+  const ENTRY = join(REPO, "test", "helpers", "daemon-entry.ts");
+
+  test("a daemon whose watcher cannot start exits with EXIT.failed, naming the cause, before making a socket or a cgroup", async () => {
+    world = new World();
+    world.writeService("web", { process: { command: ["sleep", "1000"], stop_grace_ms: 2000 } });
+    const r = await runPm(["bun", ENTRY, "cannot-start", world.configPath]);
+    expect(r.stderr).toMatch(/processmaster: exit detection is not available: the pid-watch worker \(\S*no-such-pidwatch-worker-\d+\.js\)/);
+    expect(r.code).toBe(EXIT.failed);
+    expect(existsSync(world.sockPath)).toBe(false);
+    expect(existsSync(world.serviceCgroup("web"))).toBe(false);
+    expect(existsSync(world.masterCgroup)).toBe(false);
+  });
+
+  test("a daemon whose watcher dies after boot exits 1 and leaves the services running, for the next daemon to adopt", async () => {
+    world = new World();
+    world.writeService("web", { process: { command: ["sh", "-c", "sleep 1000 & wait"], stop_grace_ms: 2000 } });
+    const proc = Bun.spawn({ cmd: ["bun", ENTRY, "dies-on-usr2", world.configPath], stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+    entries.push(proc);
+    let log = "";
+    const pump = (async () => { for await (const chunk of proc.stderr.pipeThrough(new TextDecoderStream())) log += chunk; })();
+    await waitUntil(() => /serving /.test(log), "the daemon to serve", 20_000);
+    const pids = await waitUntil(() => { const p = world!.cgroupPids("web"); return p.length === 2 && p; }, "web to run", 20_000);
+    proc.kill("SIGUSR2");
+    expect(await proc.exited).toBe(EXIT.failed);
+    await pump;
+    expect(log).toMatch(/ERROR .*exit detection is not available: the pid-watch worker \(\S+\) stopped; exiting so that a new daemon adopts the services/);
+    expect(world.cgroupPids("web")).toEqual(pids);
+    expect(pids.every(pidAlive)).toBe(true);
+    await world.daemon();
+    const adopted = await world.app("web");
+    expect([adopted.state, [...adopted.pids].sort(), adopted.restarts]).toEqual(["running", [...pids].sort(), 0]);
   });
 
   test("a started pid-watch worker reports the exit of a process that is not our child", async () => {
