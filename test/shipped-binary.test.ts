@@ -4,7 +4,7 @@
  * binary, in every lane; `bun run test` builds it first.
  */
 import { afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -75,7 +75,7 @@ describe("the compiled binary started from /", () => {
     expect(after[1]!.restarts).toBe(0);
   });
 
-  test("loads no code or settings from its working directory (bunfig.toml preload, .env, worker file names)", async () => {
+  test("loads no code or settings from its working directory (bunfig.toml preload, .env, tsconfig.json, package.json, both workers' file names)", async () => {
     world = new World();
     const cwd = mkdtempSync(join(tmpdir(), "pm-hostile-cwd-"));
     planted.push(cwd);
@@ -85,14 +85,31 @@ describe("the compiled binary started from /", () => {
     writeFileSync(join(cwd, "bunfig.toml"), `preload = ["./preload.ts"]\n`);
     writeFileSync(join(cwd, "preload.ts"), evil);
     writeFileSync(join(cwd, ".env"), "PM_PLANTED_ENV=from-dotenv\n");
-    for (const rel of ["src/linux/pidwatch-worker.ts", "linux/pidwatch-worker.js", "linux/pidwatch-worker.ts", "pidwatch-worker.js"]) {
+    // Settings that would route module resolution to the planted file, were they read.
+    writeFileSync(join(cwd, "tsconfig.json"), JSON.stringify({ compilerOptions: { baseUrl: ".", paths: { "*": ["./preload.ts"] } }, files: ["preload.ts"] }));
+    writeFileSync(join(cwd, "package.json"), JSON.stringify({ name: "planted", main: "preload.ts", module: "preload.ts", imports: { "#*": "./preload.ts" } }));
+    const workerNames = ["linux/pidwatch-worker", "logs/rotate-worker"].flatMap((w) => [`src/${w}.ts`, `${w}.js`, `${w}.ts`, `${w.split("/")[1]}.js`]);
+    for (const rel of workerNames) {
       mkdirSync(join(cwd, rel, ".."), { recursive: true });
       writeFileSync(join(cwd, rel), evil);
     }
     world.writeService("forker", { process: { command: ["/bin/sh", "-c", "echo \"planted=${PM_PLANTED_ENV:-none}\"; sleep 1 & exit 0"], stop_grace_ms: 2000 } });
+    // 9 MiB of log: rotations of 8 MiB and more run in the rotation worker (src/logs/rotate.ts).
+    const BIG = 9 << 20;
+    world.writeService("big", {
+      process: { command: ["sh", "-c", `head -c ${BIG} /dev/zero; exec sleep 1000`], stop_grace_ms: 2000 },
+      logs: { rotation_mode: "size", rotation_size: "1G", rotation_backups: 1 },
+    });
     const d = await world.daemon([], { binary: true, cwd });
-    // The forked sleep's exit is seen: the embedded worker runs, not a planted one.
+    // The forked sleep's exit is seen: the embedded pid-watch worker runs, not a planted one.
     await waitUntil(async () => (await world!.app("forker")).state === "exited", "the forked child's exit to be seen", 30_000, 50);
+    // A rotation in the embedded rotation worker: every byte moved to the archive.
+    const live = join(world.appDir("big"), "stdout.log");
+    await waitUntil(() => existsSync(live) && statSync(live).size === BIG, "big to write 9 MiB", 60_000, 50);
+    const rot = await pmctl(world, ["rotate", "big"]);
+    expect(rot.code, rot.stderr).toBe(0);
+    expect(statSync(`${live}.1`).size + statSync(live).size).toBe(BIG);
+    expect(statSync(`${live}.1`).size).toBeGreaterThan(BIG - 65536);
     expect(existsSync(marker)).toBe(false);
     expect(readFileSync(join(world.appDir("forker"), "stdout.log"), "utf8")).toContain("planted=none");
     expect(d.output()).not.toContain("from-dotenv");
