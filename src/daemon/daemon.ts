@@ -211,10 +211,14 @@ export async function startDaemon(configPath: string, parts: DaemonParts = {}): 
     try { return await work; } finally { if (reloading === work) reloading = null; }
   }
 
+  let warnedStartedInRoot = false;
   function enableNeededControllers(cfg: Config) {
     const wanted = new Set<string>();
     for (const svc of cfg.services.values()) for (const c of controllersFor(resourceLimitFiles(svc.resources))) wanted.add(c);
     cgroups.enableControllers([...wanted]);
+    // Started in the unit's cgroup itself (systemd < 254 ignores DelegateSubgroup): said once.
+    const warning = warnedStartedInRoot ? null : cgroups.startedInRootWarning();
+    if (warning) { warnedStartedInRoot = true; log.warn(warning); }
   }
 
   // State writes are coalesced (state-store.ts); what a reply reports is on disk before it goes.

@@ -4,7 +4,8 @@
  * systemd sets them up), and
  * must create and write cgroups only inside it (nor move a process out of it); limits hold there
  * (written, and pids_max enforced on a fork loop); a daemon SIGKILLed and started again in the
- * same cgroup adopts every service; an explicit `cgroup_root` still wins.
+ * same cgroup adopts every service; an explicit `cgroup_root` still wins. Started in the unit's
+ * cgroup itself (systemd < 254 ignores DelegateSubgroup), it warns that no process may join it.
  */
 import { afterEach, expect, test } from "bun:test";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
@@ -40,13 +41,16 @@ function systemdUnitCgroup(unit: string): string {
   return svc;
 }
 
-/** Every cgroup outside `inside`, with the interface files a daemon could write there and its processes (but this test runner). */
+/** A user process (kernel threads, which come and go in the root cgroup, have no command line), not this test runner. */
+const userProcess = (pid: string) => pid !== String(process.pid) && (readCg(`/proc/${pid}`, "cmdline") ?? "") !== "";
+
+/** Every cgroup outside `inside`, with the interface files a daemon could write there and its user processes. */
 function snapshotOutside(inside: string): Map<string, string> {
   const seen = new Map<string, string>();
   const walk = (dir: string) => {
     if (dir === inside) return;
     const files = ["cgroup.subtree_control", "cgroup.procs", "cpu.max", "memory.max", "memory.swap.max", "pids.max", "cpu.weight", "memory.high"];
-    const read = (f: string) => f === "cgroup.procs" ? readCg(dir, f)?.split("\n").filter((p) => p !== String(process.pid)).join(",") : readCg(dir, f);
+    const read = (f: string) => f === "cgroup.procs" ? readCg(dir, f)?.split("\n").filter(userProcess).join(",") : readCg(dir, f);
     seen.set(relative(CGROUP2_MOUNT, dir) || "/", files.map((f) => `${f}=${read(f)}`).join(";"));
     for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) walk(join(dir, e.name));
   };
@@ -95,14 +99,34 @@ test.skipIf(!FULL_TREE)("inside its unit's cgroup: nothing written outside it, l
   expect(snapshotOutside(unit)).toEqual(before);
 }, 120_000);
 
+test.skipIf(!FULL_TREE)("started in the unit's cgroup itself (systemd < 254 ignores DelegateSubgroup): it warns once that no process can join that cgroup any more", async () => {
+  const unit = systemdUnitCgroup(`pmtest-${process.pid}-${Math.random().toString(36).slice(2, 8)}.service`);
+  world = new World({ cgroupRoot: unit });
+  world.writeService("capped", { process: { command: ["sleep", "1000"], stop_grace_ms: 1000 }, resources: { memory_max: "64M" } });
+  const d = await world.daemon([], { binary: true, cgroup: unit });
+  await waitUntil(() => world!.cgroupPids("capped").length === 1, "capped to run", 30_000);
+  expect(readCg(unit, "cgroup.subtree_control")?.split(" ")).toContain("memory");
+  const warnings = d.output().match(/WARN .*started in \S+ itself, its default cgroup_root, and limits enabled controllers .*status=219\/CGROUP.*cgroup_root: \/sys\/fs\/cgroup.*/g) ?? [];
+  expect(warnings).toHaveLength(1);
+  expect(warnings[0]).toContain(`started in ${unit} itself`);
+  // What systemd would meet starting the next daemon there: the kernel refuses the process.
+  const next = Bun.spawn({ cmd: ["sleep", "1000"], stdio: ["ignore", "ignore", "ignore"] });
+  try {
+    expect(() => writeFileSync(join(unit, "cgroup.procs"), String(next.pid))).toThrow(/EBUSY|busy/i);
+  } finally { next.kill("SIGKILL"); await next.exited; }
+}, 120_000);
+
 test.skipIf(!FULL_TREE)("an explicit cgroup_root wins over the daemon's own cgroup", async () => {
   const unit = systemdUnitCgroup(`pmtest-${process.pid}-${Math.random().toString(36).slice(2, 8)}.service`);
   const explicit = join(CGROUP2_MOUNT, `pmtest-explicit-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
   mkCgroup(explicit);
   world = new World({ master: { cgroup_root: explicit }, cgroupRoot: explicit });
   world.writeService("web", { process: { command: ["sleep", "1000"], stop_grace_ms: 1000 } });
-  await world.daemon([], { binary: true, cgroup: unit });
+  const d = await world.daemon([], { binary: true, cgroup: unit });
   await waitUntil(() => world!.cgroupPids("web").length === 1, "web to run in the explicit root", 30_000);
   expect(existsSync(join(explicit, world.cgroupName, "web"))).toBe(true);
   expect(existsSync(join(unit, world.cgroupName))).toBe(false);
+  // The variant for systemd < 254: the unit's cgroup keeps no controller enabled, so a next daemon can be started in it.
+  expect(readCg(unit, "cgroup.subtree_control")).toBe("");
+  expect(d.output()).not.toContain("its default cgroup_root");
 }, 120_000);
