@@ -62,13 +62,18 @@ describe("the compiled binary started from /", () => {
     const old = await world.daemon([], { binary: true });
     const pids = await waitUntil(() => { const p = world!.cgroupPids("web"); return p.length === 2 && p; }, "web to run", 20_000);
     // As the README's upgrade steps: install the new file next to the old one, rename it over.
+    // The new file is the same build (what adoption relies on is the cgroup tree and the state
+    // file, not the code that wrote them), but another file: the old daemon runs the old one.
     const installed = installedBinary().daemon;
+    const oldFile = statSync(`/proc/${old.pid}/exe`).ino;
     copyFileSync(join(REPO, "dist", "processmaster"), installed + ".new");
     renameSync(installed + ".new", installed);
+    expect(statSync(installed).ino).not.toBe(oldFile);
     old.proc.kill("SIGTERM");
     expect(await old.exited).toBe(0);
     expect(world.cgroupPids("web")).toEqual(pids); // nothing stopped while no daemon ran
-    await world.daemon([], { binary: true });
+    const upgraded = await world.daemon([], { binary: true });
+    expect(statSync(`/proc/${upgraded.pid}/exe`).ino).toBe(statSync(installed).ino);
     const after = await world.status();
     expect(after.map((a) => [a.name, a.state])).toEqual([["off", "stopped"], ["web", "running"]]);
     expect(after[1]!.pids.sort()).toEqual([...pids].sort());
