@@ -4,7 +4,8 @@
  *   source   every test file, processmaster run as `bun src/main.ts` from the repository root;
  *   binary   every end-to-end file (those that start a daemon or the client through the test
  *            harness) against dist/processmaster copied outside the repository, started from `/`;
- *   cgroup-v2 (only with --cgroup-v2, `bun run test:ci`) `scripts/cgroup-v2-vm` lane.
+ *   cgroup-v2 (only with --cgroup-v2, as .ci/run does; alone: `bun run test:cgroup-v2`)
+ *            scripts/cgroup-v2-lane inside scripts/cgroup-v2-vm; it fails when a test skips.
  * Arguments after the options are passed to `bun test` (a file filter, say).
  */
 import { readdirSync, readFileSync } from "node:fs";

@@ -19,14 +19,8 @@ const daemonCommand: CliCommand = {
     // within 1.1x of a minimal compiled client; test/client-lazy-load.test.ts checks it).
     const { reexecWithQuietRuntime } = await import("./linux/quiet-runtime.ts");
     reexecWithQuietRuntime();
-    try {
-      const { startDaemon } = await import("./daemon/daemon.ts");
-      await startDaemon(resolve(args.config));
-      return new Promise<number>(() => {}); // serves until a signal ends the process
-    } catch (e) {
-      process.stderr.write(`processmaster: ${errorMessage(e)}\n`);
-      process.exit(EXIT.failed);
-    }
+    const { serveDaemon } = await import("./daemon/daemon.ts");
+    return serveDaemon(resolve(args.config)); // serves until a signal ends the process
   },
 };
 

@@ -7,7 +7,7 @@ import { basename, dirname, join } from "node:path";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { LiveFiles } from "./live-files.ts";
 import { OOM_KILL, readMemoryStats, readPidsRecursive, readText, readWords, removeTree, USAGE_USEC } from "./read.ts";
-import { defaultCgroupRoot } from "./mount.ts";
+import { defaultCgroupRoot, startedInRootWarning, type CgroupRootChoice } from "./mount.ts";
 import { cgroupDirName, DAEMON_LEAF, HELPER_PREFIXES, helperCgroupDirName, serviceNameOf, type HelperKind } from "./names.ts";
 
 export interface LimitProblem { file: string; value: string; reason: string }
@@ -30,6 +30,7 @@ export class CgroupTree {
   readonly daemonLeafPath: string;
   /** Why `root` is where it is, for the boot log. */
   readonly rootChoice: string;
+  private readonly choice: CgroupRootChoice;
   /** cgroup.procs and cpu.stat of each service kept open, re-read with pread (issue 15). */
   private readonly live = new LiveFiles();
   /** Whether memory.* exist in a service cgroup; kept until the cgroup is removed or controllers change. */
@@ -42,7 +43,8 @@ export class CgroupTree {
   private serviceControllers: Set<string> | null = null;
 
   constructor(opts: { root?: string; name: string }) {
-    const choice = opts.root === undefined ? defaultCgroupRoot(opts.name, DAEMON_LEAF) : { path: opts.root, why: "cgroup_root" };
+    const choice = opts.root === undefined ? defaultCgroupRoot(opts.name, DAEMON_LEAF) : { path: opts.root, why: "cgroup_root", startedHere: false };
+    this.choice = choice;
     this.root = choice.path;
     this.rootChoice = choice.why;
     this.masterPath = join(this.root, opts.name);
@@ -60,6 +62,11 @@ export class CgroupTree {
       throw new PmError("CGROUP_UNAVAILABLE",
         `cannot create ${this.daemonLeafPath}: ${errorMessage(e)}; run as root, or delegate a cgroup subtree to this user (systemd: Delegate=yes) and point cgroup_root at it`, { cause: e });
     }
+  }
+
+  /** startedInRootWarning (mount.ts) for this tree, as its root's cgroup.subtree_control is now. */
+  startedInRootWarning(): string | null {
+    return startedInRootWarning(this.choice, readWords(join(this.root, "cgroup.subtree_control")));
   }
 
   /** Moves a process (the daemon) into the daemon leaf, so the master may enable controllers. */

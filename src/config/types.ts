@@ -23,7 +23,11 @@ export interface MasterConfig {
    * Default `/var/log/processmaster` when the master file is under /etc, else `./logs`.
    */
   logDirectory: string;
-  /** Key `cgroup_root`; undefined means: the cgroup2 mount from /proc/self/mountinfo. */
+  /**
+   * Key `cgroup_root`; undefined means: the daemon's own cgroup (a `_daemon` leaf it starts in is
+   * skipped), or the cgroup2 mount from /proc/self/mountinfo when that is the root cgroup
+   * (src/cgroup/mount.ts, defaultCgroupRoot).
+   */
   cgroupRoot?: string;
   /** Key `cgroup_name` (default `processmaster`). */
   cgroupName: string;

@@ -26,6 +26,7 @@ import { logger } from "../util/log.ts";
 import { serviceReloads, serviceSignals } from "./reload-requests.ts";
 import { accessWarnings, authorize, describePeer, socketPermissions } from "./access.ts";
 import { VERSION } from "../version.ts";
+import { EXIT } from "../cli/args.ts";
 import { describeRequest, RefusalLog } from "./request-log.ts";
 
 const log = logger("daemon");
@@ -56,11 +57,41 @@ function managedLogs(config: Config): ManagedLog[] {
  */
 export const BUILT_JIT_POLICY = 100;
 
-export async function startDaemon(configPath: string): Promise<DaemonHandle> {
+/**
+ * Parts the composition root otherwise makes itself. src/main.ts passes none; only a test entry
+ * (test/helpers/daemon-entry.ts) hands in a PidWatcher it breaks on purpose.
+ */
+export interface DaemonParts { watcher?: PidWatcher }
+
+/**
+ * The daemon command: boots, then serves until a signal ends the process. A boot that fails
+ * prints why on stderr and exits with EXIT.failed; a failed watcher start has touched nothing
+ * by then (no cgroup, no socket, no service started).
+ */
+export async function serveDaemon(configPath: string, parts: DaemonParts = {}): Promise<never> {
+  try {
+    await startDaemon(configPath, parts);
+  } catch (e) {
+    process.stderr.write(`processmaster: ${errorMessage(e)}\n`);
+    process.exit(EXIT.failed);
+  }
+  return new Promise<never>(() => {});
+}
+
+export async function startDaemon(configPath: string, parts: DaemonParts = {}): Promise<DaemonHandle> {
   Bun.unsafe.setJITPolicy(1); // until releaseBootLeftovers
   const config = loadConfig(configPath);
   const { master } = config;
   for (const p of config.serviceErrors) log.error(`service file skipped: ${formatProblem(p)}`);
+  const watcher = parts.watcher ?? new PidWatcher();
+  // Exit detection for processes that are not our children. Without it services would run
+  // untracked, so a watcher that cannot start stops the boot before anything is made (no
+  // cgroup, no socket), and one that dies ends the daemon (services keep running; the next
+  // daemon adopts them). test/shipped-binary.test.ts checks both through a real daemon.
+  await watcher.start((e) => {
+    log.error(`${e.message}; exiting so that a new daemon adopts the services`);
+    process.exit(EXIT.failed);
+  });
 
   const cgroups = new CgroupTree({ root: master.cgroupRoot, name: master.cgroupName });
   cgroups.ensureMaster();
@@ -71,14 +102,6 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
   const rotator = new LogRotator({ clock, log: logger("logs") });
   const store = new StateStore(master.stateFile, logger("state"));
   store.prepareFolder();
-  const watcher = new PidWatcher();
-  // Exit detection for processes that are not our children. Without it services would run
-  // untracked, so a watcher that cannot start stops the boot, and one that dies ends the daemon
-  // (services keep running; the next daemon adopts them).
-  await watcher.start((e) => {
-    log.error(`${e.message}; exiting so that a new daemon adopts the services`);
-    process.exit(1);
-  });
   // As PID 1 (a container, `unshare --pid`) every orphan in the namespace becomes our child.
   const asInit = process.pid === 1;
   if (asInit) new OrphanReaper((e) => log.error(`reaping orphans failed: ${errorMessage(e)}`)).start();
@@ -188,10 +211,14 @@ export async function startDaemon(configPath: string): Promise<DaemonHandle> {
     try { return await work; } finally { if (reloading === work) reloading = null; }
   }
 
+  let warnedStartedInRoot = false;
   function enableNeededControllers(cfg: Config) {
     const wanted = new Set<string>();
     for (const svc of cfg.services.values()) for (const c of controllersFor(resourceLimitFiles(svc.resources))) wanted.add(c);
     cgroups.enableControllers([...wanted]);
+    // Started in the unit's cgroup itself (systemd < 254 ignores DelegateSubgroup): said once.
+    const warning = warnedStartedInRoot ? null : cgroups.startedInRootWarning();
+    if (warning) { warnedStartedInRoot = true; log.warn(warning); }
   }
 
   // State writes are coalesced (state-store.ts); what a reply reports is on disk before it goes.
