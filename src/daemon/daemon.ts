@@ -28,6 +28,7 @@ import { accessWarnings, authorize, describePeer, socketPermissions } from "./ac
 import { VERSION } from "../version.ts";
 import { EXIT } from "../cli/args.ts";
 import { describeRequest, RefusalLog } from "./request-log.ts";
+import { plural } from "../util/plural.ts";
 
 const log = logger("daemon");
 
@@ -316,7 +317,7 @@ export async function startDaemon(configPath: string, parts: DaemonParts = {}): 
   });
 
   releaseBootLeftovers();
-  log.info(`processmaster ${VERSION} pid ${process.pid} serving ${master.sockPath}, cgroup ${cgroups.masterPath} (root: ${cgroups.rootChoice}), ${config.services.size} service(s), config ${configPath}`);
+  log.info(`processmaster ${VERSION} pid ${process.pid} serving ${master.sockPath}, cgroup ${cgroups.masterPath} (root: ${cgroups.rootChoice}), ${plural(config.services.size, "service")}, config ${configPath}`);
   return { supervisor, shutdown };
 }
 
