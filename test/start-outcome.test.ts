@@ -79,12 +79,13 @@ describe("start outcome", () => {
     sock.end();
   });
 
-  test("readiness timeout with fail_on_timeout fails the start and stops the service", async () => {
+  test("readiness timeout with fail_on_timeout fails the start and stops the service; start answers once it has stopped", async () => {
     world = new World();
     const port = freePort();
+    // Slow to stop: SIGTERM is answered 0.5 s later, so an answer given while it stops shows.
     world.writeService("deaf", {
       enabled: false,
-      process: { command: ["sleep", "1000"], stop_grace_ms: 2000 },
+      process: { command: ["sh", "-c", "trap 'sleep 0.5; exit 0' TERM; while :; do sleep 0.05; done"], stop_grace_ms: 5000 },
       readiness: { tcp: `127.0.0.1:${port}`, interval: "100ms", timeout: "600ms" },
     });
     await world.daemon();

@@ -162,6 +162,11 @@ export class Orchestrator {
   async outcome(unit: Unit, runsBefore: number): Promise<StartResult> {
     const first = () => this.gates.view(unit).outcomes.find((o) => o.run > runsBefore);
     await this.sup.waitFor(unit, (u) => first() !== undefined || this.decided(u, runsBefore));
+    const failed = first();
+    // A start failed while its run still runs (a readiness timeout, a main process whose exit
+    // ends the service): the gate records the failure before the stop; answer once that run
+    // has stopped, so the answer and a status right after it agree.
+    if (failed && !failed.ok) await this.sup.waitFor(unit, (u) => this.gates.view(u).runs !== failed.run || (u.state.phase !== "stopping" && u.state.phase !== "killing"));
     const v = this.gates.view(unit);
     const s = unit.state;
     const o = first();
