@@ -1,8 +1,8 @@
 /** `pmctl start`/`restart` wait for the outcome: start_seconds and readiness checks, with real processes. */
 import { afterEach, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { World, freePort } from "./helpers/harness.ts";
+import { World, freePort, pidAlive, waitUntil } from "./helpers/harness.ts";
 
 let world: World;
 afterEach(async () => { await world?.cleanup(); });
@@ -133,6 +133,50 @@ describe("start outcome", () => {
     expect(waited.code).toBe(0);
     expect(waited.stdout).toContain("web: ready");
     expect(readFileSync(join(world.appDir("logger"), "stdout.log"), "utf8")).toContain("ready to accept");
+  });
+
+  test("an exec readiness check runs as the service's user, in the service's cgroup", async () => {
+    world = new World();
+    chmodSync(world.dir, 0o755); // reachable for nobody
+    const out = join(world.dir, "probe-out");
+    mkdirSync(out);
+    chmodSync(out, 0o777);
+    world.writeService("who", {
+      enabled: false,
+      process: { command: ["sleep", "1000"], user: "nobody", stop_grace_ms: 2000 },
+      readiness: { exec: ["sh", "-c", `id -u > ${out}/uid && cat /proc/self/cgroup > ${out}/cgroup`], interval: "100ms", timeout: "30s" },
+    });
+    await world.daemon();
+    const res = await world.pmctl(["start", "who"]);
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    const a = await world.app("who");
+    expect(a.ready).toBe(true);
+    expect(readFileSync(join(out, "uid"), "utf8").trim()).toBe("65534");
+    // The probe's cgroup is the service's: the one its main process runs in, inside this world's tree.
+    const probeCgroup = readFileSync(join(out, "cgroup"), "utf8").trim();
+    expect(probeCgroup).toBe(readFileSync(`/proc/${a.pids[0]}/cgroup`, "utf8").trim());
+    expect(probeCgroup).toEndWith(`/${world.cgroupName}/who`);
+  });
+
+  test("an exec readiness check still running at probe_timeout is killed with everything it started; the run goes on", async () => {
+    world = new World();
+    const probes = join(world.dir, "probes"), kids = join(world.dir, "kids");
+    // Each probe notes its pid and the pid of a child it starts, then waits for that child (1000 s).
+    world.writeService("slowprobe", {
+      process: { command: ["sleep", "1000"], stop_grace_ms: 2000 },
+      readiness: { exec: ["sh", "-c", `echo $$ >> ${probes}; sleep 1000 & echo $! >> ${kids}; wait`], probe_timeout: "300ms", interval: "100ms", timeout: "1h" },
+    });
+    await world.daemon();
+    const a = await waitUntil(async () => { const x = await world.app("slowprobe"); return x.readiness?.includes("killed") && x; }, "a probe killed at its timeout");
+    expect(a.readiness).toBe("still running after 300ms, killed");
+    expect(a).toMatchObject({ state: "running", start: "starting", ready: false });
+    // The first probe and its child are gone, though the service still runs in that cgroup.
+    const firstProbe = Number(readFileSync(probes, "utf8").split("\n")[0]);
+    const firstKid = Number(readFileSync(kids, "utf8").split("\n")[0]);
+    await waitUntil(() => !pidAlive(firstProbe) && !pidAlive(firstKid), "the first probe and its child to be gone");
+    expect(world.cgroupPids("slowprobe")).not.toContain(firstKid);
+    expect(world.cgroupPids("slowprobe")).toContain(a.pids[0]!);
   });
 
   test("pmctl wait times out naming what it waits for, and fails at once for a stopped service", async () => {
