@@ -1,8 +1,8 @@
 /** `pmctl start`/`restart` wait for the outcome: start_seconds and readiness checks, with real processes. */
 import { afterEach, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { World, freePort, pidAlive, waitUntil } from "./helpers/harness.ts";
+import { PM_CWD, World, freePort, pidAlive, pmctlCommand, waitUntil } from "./helpers/harness.ts";
 
 let world: World;
 afterEach(async () => { await world?.cleanup(); });
@@ -95,6 +95,65 @@ describe("start outcome", () => {
     const a = await world.app("deaf");
     expect(a.state).toBe("failed");
     expect(a.pids).toEqual([]);
+  });
+
+  test("readiness timeout without fail_on_timeout: the start succeeds not ready and checks go on; plain wait is met, wait --ready only once ready", async () => {
+    world = new World();
+    const port = freePort();
+    const go = join(world.dir, "go");
+    const script = `while (!(await Bun.file(${JSON.stringify(go)}).exists())) await Bun.sleep(20); Bun.listen({ hostname: "127.0.0.1", port: ${port}, socket: { data() {} } }); setInterval(() => {}, 1e6);`;
+    world.writeService("lazy", {
+      enabled: false,
+      process: { command: [process.execPath, "-e", script], stop_grace_ms: 2000 },
+      readiness: { tcp: `127.0.0.1:${port}`, interval: "100ms", timeout: "500ms", fail_on_timeout: false },
+    });
+    const d = await world.daemon();
+    const res = await world.pmctl(["start", "lazy"]);
+    expect(res.stderr).toBe("");
+    expect(res.code).toBe(0);
+    expect(await world.app("lazy")).toMatchObject({ state: "running", start: "up", ready: false, readiness: "connection refused" });
+    expect(d.output()).toContain(`[lazy] not ready within 0.5s (tcp 127.0.0.1:${port}: connection refused); counted as started (fail_on_timeout: false), still checking`);
+
+    const up = await world.pmctl(["wait", "lazy"]);
+    expect(up.code).toBe(0);
+    expect(up.stdout).toContain("lazy: up");
+    const notReady = await world.pmctl(["wait", "lazy", "--ready", "--timeout", "300ms"]);
+    expect(notReady.code).toBe(1);
+    expect(notReady.stderr).toContain("lazy: not ready after 300ms (not ready: connection refused)");
+
+    writeFileSync(go, "");
+    const ready = await world.pmctl(["wait", "lazy", "--ready", "--timeout", "30s"]);
+    expect(ready.code).toBe(0);
+    expect(ready.stdout).toContain("lazy: ready");
+    expect(await world.app("lazy")).toMatchObject({ ready: true, readiness: "connected" });
+  });
+
+  test("an http check answered 503, then 302: not ready (redirects are not followed); ready at 200", async () => {
+    world = new World();
+    const port = freePort();
+    const redirect = join(world.dir, "redirect"), go = join(world.dir, "go");
+    // /health: 503 at first, a 302 to /ok once the file `redirect` exists, 200 once `go` exists; /ok is always 200.
+    const server = `Bun.serve({ hostname: "127.0.0.1", port: ${port}, async fetch(req) {
+      if (new URL(req.url).pathname === "/ok") return new Response("ok");
+      if (await Bun.file(${JSON.stringify(go)}).exists()) return new Response("ok");
+      if (await Bun.file(${JSON.stringify(redirect)}).exists()) return Response.redirect("/ok", 302);
+      return new Response("starting", { status: 503 });
+    } }); setInterval(() => {}, 1e6);`;
+    world.writeService("web", {
+      enabled: false,
+      process: { command: [process.execPath, "-e", server], stop_grace_ms: 2000 },
+      readiness: { http: `http://127.0.0.1:${port}/health`, interval: "100ms", timeout: "1h" },
+    });
+    await world.daemon();
+    const start = Bun.spawn({ cmd: pmctlCommand(["-c", world.configPath, "start", "web"]), cwd: PM_CWD, stdout: "pipe", stderr: "pipe" });
+    for (const [code, next] of [[503, redirect], [302, go]] as const) {
+      const a = await waitUntil(async () => { const x = await world.app("web"); return x.readiness === `HTTP ${code}` && x; }, `readiness detail HTTP ${code}`);
+      expect(a).toMatchObject({ ready: false, start: "starting" });
+      expect(start.exitCode).toBeNull(); // pmctl start still waits
+      writeFileSync(next, "");
+    }
+    expect(await start.exited).toBe(0);
+    expect(await world.app("web")).toMatchObject({ ready: true, start: "up", readiness: "HTTP 200" });
   });
 
   test("log, exec, http and unix readiness checks; pmctl wait --ready", async () => {
