@@ -21,10 +21,11 @@ describe("start outcome", () => {
     expect(a.state).toBe("failed");
     expect(String(a.start_failure)).toContain("exited with code 7");
 
-    // restart reports the same way.
+    // restart reports the same way, with the stderr lines.
     const again = await world.pmctl(["restart", "early"]);
     expect(again.code).toBe(1);
-    expect(again.stderr).toContain("exited with code 7");
+    expect(again.stderr).toContain("early: start failed: exited with code 7");
+    expect(again.stderr).toContain("early stderr| cannot bind port 80");
   });
 
   test("a start answers with its own run's outcome even when the policy restarts it at once", async () => {
