@@ -41,6 +41,21 @@ function notifySocketOf(pid: number): string {
   return env.find((e) => e.startsWith("NOTIFY_SOCKET="))!.slice("NOTIFY_SOCKET=".length);
 }
 
+/** The service above, told to go at once, with a 0.5 s notify watchdog; resolves once it is ready. */
+async function readyWithWatchdog(failureThreshold: number, policy: "always" | "on-failure") {
+  world = new World();
+  writeFileSync(join(world.dir, "go"), "");
+  world.writeService("svc", {
+    process: { command: [process.execPath, "-e", service(world.dir)], stop_grace_ms: 2000 },
+    readiness: { notify: true },
+    liveness: { notify: true, watchdog_sec: 0.5, failure_threshold: failureThreshold },
+    restart_policy: { policy, restart_backoff_ms: 100 },
+  });
+  const d = await world.daemon();
+  const first = await waitUntil(async () => { const a = await world.app("svc"); return a.ready && a; }, "svc ready");
+  return { d, first };
+}
+
 describe("notify", () => {
   test("ready only after READY=1 from the service; a forged READY=1 from outside its cgroup, and a MAINPID outside it, are ignored", async () => {
     world = new World();
@@ -76,16 +91,7 @@ describe("notify", () => {
   });
 
   test("a missed WATCHDOG=1 counts as a liveness failure: the service is restarted", async () => {
-    world = new World();
-    writeFileSync(join(world.dir, "go"), "");
-    world.writeService("svc", {
-      process: { command: [process.execPath, "-e", service(world.dir)], stop_grace_ms: 2000 },
-      readiness: { notify: true },
-      liveness: { notify: true, watchdog_sec: 0.5, failure_threshold: 2 },
-      restart_policy: { policy: "always", restart_backoff_ms: 100 },
-    });
-    const d = await world.daemon();
-    const first = await waitUntil(async () => { const a = await world.app("svc"); return a.ready && a; }, "svc ready");
+    const { d, first } = await readyWithWatchdog(2, "always");
     expect(readFileSync(`/proc/${first.pids[0]}/environ`, "utf8")).toContain("WATCHDOG_USEC=500000");
     writeFileSync(join(world.dir, "hang"), "");
     await d.waitForLog(/\[svc\] liveness failed 2 time\(s\) in a row: no WATCHDOG=1 within 0.5s; stopping it/, 15_000);
@@ -96,16 +102,7 @@ describe("notify", () => {
 
 describe("notify STOPPING=1", () => {
   test("a service that says STOPPING=1, goes silent past its watchdog and exits 0 ends exited: no unhealthy verdict, no restart", async () => {
-    world = new World();
-    writeFileSync(join(world.dir, "go"), "");
-    world.writeService("svc", {
-      process: { command: [process.execPath, "-e", service(world.dir)], stop_grace_ms: 2000 },
-      readiness: { notify: true },
-      liveness: { notify: true, watchdog_sec: 0.5, failure_threshold: 1 },
-      restart_policy: { policy: "on-failure", restart_backoff_ms: 100 },
-    });
-    const d = await world.daemon();
-    await waitUntil(async () => (await world.app("svc")).ready, "svc ready");
+    const { d } = await readyWithWatchdog(1, "on-failure");
     writeFileSync(join(world.dir, "quit"), "");
     await d.waitForLog(/\[svc\] the service says it is stopping \(STOPPING=1\)/, 15_000);
     const end = await waitUntil(async () => { const a = await world.app("svc"); return a.state === "exited" && a; }, "svc exited", 15_000);

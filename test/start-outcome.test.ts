@@ -113,7 +113,7 @@ describe("start outcome", () => {
     expect(res.stderr).toBe("");
     expect(res.code).toBe(0);
     expect(await world.app("lazy")).toMatchObject({ state: "running", start: "up", ready: false, readiness: "connection refused" });
-    expect(d.output()).toContain(`[lazy] not ready within 0.5s (tcp 127.0.0.1:${port}: connection refused); counted as started (fail_on_timeout: false), still checking`);
+    await d.waitForLog(new RegExp(`\\[lazy\\] not ready within 0\\.5s \\(tcp 127\\.0\\.0\\.1:${port}: connection refused\\); counted as started \\(fail_on_timeout: false\\), still checking`));
 
     const up = await world.pmctl(["wait", "lazy"]);
     expect(up.code).toBe(0);
