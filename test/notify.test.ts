@@ -10,12 +10,14 @@ afterEach(async () => { await world?.cleanup(); });
 
 /**
  * A service that speaks sd_notify from its main process (as a daemon linked with libsystemd
- * does): STATUS at once, READY=1 once the file `go` exists, then WATCHDOG=1 every 100 ms until
- * the file `hang` exists.
+ * does): STATUS at once (with MAINPID=<the pid in the file `foreign-mainpid`> when that file
+ * exists), READY=1 once the file `go` exists, then WATCHDOG=1 every 100 ms until the file `hang`
+ * exists. Once the file `quit` exists: STOPPING=1, 1.5 s of silence (3 watchdog periods in the
+ * watchdog test), then exit 0.
  */
 const service = (dir: string) => `
 import { dlopen, ptr } from "bun:ffi";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 const libc = dlopen("libc.so.6", { socket: { args: ["i32", "i32", "i32"], returns: "i32" }, sendto: { args: ["i32", "ptr", "u64", "i32", "ptr", "u32"], returns: "i64" } });
 const target = process.env.NOTIFY_SOCKET; // "@name" (abstract) or a path, as sd_notify(3) takes it
 const abstract = target.startsWith("@");
@@ -23,10 +25,14 @@ const name = Buffer.from(abstract ? target.slice(1) : target);
 const addr = Buffer.alloc(110); addr.writeUInt16LE(1, 0); name.copy(addr, abstract ? 3 : 2);
 const fd = libc.symbols.socket(1, 2, 0);
 const send = (text) => { const b = Buffer.from(text); libc.symbols.sendto(fd, ptr(b), b.length, 0, ptr(addr), 3 + name.length); }; // family, then NUL+name or path+NUL
-send("STATUS=warming up");
-while (!existsSync(${JSON.stringify(join(dir, "go"))})) await Bun.sleep(20);
+const file = (name) => ${JSON.stringify(dir)} + "/" + name;
+send("STATUS=warming up" + (existsSync(file("foreign-mainpid")) ? "\\nMAINPID=" + readFileSync(file("foreign-mainpid"), "utf8") : ""));
+while (!existsSync(file("go"))) await Bun.sleep(20);
 send("READY=1\\nSTATUS=serving\\nMAINPID=" + process.pid);
-while (!existsSync(${JSON.stringify(join(dir, "hang"))})) { send("WATCHDOG=1"); await Bun.sleep(100); }
+while (!existsSync(file("hang"))) {
+  if (existsSync(file("quit"))) { send("STOPPING=1"); await Bun.sleep(1500); process.exit(0); }
+  send("WATCHDOG=1"); await Bun.sleep(100);
+}
 setInterval(() => {}, 1e6);
 `;
 
@@ -35,9 +41,25 @@ function notifySocketOf(pid: number): string {
   return env.find((e) => e.startsWith("NOTIFY_SOCKET="))!.slice("NOTIFY_SOCKET=".length);
 }
 
+/** The service above, told to go at once, with a 0.5 s notify watchdog; resolves once it is ready. */
+async function readyWithWatchdog(failureThreshold: number, policy: "always" | "on-failure") {
+  world = new World();
+  writeFileSync(join(world.dir, "go"), "");
+  world.writeService("svc", {
+    process: { command: [process.execPath, "-e", service(world.dir)], stop_grace_ms: 2000 },
+    readiness: { notify: true },
+    liveness: { notify: true, watchdog_sec: 0.5, failure_threshold: failureThreshold },
+    restart_policy: { policy, restart_backoff_ms: 100 },
+  });
+  const d = await world.daemon();
+  const first = await waitUntil(async () => { const a = await world.app("svc"); return a.ready && a; }, "svc ready");
+  return { d, first };
+}
+
 describe("notify", () => {
-  test("ready only after READY=1 from the service; a forged READY=1 from outside its cgroup is ignored", async () => {
+  test("ready only after READY=1 from the service; a forged READY=1 from outside its cgroup, and a MAINPID outside it, are ignored", async () => {
     world = new World();
+    writeFileSync(join(world.dir, "foreign-mainpid"), String(process.pid)); // this test process: not in the service's cgroup
     world.writeService("svc", {
       enabled: false,
       process: { command: [process.execPath, "-e", service(world.dir)], stop_grace_ms: 2000 },
@@ -48,6 +70,10 @@ describe("notify", () => {
     const warming = await waitUntil(async () => { const a = await world.app("svc"); return a.notify_status === "warming up" && a; }, "STATUS from the service");
     expect(warming.ready).toBe(false);
     expect(warming.start).toBe("starting");
+    // The service's own message was believed (its STATUS), its MAINPID of a foreign process was not.
+    await d.waitForLog(new RegExp(`\\[svc\\] ignored MAINPID=${process.pid}: not a process of this service`));
+    expect(warming.notify_main_pid).toBeNull();
+    expect(d.output()).not.toContain(`[svc] MAINPID=${process.pid}`);
 
     const socket = notifySocketOf(warming.pids[0]!);
     expect(socket).toBe(`${world.sockPath}.notify/svc`);
@@ -65,21 +91,23 @@ describe("notify", () => {
   });
 
   test("a missed WATCHDOG=1 counts as a liveness failure: the service is restarted", async () => {
-    world = new World();
-    writeFileSync(join(world.dir, "go"), "");
-    world.writeService("svc", {
-      process: { command: [process.execPath, "-e", service(world.dir)], stop_grace_ms: 2000 },
-      readiness: { notify: true },
-      liveness: { notify: true, watchdog_sec: 0.5, failure_threshold: 2 },
-      restart_policy: { policy: "always", restart_backoff_ms: 100 },
-    });
-    const d = await world.daemon();
-    const first = await waitUntil(async () => { const a = await world.app("svc"); return a.ready && a; }, "svc ready");
+    const { d, first } = await readyWithWatchdog(2, "always");
     expect(readFileSync(`/proc/${first.pids[0]}/environ`, "utf8")).toContain("WATCHDOG_USEC=500000");
     writeFileSync(join(world.dir, "hang"), "");
     await d.waitForLog(/\[svc\] liveness failed 2 time\(s\) in a row: no WATCHDOG=1 within 0.5s; stopping it/, 15_000);
     const after = await waitUntil(async () => { const a = await world.app("svc"); return a.restarts === 1 && a.state === "running" && a; }, "a restart");
     expect(after.last_unhealthy).toContain("no WATCHDOG=1 within 0.5s");
+  });
+});
+
+describe("notify STOPPING=1", () => {
+  test("a service that says STOPPING=1, goes silent past its watchdog and exits 0 ends exited: no unhealthy verdict, no restart", async () => {
+    const { d } = await readyWithWatchdog(1, "on-failure");
+    writeFileSync(join(world.dir, "quit"), "");
+    await d.waitForLog(/\[svc\] the service says it is stopping \(STOPPING=1\)/, 15_000);
+    const end = await waitUntil(async () => { const a = await world.app("svc"); return a.state === "exited" && a; }, "svc exited", 15_000);
+    expect(end).toMatchObject({ restarts: 0, last_unhealthy: null, pids: [], last_exit: "exit", exit_code: 0 });
+    expect(d.output()).not.toContain("[svc] liveness");
   });
 });
 

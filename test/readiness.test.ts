@@ -105,3 +105,44 @@ describe("liveness", () => {
     expect(missed.seen.at(-1)).toBe("unhealthy: liveness failed 2 time(s) in a row: no WATCHDOG=1 within 0.5s");
   });
 });
+
+describe("notify STOPPING=1", () => {
+  const notifyReady = { ...tcp, notify: true, what: "notify" };
+  const watchdog: GateConfig = { startMs: 0, readiness: notifyReady, liveness: { intervalMs: 1000, failureThreshold: 1, notify: true, watchdogMs: 500, what: "notify" } };
+  const exec: GateConfig = { startMs: 0, liveness: { intervalMs: 100, failureThreshold: 1, notify: false, what: "exec true" } };
+
+  test("after ready: not ready, no more checks or watchdog verdicts; its exit with code 0 is no failure", () => {
+    const r = run(watchdog, [
+      [100, { type: "notify", ready: true }],
+      [200, { type: "notify", stopping: true }],
+      [5000, { type: "timer" }],
+      [5000, { type: "notify", watchdog: true }],
+      [6000, { type: "ended", exitText: "exited with code 0", failure: false }],
+    ]);
+    expect(r.state).toMatchObject({ outcome: "up", ready: false, active: false, failure: null });
+    expect(r.seen).toEqual(["ready", "up"]);
+    expect(r.effects).toContainEqual({ type: "log", level: "info", message: "the service says it is stopping (STOPPING=1)" });
+    // Nothing is armed after STOPPING=1: the watchdog deadline (at 600) is gone.
+    const after = run(watchdog, [[100, { type: "notify", ready: true }], [200, { type: "notify", stopping: true }]]);
+    expect(after.effects.at(-1)).toEqual({ type: "disarm" });
+  });
+
+  test("liveness probes stop once the service says it is stopping", () => {
+    const before = run(exec, [[100, { type: "timer" }]]);
+    expect(before.seen).toEqual(["up", "ready", "probe liveness"]);
+    const r = run(exec, [[50, { type: "notify", stopping: true }], [100, { type: "timer" }], [1000, { type: "timer" }]]);
+    expect(r.seen).toEqual(["up", "ready"]);
+  });
+
+  test.each([
+    ["exit 0: a completed start", false, "up", []],
+    ["a failure exit: a failed start", true, "failed", ["startFailed: exited with code 1 after 0.3s, before it was ready"]],
+  ] as const)("while the start is pending, the exit decides it (%s)", (_name, failure, outcome, failed) => {
+    const r = run({ startMs: 0, readiness: notifyReady }, [
+      [100, { type: "notify", stopping: true }],
+      [300, { type: "ended", exitText: `exited with code ${failure ? 1 : 0}`, failure }],
+    ]);
+    expect(r.state.outcome).toBe(outcome);
+    expect(r.seen).toEqual(failure ? [...failed] : ["up"]);
+  });
+});

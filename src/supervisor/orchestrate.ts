@@ -2,11 +2,14 @@
  * Requests that span services and wait for outcomes: start (with what each needs first, in
  * dependency order, parallel where the graph allows), restart, stop (dependents first, or a
  * warning), `wait`, and holding a service's first start at boot until its dependencies are up.
- * The order comes from deps.ts, the outcome of a start from the start gate (start-gate.ts).
+ * Starts, restarts and boot follow the graph itself: each service waits for its own
+ * dependencies' conditions (deps.ts withDependencies, conditionStatus), not for a level of
+ * unrelated services; stops go by deps.ts stopLevels. The outcome of a start comes from the
+ * start gate (start-gate.ts).
  */
 import { logger, printable } from "../util/log.ts";
 import { describeExit, isFailure } from "./policy.ts";
-import { conditionStatus, dependentsOf, startLevels, stopLevels, withDependencies, type ConditionStatus, type DependencyGraph, type DependencyView } from "./deps.ts";
+import { conditionStatus, dependentsOf, stopLevels, withDependencies, type ConditionStatus, type DependencyGraph, type DependencyView } from "./deps.ts";
 import type { GateRunner } from "./start-gate.ts";
 import type { Supervisor, Unit } from "./supervisor.ts";
 import { isActive } from "./unit.ts";
@@ -16,11 +19,14 @@ import type { DependencyCondition } from "../config/types.ts";
 export interface StartResult { name: string; ok: boolean; reason: string | null; stderr: string[] }
 
 const STDERR_LINES = 5;
+const NONE: ReadonlySet<string> = new Set();
 
 export class Orchestrator {
   /** Units whose first start waits for their dependencies (boot, or added by update). */
   private readonly held = new Map<Unit, string[]>();
   private readonly log = logger("deps");
+  /** Restarts waiting to be dispatched together at the end of this turn. */
+  private restartTurn: { units: Unit[]; dispatched: Promise<void> } | null = null;
 
   constructor(private readonly sup: Supervisor, private readonly gates: GateRunner) {}
 
@@ -53,12 +59,15 @@ export class Orchestrator {
     return this.held.get(unit) ?? [];
   }
 
-  /** Resolves null once every dependency of `unit` meets its condition, else why not. */
-  private async dependenciesUp(unit: Unit, starting?: Map<Unit, Promise<StartResult>>): Promise<string | null> {
+  /**
+   * Resolves null once every dependency of `unit` meets its condition, else why not. With
+   * `starting`, each dependency is first launched (started, or restarted when `restarting` names it).
+   */
+  private async dependenciesUp(unit: Unit, starting?: Map<Unit, Promise<StartResult>>, restarting: ReadonlySet<string> = NONE): Promise<string | null> {
     const results = await Promise.all(Object.entries(unit.config.dependsOn ?? {}).map(async ([name, cond]) => {
       const dep = this.sup.units.get(name);
       if (!dep) return `dependency '${name}' is not a service`;
-      if (starting) await this.launch(dep, starting);
+      if (starting) await this.launch(dep, starting, restarting);
       const st = await this.until(dep, cond);
       return st.kind === "failed" ? `dependency '${name}' ${st.reason} (needed: ${cond})` : null;
     }));
@@ -83,22 +92,39 @@ export class Orchestrator {
     return st.kind === "pending" ? { kind: "failed", reason: "was removed" } : st;
   }
 
-  /** Starts `units` and what they need, each once its dependencies are up; answers each start's outcome. */
-  async start(units: Unit[]): Promise<StartResult[]> {
+  /**
+   * Starts `units` and what they need, each once its dependencies meet their conditions (so in
+   * dependency order, and in parallel where the graph allows: no service waits for one it does
+   * not need); answers each start's outcome.
+   */
+  start(units: Unit[]): Promise<StartResult[]> {
+    return this.launchAll(units, NONE);
+  }
+
+  /**
+   * Restarts `units` the same way: each once what it needs meets its condition, after those of
+   * `units` it needs were restarted; what they need outside `units` is started first if it is down.
+   */
+  restart(units: Unit[]): Promise<StartResult[]> {
+    return this.launchAll(units, new Set(units.map((u) => u.name)));
+  }
+
+  private launchAll(units: Unit[], restarting: ReadonlySet<string>): Promise<StartResult[]> {
     const closure = withDependencies(this.graph(), units.map((u) => u.name));
     const starting = new Map<Unit, Promise<StartResult>>();
     const all = [...closure].map((n) => this.sup.units.get(n)!).filter(Boolean);
-    return Promise.all(all.map((u) => this.launch(u, starting)));
+    return Promise.all(all.map((u) => this.launch(u, starting, restarting)));
   }
 
-  private launch(unit: Unit, starting: Map<Unit, Promise<StartResult>>): Promise<StartResult> {
+  private launch(unit: Unit, starting: Map<Unit, Promise<StartResult>>, restarting: ReadonlySet<string>): Promise<StartResult> {
     let p = starting.get(unit);
     if (p) return p;
+    const restart = restarting.has(unit.name);
     p = (async () => {
-      const failure = await this.dependenciesUp(unit, starting);
-      if (failure) return { name: unit.name, ok: false, reason: `not started: ${failure}`, stderr: [] };
+      const failure = await this.dependenciesUp(unit, starting, restarting);
+      if (failure) return { name: unit.name, ok: false, reason: `not ${restart ? "restarted" : "started"}: ${failure}`, stderr: [] };
       const before = this.gates.view(unit).runs;
-      await this.sup.start([unit]);
+      await (restart ? this.restartInTurn(unit) : this.sup.start([unit]));
       return this.outcome(unit, before);
     })();
     // Register before awaiting: a dependency reached twice is started once.
@@ -106,26 +132,26 @@ export class Orchestrator {
     return p;
   }
 
-  /** Restarts `units` in dependency order (what they need is started first if it is down). */
-  async restart(units: Unit[]): Promise<StartResult[]> {
-    const names = new Set(units.map((u) => u.name));
-    const g = this.graph();
-    const needed = [...withDependencies(g, names)].filter((n) => !names.has(n)).map((n) => this.sup.units.get(n)!);
-    const results: StartResult[] = needed.length ? await this.start(needed) : [];
-    const failed = new Set(results.filter((r) => !r.ok).map((r) => r.name));
-    for (const level of startLevels(g, names)) {
-      const go: Unit[] = [];
-      for (const name of level) {
-        const unit = this.sup.units.get(name)!;
-        const blocker = Object.keys(unit.config.dependsOn ?? {}).find((d) => failed.has(d));
-        if (blocker) { failed.add(name); results.push({ name, ok: false, reason: `not restarted: dependency '${blocker}' did not start`, stderr: [] }); }
-        else go.push(unit);
-      }
-      const before = go.map((u) => this.gates.view(u).runs);
-      await this.sup.restart(go);
-      for (const r of await Promise.all(go.map((u, i) => this.outcome(u, before[i]!)))) { results.push(r); if (!r.ok) failed.add(r.name); }
+  /**
+   * Restarts `unit` together with the others whose restart is due in this turn (independent
+   * services of a `restart all`): one state-file write for all their stops, not one each (a write
+   * is an fsync and a rename; see state-store.ts). Resolves once the restart is dispatched; the
+   * caller then waits for its own unit's outcome only, not for the others.
+   */
+  private restartInTurn(unit: Unit): Promise<void> {
+    if (!this.restartTurn) {
+      const units: Unit[] = [];
+      const dispatched = new Promise<void>((resolve, reject) => setImmediate(() => {
+        this.restartTurn = null;
+        // Supervisor.restart dispatches before its first await; a refusal (update is removing one
+        // of them) rejects it at once, and Promise.race settles with the first of its arguments
+        // already settled: the refusal, else the dispatch.
+        Promise.race([this.sup.restart(units), undefined]).then(() => resolve(), reject);
+      }));
+      this.restartTurn = { units, dispatched };
     }
-    return results;
+    this.restartTurn.units.push(unit);
+    return this.restartTurn.dispatched;
   }
 
   /**
@@ -162,6 +188,11 @@ export class Orchestrator {
   async outcome(unit: Unit, runsBefore: number): Promise<StartResult> {
     const first = () => this.gates.view(unit).outcomes.find((o) => o.run > runsBefore);
     await this.sup.waitFor(unit, (u) => first() !== undefined || this.decided(u, runsBefore));
+    const failed = first();
+    // A start failed while its run still runs (a readiness timeout, a main process whose exit
+    // ends the service): the gate records the failure before the stop; answer once that run
+    // has stopped, so the answer and a status right after it agree.
+    if (failed && !failed.ok) await this.sup.waitFor(unit, (u) => this.gates.view(u).runs !== failed.run || (u.state.phase !== "stopping" && u.state.phase !== "killing"));
     const v = this.gates.view(unit);
     const s = unit.state;
     const o = first();
