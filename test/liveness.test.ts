@@ -20,12 +20,12 @@ describe("liveness", () => {
     const d = await world.daemon();
     const first = await waitUntil(async () => { const a = await world.app("svc"); return a.ready && a.pids.length === 1 && a; }, "svc ready");
     rmSync(healthy);
-    await d.waitForLog(/\[svc\] liveness failed 3 time\(s\) in a row: exit 1; stopping it/, 15_000);
+    await d.waitForLog(/\[svc\] liveness failed 3 times in a row: exit 1; stopping it/, 15_000);
     writeFileSync(healthy, "");
     const after = await waitUntil(async () => { const a = await world.app("svc"); return a.state === "running" && a.restarts === 1 && a.pids[0] !== first.pids[0] && a; }, "svc restarted", 15_000);
-    expect(after.last_unhealthy).toBe("liveness failed 3 time(s) in a row: exit 1");
+    expect(after.last_unhealthy).toBe("liveness failed 3 times in a row: exit 1");
     expect(d.output()).toContain("[svc] liveness check failed (1/3): exec test -e");
-    expect(d.output()).toMatch(/\[svc\] liveness failed 3 time\(s\) in a row: exit 1; killed by SIGTERM; restart 1 of 3 in 1m, in 100ms/);
+    expect(d.output()).toMatch(/\[svc\] liveness failed 3 times in a row: exit 1; killed by SIGTERM; restart 1 of 3 in 1m, in 100ms/);
   });
 
   test("with policy never the unhealthy run ends failed and stays down", async () => {
@@ -38,6 +38,6 @@ describe("liveness", () => {
     const a = await waitUntil(async () => { const x = await world.app("svc"); return x.state === "failed" && x; }, "svc failed", 15_000);
     expect(a.pids).toEqual([]);
     expect(a.restarts).toBe(0);
-    expect(a.last_unhealthy).toBe("liveness failed 2 time(s) in a row: exit 1");
+    expect(a.last_unhealthy).toBe("liveness failed 2 times in a row: exit 1");
   });
 });

@@ -94,7 +94,7 @@ describe("notify", () => {
     const { d, first } = await readyWithWatchdog(2, "always");
     expect(readFileSync(`/proc/${first.pids[0]}/environ`, "utf8")).toContain("WATCHDOG_USEC=500000");
     writeFileSync(join(world.dir, "hang"), "");
-    await d.waitForLog(/\[svc\] liveness failed 2 time\(s\) in a row: no WATCHDOG=1 within 0.5s; stopping it/, 15_000);
+    await d.waitForLog(/\[svc\] liveness failed 2 times in a row: no WATCHDOG=1 within 0.5s; stopping it/, 15_000);
     const after = await waitUntil(async () => { const a = await world.app("svc"); return a.restarts === 1 && a.state === "running" && a; }, "a restart");
     expect(after.last_unhealthy).toContain("no WATCHDOG=1 within 0.5s");
   });
@@ -125,6 +125,6 @@ describe("ignored notify messages in the log", () => {
     expect(lines.at(-1)).toBe("other uid");
     now = IGNORED_WINDOW_MS;
     log.ignored(unit, 65534, () => "next window");
-    expect(lines.slice(-2)).toEqual(["15 more ignored notify message(s) from uid 65534 were not logged", "next window"]);
+    expect(lines.slice(-2)).toEqual(["15 more ignored notify messages from uid 65534 were not logged", "next window"]);
   });
 });

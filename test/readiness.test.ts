@@ -86,14 +86,14 @@ describe("liveness", () => {
 
   test("checks begin once ready; failure_threshold failures in a row make the run unhealthy", () => {
     const r = run({ startMs: 0, liveness: live }, [...fail(1000), ...fail(2010), ...fail(3020)]);
-    expect(r.seen).toEqual(["up", "ready", "probe liveness", "probe liveness", "probe liveness", "unhealthy: liveness failed 3 time(s) in a row: HTTP 500"]);
+    expect(r.seen).toEqual(["up", "ready", "probe liveness", "probe liveness", "probe liveness", "unhealthy: liveness failed 3 times in a row: HTTP 500"]);
     expect(r.state.active).toBe(false);
   });
 
   test("a passing check resets the count", () => {
     const ok: [number, GateEvent][] = [[2010, { type: "timer" }], [2020, { type: "probeResult", probe: "liveness", ok: true, detail: "HTTP 200" }]];
     const r = run({ startMs: 0, liveness: live }, [...fail(1000), ...ok, ...fail(3020), ...fail(4030)]);
-    expect(r.seen).not.toContain("unhealthy: liveness failed 3 time(s) in a row: HTTP 500");
+    expect(r.seen).not.toContain("unhealthy: liveness failed 3 times in a row: HTTP 500");
     expect(r.state.livenessFailures).toBe(2);
   });
 
@@ -102,7 +102,7 @@ describe("liveness", () => {
     const kept = run(cfg, [[400, { type: "notify", watchdog: true }], [800, { type: "notify", watchdog: true }], [1200, { type: "timer" }]]);
     expect(kept.state.livenessFailures).toBe(0);
     const missed = run(cfg, [[500, { type: "timer" }], [1000, { type: "timer" }]]);
-    expect(missed.seen.at(-1)).toBe("unhealthy: liveness failed 2 time(s) in a row: no WATCHDOG=1 within 0.5s");
+    expect(missed.seen.at(-1)).toBe("unhealthy: liveness failed 2 times in a row: no WATCHDOG=1 within 0.5s");
   });
 });
 

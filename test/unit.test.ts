@@ -151,7 +151,7 @@ const EVENTS: { name: string; event: UnitEvent; expect: Record<Phase, Expected> 
   },
   {
     // The start gate found the run failed (readiness timeout, liveness): stop it; only a run can fail.
-    name: "fail", event: { type: "fail", reason: "liveness failed 3 time(s) in a row: HTTP 500" },
+    name: "fail", event: { type: "fail", reason: "liveness failed 3 times in a row: HTTP 500" },
     expect: {
       starting: to("stopping", ...STOP), running: to("stopping", ...STOP),
       stopped: stay("stopped"), stopping: stay("stopping"), killing: stay("killing"), backoff: stay("backoff"),
@@ -361,7 +361,7 @@ describe("transition: focused cases", () => {
 });
 
 describe("a run the daemon stops for failing (fail event)", () => {
-  const reason = "liveness failed 3 time(s) in a row: HTTP 500";
+  const reason = "liveness failed 3 times in a row: HTTP 500";
   const failing = () => transition(stateIn("running"), { type: "fail", reason }, ctxOf()).state;
 
   test("its exit goes to the restart policy as a failure, even with code 0 on the stop signal", () => {

@@ -30,6 +30,7 @@ import { closeFd, openCredentialedDatagramSocket, receiveWithCredentials } from 
 import { PmError, errorMessage } from "../util/errors.ts";
 import { octal, selfTrusted, untrustedFolderReason } from "../util/file-trust.ts";
 import { printable } from "../util/log.ts";
+import { plural } from "../util/plural.ts";
 import type { Unit } from "./supervisor.ts";
 
 /** Set once by the daemon: the folder of its notify sockets, `<sock_path>.notify`. */
@@ -162,7 +163,7 @@ export class NotifyHub {
       const text = m.data.toString("utf8");
       const ignore = (why: string) => this.ignored.ignored(unit, m.uid, () => `ignored a notify message from pid ${m.pid} (uid ${m.uid}): ${why} ("${printable(text, 80)}")`);
       if (!this.deps.cgroups.pids(unit.name).includes(m.pid)) { ignore("not a process of this service"); continue; }
-      if (m.truncated) { ignore(`its control data did not fit (${m.passedFds} file descriptor(s) passed, closed)`); continue; }
+      if (m.truncated) { ignore(`its control data did not fit (${plural(m.passedFds, "file descriptor")} passed, closed)`); continue; }
       const msg = parseNotify(text);
       if (msg.mainPid !== undefined && !this.deps.cgroups.pids(unit.name).includes(msg.mainPid)) {
         unit.log.warn(`ignored MAINPID=${msg.mainPid}: not a process of this service`);
@@ -206,7 +207,7 @@ export class IgnoredMessageLog {
     const t = this.now();
     let w = this.byUid.get(uid);
     if (!w || t - w.since >= IGNORED_WINDOW_MS) {
-      if (w && w.dropped > 0) unit.log.warn(`${w.dropped} more ignored notify message(s) from uid ${uid} were not logged`);
+      if (w && w.dropped > 0) unit.log.warn(`${plural(w.dropped, "more ignored notify message")} from uid ${uid} were not logged`);
       w = { since: t, logged: 0, dropped: 0 };
       this.byUid.set(uid, w);
       if (this.byUid.size > 1024) this.byUid.delete(this.byUid.keys().next().value!); // bounded: oldest window goes

@@ -10,6 +10,7 @@
  * succeeding). Liveness checks begin once ready; `failure_threshold` failures in a row (or a
  * missed notify watchdog) make the run unhealthy: the runner stops it and the restart policy decides.
  */
+import { plural } from "../util/plural.ts";
 
 export interface GateConfig {
   startMs: number;
@@ -160,7 +161,7 @@ function livenessFailed(s: GateState, cfg: GateConfig, detail: string, effects: 
   const st = { ...s, livenessFailures: failures, livenessDetail: detail };
   effects.push({ type: "log", level: "warn", message: `liveness check failed (${failures}/${live.failureThreshold}): ${live.what}: ${detail}` });
   if (failures < live.failureThreshold) return st;
-  const reason = `liveness failed ${failures} time(s) in a row: ${detail}`;
+  const reason = `liveness failed ${plural(failures, "time")} in a row: ${detail}`;
   effects.push({ type: "unhealthy", reason }, { type: "disarm" });
   return { ...st, active: false, probing: null, failure: reason };
 }
