@@ -208,6 +208,12 @@ describe("the main process across a daemon restart", () => {
       expect(reboot(s, []).state).toMatchObject({ phase: "starting", lastExit: { known: false, atWallMs: T0 } });
     });
 
+    test("until boot finds it again, the restored state holds no main PID (a service held for its dependencies shows none)", () => {
+      const entry = persistedState(afterRestart());
+      expect(entry.mainPid).toBe(101);
+      expect(restoredState(entry)).toMatchObject({ mainPid: null, mainStartTime: null });
+    });
+
     test("a service stopped before the daemon went keeps its last exit", () => {
       const ctx = ctxOf({ nowWallMs: T0 - 60_000 });
       let s = transition(afterRestart(), { type: "stop" }, ctx).state;

@@ -247,13 +247,23 @@ describe("transition: focused cases", () => {
     expect(actions(r.effects)).toEqual([]);
   });
 
-  test("boot with an empty cgroup: a last exit 'unknown' only for a main process that was known and is gone", () => {
-    const neverRan = transition(stateIn("stopped"), { type: "boot", populated: false, main: null }, ctx);
+  test("boot with an empty cgroup: a last exit 'unknown' only for a service that was running (main process saved and gone, or a run begun)", () => {
+    // `main` absent: none was saved; null: one was saved and is gone (findSavedMain).
+    const neverRan = transition(stateIn("stopped"), { type: "boot", populated: false }, ctx);
     expect(neverRan.state.lastExit).toBeNull();
     expect(neverRan.state.phase).toBe("starting");
-    const ranBefore = transition(stateIn("running", { mainPid: 4242, mainStartTime: "123" }), { type: "boot", populated: false, main: null }, ctx);
+    const ranBefore = transition(stateIn("stopped"), { type: "boot", populated: false, main: null }, ctx);
     expect(ranBefore.state.lastExit).toMatchObject({ known: false, code: null, signal: null });
     expect(ranBefore.state.mainPid).toBeNull();
+    const mainHadLeft = transition(stateIn("stopped", { startedAtWallMs: ctx.nowWallMs - 5000 }), { type: "boot", populated: false }, ctx);
+    expect(mainHadLeft.state.lastExit).toMatchObject({ known: false });
+    // Disabled now: it stays stopped, and the unknown exit is written to the state file.
+    const disabled = transition(stateIn("stopped"), { type: "boot", populated: false, main: null }, ctxOf({ enabled: false }));
+    expect(disabled.state).toMatchObject({ phase: "stopped", lastExit: { known: false } });
+    expect(disabled.effects).toContainEqual({ type: "persist" });
+    // An operator stop that ended while no daemon watched keeps the exit it had.
+    const stoppedByOperator = transition(stateIn("stopped", { operatorStopped: true }), { type: "boot", populated: false, main: null }, ctx);
+    expect(stoppedByOperator.state.lastExit).toBeNull();
   });
 
   test("boot with an empty cgroup: operator-stopped, disabled and scheduled services do not start", () => {

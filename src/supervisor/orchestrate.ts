@@ -109,10 +109,13 @@ export class Orchestrator {
     return this.launchAll(units, new Set(units.map((u) => u.name)));
   }
 
-  private launchAll(units: Unit[], restarting: ReadonlySet<string>): Promise<StartResult[]> {
+  private async launchAll(units: Unit[], restarting: ReadonlySet<string>): Promise<StartResult[]> {
     const closure = withDependencies(this.graph(), units.map((u) => u.name));
     const starting = new Map<Unit, Promise<StartResult>>();
     const all = [...closure].map((n) => this.sup.units.get(n)!).filter(Boolean);
+    // Refused whole, before anything starts, when update is removing one of them (and not later,
+    // in a restart batch shared with other requests, which one refusal would fail entirely).
+    this.sup.refuseRemoving(all, restarting.size > 0 ? "restart" : "start");
     return Promise.all(all.map((u) => this.launch(u, starting, restarting)));
   }
 

@@ -63,7 +63,8 @@ export function restoredState(saved: PersistedUnit | undefined): UnitState {
     lastExit: saved.lastExit, startedAtWallMs: saved.startedAtWallMs, suppressedReason: saved.suppressedReason,
     phase: saved.phase === "suppressed" ? "suppressed" : "stopped",
     startAfterStop: saved.startAfterStop === true, // a restart the previous daemon had begun
-    mainPid: saved.mainPid ?? null, mainStartTime: saved.mainStartTime ?? null,
+    // The saved main process is not the unit's until the boot event finds it again in the
+    // cgroup (findSavedMain): a held or stopped service must not show a dead, maybe reused, PID.
   };
 }
 

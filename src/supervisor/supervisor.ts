@@ -104,7 +104,7 @@ export class Supervisor {
     if (!booting && !populated && !svc.enabled) return unit;
     const main = findSavedMain(saved, populated ? this.deps.cgroups.pids(svc.name) : [], this.deps.watcher);
     // Held until what it depends on is up; by then an operator may have started or stopped it.
-    const go = () => { if (unit.state.phase === "stopped" && this.units.get(unit.name) === unit) this.dispatch(unit, { type: "boot", populated: false, main: null }); };
+    const go = () => { if (unit.state.phase === "stopped" && this.units.get(unit.name) === unit) this.dispatch(unit, { type: "boot", populated: false, main }); };
     if (!populated && this.deps.holdStart?.(unit, go)) return unit;
     this.dispatch(unit, { type: "boot", populated, main });
     // An adopted run: OOM kills from now on are this run's (earlier ones we cannot attribute);
@@ -326,7 +326,7 @@ export class Supervisor {
   }
 
   /** A service `update` is stopping to forget must not be started again: it would run on unmanaged. */
-  private refuseRemoving(units: Unit[], what: string) {
+  refuseRemoving(units: Unit[], what: string) {
     const removing = units.filter((u) => this.removing.has(u.name)).map((u) => u.name);
     if (removing.length > 0) throw new PmError("UNKNOWN_SERVICE", `cannot ${what} ${removing.join(", ")}: its service file is gone and update is removing it`);
   }

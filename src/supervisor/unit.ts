@@ -151,15 +151,17 @@ export function transition(s: UnitState, ev: UnitEvent, ctx: UnitContext): Trans
         return adopted;
       }
       // It ran when the previous daemon stopped watching and is gone now: say so, not the old
-      // last exit. (`s` is rebound: the helpers above read it.)
-      // Only when it was running (a main process known, or a run begun whose main process had
-      // left, exit_type auto/cgroup): a service that never ran has no exit to report.
-      if (!ev.main && (s.mainPid !== null || s.startedAtWallMs !== null)) {
-        s = { ...s, mainPid: null, mainStartTime: null, startedAtWallMs: null, lastExit: { ...UNSEEN_EXIT, cause: "exit", atWallMs: ctx.nowWallMs } };
-      }
-      if (s.operatorStopped || !ctx.enabled) return next({ phase: "stopped", mainPid: null, startAfterStop: false });
-      if (ctx.scheduled) return next({ phase: "scheduled", mainPid: null, startAfterStop: false });
-      if (s.phase === "suppressed") return next({ startAfterStop: false }); // tolerance exceeded before the daemon restart
+      // last exit, and write that down. (`s` is rebound: the helpers above read it.) Only when it
+      // was running: its main process was saved (`ev.main` null: saved, now gone), or a run had
+      // begun whose main process had left (exit_type auto/cgroup). Not for an operator stop,
+      // whose end is the stop the operator asked for.
+      const endedUnseen = !s.operatorStopped && (ev.main === null || (ev.main === undefined && s.startedAtWallMs !== null));
+      const noted: Effect[] = endedUnseen ? [{ type: "persist" }] : [];
+      s = { ...s, mainPid: null, mainStartTime: null, startedAtWallMs: null };
+      if (endedUnseen) s = { ...s, lastExit: { ...UNSEEN_EXIT, cause: "exit", atWallMs: ctx.nowWallMs } };
+      if (s.operatorStopped || !ctx.enabled) return next({ phase: "stopped", startAfterStop: false }, ...noted);
+      if (ctx.scheduled) return next({ phase: "scheduled", startAfterStop: false }, ...noted);
+      if (s.phase === "suppressed") return next({ startAfterStop: false }, ...noted); // tolerance exceeded before the daemon restart
       return spawnNow();
     }
 
