@@ -125,6 +125,6 @@ describe("ignored notify messages in the log", () => {
     expect(lines.at(-1)).toBe("other uid");
     now = IGNORED_WINDOW_MS;
     log.ignored(unit, 65534, () => "next window");
-    expect(lines.slice(-2)).toEqual(["15 more ignored notify messages from uid 65534 were not logged", "next window"]);
+    expect(lines.slice(-2)).toEqual(["15 more ignored notify messages from uid 65534 not logged", "next window"]);
   });
 });

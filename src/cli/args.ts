@@ -7,16 +7,7 @@ import type { ArgsDef } from "citty";
 import { discoverConfig } from "../config/discover.ts";
 import { PmError } from "../util/errors.ts";
 
-export const EXIT = { ok: 0, failed: 1, usage: 2, unreachable: 3, unhealthy: 4 } as const;
-
-/** Every exit code pmctl uses and what it means: printed by `--help`, copied in the README. */
-export const EXIT_CODE_TABLE: readonly [number, string][] = [
-  [EXIT.ok, "success"],
-  [EXIT.failed, "the request failed (unknown service, invalid config, a service that did not reach the wanted state, permission refused)"],
-  [EXIT.usage, "usage error (unknown command or option, missing argument)"],
-  [EXIT.unreachable, "the daemon is not reachable"],
-  [EXIT.unhealthy, "status: a listed service (or, with none listed, any service) is failed, suppressed or in backoff"],
-];
+export { EXIT, EXIT_CODE_TABLE } from "../util/exit-codes.ts";
 
 export const GLOBAL_ARGS = {
   config: { type: "string", alias: ["c"], description: "master config file (else $PROCESSMASTER_CONFIG, ./config.yaml, /etc/processmaster/config.yaml)" },

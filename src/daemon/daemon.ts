@@ -26,7 +26,7 @@ import { logger } from "../util/log.ts";
 import { serviceReloads, serviceSignals } from "./reload-requests.ts";
 import { accessWarnings, authorize, describePeer, socketPermissions } from "./access.ts";
 import { VERSION } from "../version.ts";
-import { EXIT } from "../cli/args.ts";
+import { EXIT } from "../util/exit-codes.ts";
 import { describeRequest, RefusalLog } from "./request-log.ts";
 import { plural } from "../util/plural.ts";
 

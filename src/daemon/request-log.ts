@@ -33,7 +33,7 @@ export class RefusalLog {
     const t = this.now();
     let w = this.byUid.get(uid);
     if (!w || t - w.since >= REFUSAL_WINDOW_MS) {
-      if (w && w.dropped > 0) this.log.warn(`${plural(w.dropped, "more refused request")} from uid ${uid} were not logged`);
+      if (w && w.dropped > 0) this.log.warn(`${plural(w.dropped, "more refused request")} from uid ${uid} not logged`);
       w = { since: t, logged: 0, dropped: 0 };
       this.byUid.set(uid, w);
       if (this.byUid.size > 1024) this.byUid.delete(this.byUid.keys().next().value!); // bounded: oldest window goes

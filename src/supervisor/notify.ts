@@ -207,7 +207,7 @@ export class IgnoredMessageLog {
     const t = this.now();
     let w = this.byUid.get(uid);
     if (!w || t - w.since >= IGNORED_WINDOW_MS) {
-      if (w && w.dropped > 0) unit.log.warn(`${plural(w.dropped, "more ignored notify message")} from uid ${uid} were not logged`);
+      if (w && w.dropped > 0) unit.log.warn(`${plural(w.dropped, "more ignored notify message")} from uid ${uid} not logged`);
       w = { since: t, logged: 0, dropped: 0 };
       this.byUid.set(uid, w);
       if (this.byUid.size > 1024) this.byUid.delete(this.byUid.keys().next().value!); // bounded: oldest window goes
