@@ -1,28 +1,64 @@
 /**
- * nginx (Debian package nginx-light or nginx) as a real pre-forking server: master as root,
- * two workers as nobody, `daemon off;`, a private prefix, a free port on 127.0.0.1. The tests
- * skip, saying so, where nginx is not installed.
+ * nginx (Debian package nginx-light or nginx) as a real pre-forking server, run from README.md's
+ * `config.d/nginx.yaml` block as it is but for its config file: master as root, two workers as
+ * www-data, `daemon off;` from the README's `-g`, a free port on 127.0.0.1. The nginx tests skip,
+ * saying so, where the README's nginx is not installed; the check of the README block does not.
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { pidAlive, waitUntil, World, freePort } from "./helpers/harness.ts";
+import { pidAlive, waitUntil, World, freePort, runPm } from "./helpers/harness.ts";
+import { keyPaths, readmeBlock, readmeService } from "./helpers/readme-services.ts";
 import type { AppStatus } from "../src/supervisor/status.ts";
 
-const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((p) => existsSync(p));
-if (!NGINX) console.warn("nginx.test.ts: SKIPPED — nginx is not installed (apt-get install -y nginx-light)");
+/** Every key of README's nginx block, and where these tests show what it does. */
+const COVERED: Record<string, string> = {
+  "process.command": "every test: master and 2 workers serve, in the foreground by the README's -g 'daemon off;'",
+  "process.exit_type": "kill -9 of the master while its workers remain: the service ends, no worker left",
+  "process.stop_signal": "stop: SIGQUIT to the master, a clean exit",
+  "process.stop_mode": "stop: the signal to the main process only",
+  "process.reload_signal": "pmctl reload: new workers under the same master",
+  "process.stop_grace_ms": "not observed: nginx quits well within it",
+  "process.limits.nofile": "kill -9 test: /proc/PID/limits of the master",
+  "restart_policy.policy": "kill -9 tests: always restarts it",
+};
+
+const NGINX = (() => { try { return (readmeService("nginx").process.command as string[])[0]; } catch { return undefined; } })();
+const INSTALLED = NGINX !== undefined && existsSync(NGINX);
+if (!INSTALLED) console.warn(`nginx.test.ts: nginx SKIPPED — ${NGINX ?? "the README's nginx"} is not installed (apt-get install -y nginx-light)`);
 
 let world: World;
 afterEach(async () => { await world?.cleanup(); });
 
-/** Writes an nginx prefix into the world and the service file that runs it; returns the port. */
-function nginxService(process: Record<string, unknown> = {}): number {
+test("README's nginx block parses and has exactly the keys these tests cover", () => {
+  expect(keyPaths(readmeBlock("nginx").spec)).toEqual(Object.keys(COVERED).sort());
+});
+
+test("a README without the block, or with one that does not parse, fails; a test cannot change what the README sets", () => {
+  const md = (yaml: string) => `text\n\n\`\`\`yaml\n# config.d/nginx.yaml\n${yaml}\`\`\`\n`;
+  expect(() => readmeBlock("nginx", "no blocks here\n")).toThrow("README.md has 0 YAML blocks headed '# config.d/nginx.yaml'");
+  expect(() => readmeBlock("nginx", md("process: { command: [unclosed\n"))).toThrow("Flow sequence");
+  expect(() => readmeBlock("nginx", md("restart_policy: { policy: always }\n"))).toThrow("has no process.command string");
+  const ok = md("process:\n  command: /usr/sbin/nginx -c /etc/nginx/nginx.conf\n  stop_signal: SIGQUIT   # or SIGTERM, fast\n");
+  expect(readmeService("nginx", { variant: { stop_signal: "SIGTERM" } }, ok).process.stop_signal).toBe("SIGTERM");
+  expect(() => readmeService("nginx", { variant: { stop_signal: "SIGKILL" } }, ok)).toThrow("no comment naming 'SIGKILL'");
+  expect(() => readmeService("nginx", { process: { stop_signal: "SIGTERM" } } as never, ok)).toThrow("process.stop_signal comes from the README");
+  expect(() => readmeService("nginx", { set: { "-p": "/x" } }, ok)).toThrow("the command shows no '-p <value>'");
+});
+
+test.skipIf(!INSTALLED || !existsSync("/etc/nginx/nginx.conf"))("README's nginx command reads the packaged /etc/nginx/nginx.conf (nginx -t)", async () => {
+  const r = await runPm(readmeService("nginx", { add: ["-t"] }).process.command as string[]);
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stderr).toContain("test is successful");
+});
+
+/** Writes an nginx.conf into the world and README's service file that runs it; returns the port. */
+function nginxService(): number {
   const prefix = join(world.dir, "nginx");
   mkdirSync(join(prefix, "tmp"), { recursive: true });
   const port = freePort();
-  writeFileSync(join(prefix, "nginx.conf"), `daemon off;
-worker_processes 2;
-user nobody nogroup;
+  writeFileSync(join(prefix, "nginx.conf"), `worker_processes 2;
+user www-data;
 pid ${prefix}/nginx.pid;
 error_log stderr notice;
 events { worker_connections 64; }
@@ -39,15 +75,7 @@ http {
   }
 }
 `);
-  world.writeService("nginx", {
-    process: {
-      command: [NGINX!, "-p", prefix, "-c", join(prefix, "nginx.conf"), "-e", "stderr"],
-      exit_type: "auto", stop_signal: "SIGQUIT", stop_mode: "main", reload_signal: "SIGHUP", stop_grace_ms: 10_000,
-      limits: { nofile: "4096:8192" },
-      ...process,
-    },
-    restart_policy: { policy: "always", restart_backoff_ms: 100 },
-  });
+  world.writeService("nginx", readmeService("nginx", { set: { "-c": join(prefix, "nginx.conf") } }));
   return port;
 }
 
@@ -66,7 +94,7 @@ async function up(port: number, not?: { main_pid: number | null }): Promise<AppS
 
 const workersOf = (a: AppStatus) => a.pids.filter((p) => p !== a.main_pid);
 
-describe.skipIf(!NGINX)("nginx", () => {
+describe.skipIf(!INSTALLED)("nginx", () => {
   test("kill -9 of the master: the service ends, no worker is left behind, and it serves again", async () => {
     world = new World();
     chmodSync(world.dir, 0o755);
