@@ -93,11 +93,20 @@ export class CgroupTree {
    */
   private listed: Set<string> | null = null;
 
-  /** Runs `work` (the daemon's boot, synchronous) with the master folder listed once (see `listed`). */
+  /**
+   * Runs `work` (the daemon's boot, synchronous: sweepHelperCgroups, then the supervisor's) with
+   * the master folder listed once (see `listed`); listServices and sweepHelperCgroups use it too.
+   */
   withListing<T>(work: () => T): T {
     if (this.listed) return work();
     try { this.listed = new Set(readdirSync(this.masterPath)); } catch { return work(); }
     try { return work(); } finally { this.listed = null; }
+  }
+
+  /** The names in the master folder: the listing while withListing runs (kept up to date), else read now; [] when unreadable. */
+  private masterEntries(): string[] {
+    if (this.listed) return [...this.listed];
+    try { return readdirSync(this.masterPath); } catch { return []; }
   }
 
   /** True when the listing says the cgroup folder `path` does not exist (false: not known, or it does). */
@@ -218,10 +227,8 @@ export class CgroupTree {
 
   /** Names of services that have a cgroup under the master (populated or not). */
   listServices(): string[] {
-    let entries: string[];
-    try { entries = readdirSync(this.masterPath); } catch { return []; }
     const names: string[] = [];
-    for (const e of entries) {
+    for (const e of this.masterEntries()) {
       if (e.includes(".") && !e.startsWith("_")) continue; // interface files like cgroup.procs
       const name = serviceNameOf(e);
       if (name === null) continue;
@@ -275,9 +282,7 @@ export class CgroupTree {
 
   /** At boot: helper cgroups a previous daemon left (it died mid-stop) are emptied and removed. */
   sweepHelperCgroups(): void {
-    let entries: string[];
-    try { entries = readdirSync(this.masterPath); } catch { return; }
-    for (const e of entries) if (HELPER_PREFIXES.some((p) => e.startsWith(p))) void this.emptyAndRemove(join(this.masterPath, e));
+    for (const e of this.masterEntries()) if (HELPER_PREFIXES.some((p) => e.startsWith(p))) void this.emptyAndRemove(join(this.masterPath, e));
   }
 
   /**
