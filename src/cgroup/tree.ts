@@ -1,6 +1,7 @@
 /**
- * The only code that touches the cgroup file system: the master cgroup, the daemon's leaf,
- * one cgroup per service, their processes, kill, limits and stats.
+ * The only code that touches the cgroup file system (with the rest of src/cgroup/): the master
+ * cgroup, the daemon's leaf, one cgroup per service, their processes, kill, limits (limits.ts
+ * writes them) and stats.
  */
 import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
@@ -9,9 +10,7 @@ import { LiveFiles } from "./live-files.ts";
 import { OOM_KILL, readMemoryStats, readPidsRecursive, readText, readWords, removeTree, USAGE_USEC } from "./read.ts";
 import { defaultCgroupRoot, startedInRootWarning, type CgroupRootChoice } from "./mount.ts";
 import { cgroupDirName, DAEMON_LEAF, HELPER_PREFIXES, helperCgroupDirName, serviceNameOf, type HelperKind } from "./names.ts";
-
-export interface LimitProblem { file: string; value: string; reason: string }
-export interface LimitReport { applied: string[]; notApplied: LimitProblem[] }
+import { CgroupControllers, type LimitReport } from "./limits.ts";
 
 export interface CgroupStats {
   cpuUsageUsec: number | null;
@@ -39,8 +38,8 @@ export class CgroupTree {
   private readonly reusable = new Set<string>();
   /** cpu.stat usage_usec when the run in a kept cgroup began: stats() reports the run's own. */
   private readonly cpuAtRunStart = new Map<string, number>();
-  /** cgroup.controllers of the master's children (the master's subtree_control); null: read it again. */
-  private serviceControllers: Set<string> | null = null;
+  /** Enabling controllers and writing limit files (limits.ts). */
+  private readonly controllers: CgroupControllers;
 
   constructor(opts: { root?: string; name: string }) {
     const choice = opts.root === undefined ? defaultCgroupRoot(opts.name, DAEMON_LEAF) : { path: opts.root, why: "cgroup_root", startedHere: false };
@@ -49,6 +48,8 @@ export class CgroupTree {
     this.rootChoice = choice.why;
     this.masterPath = join(this.root, opts.name);
     this.daemonLeafPath = join(this.masterPath, DAEMON_LEAF);
+    // memory.* appear in existing children when the controller is enabled
+    this.controllers = new CgroupControllers(this.root, this.masterPath, () => this.hasMemoryFiles.clear());
   }
 
   /** Creates the master cgroup and its daemon leaf; a clear error when that is not allowed. */
@@ -92,11 +93,20 @@ export class CgroupTree {
    */
   private listed: Set<string> | null = null;
 
-  /** Runs `work` (the daemon's boot, synchronous) with the master folder listed once (see `listed`). */
+  /**
+   * Runs `work` (the daemon's boot, synchronous: sweepHelperCgroups, then the supervisor's) with
+   * the master folder listed once (see `listed`); listServices and sweepHelperCgroups use it too.
+   */
   withListing<T>(work: () => T): T {
     if (this.listed) return work();
     try { this.listed = new Set(readdirSync(this.masterPath)); } catch { return work(); }
     try { return work(); } finally { this.listed = null; }
+  }
+
+  /** The names in the master folder: the listing while withListing runs (kept up to date), else read now; [] when unreadable. */
+  private masterEntries(): string[] {
+    if (this.listed) return [...this.listed];
+    try { return readdirSync(this.masterPath); } catch { return []; }
   }
 
   /** True when the listing says the cgroup folder `path` does not exist (false: not known, or it does). */
@@ -107,12 +117,7 @@ export class CgroupTree {
   private made(path: string): void {
     this.listed?.add(basename(path));
     // memory.* exist in a new cgroup exactly when the master's subtree_control enables memory.
-    if (!this.hasMemoryFiles.has(path)) this.hasMemoryFiles.set(path, this.childControllers().has("memory"));
-  }
-
-  /** Controllers the master's children have (its cgroup.subtree_control), read once until enableControllers. */
-  private childControllers(): Set<string> {
-    return (this.serviceControllers ??= readWords(join(this.masterPath, "cgroup.subtree_control")));
+    if (!this.hasMemoryFiles.has(path)) this.hasMemoryFiles.set(path, this.controllers.ofServices().has("memory"));
   }
 
   /** Whether the service's cgroup exists (populated or not). */
@@ -222,10 +227,8 @@ export class CgroupTree {
 
   /** Names of services that have a cgroup under the master (populated or not). */
   listServices(): string[] {
-    let entries: string[];
-    try { entries = readdirSync(this.masterPath); } catch { return []; }
     const names: string[] = [];
-    for (const e of entries) {
+    for (const e of this.masterEntries()) {
       if (e.includes(".") && !e.startsWith("_")) continue; // interface files like cgroup.procs
       const name = serviceNameOf(e);
       if (name === null) continue;
@@ -279,9 +282,7 @@ export class CgroupTree {
 
   /** At boot: helper cgroups a previous daemon left (it died mid-stop) are emptied and removed. */
   sweepHelperCgroups(): void {
-    let entries: string[];
-    try { entries = readdirSync(this.masterPath); } catch { return; }
-    for (const e of entries) if (HELPER_PREFIXES.some((p) => e.startsWith(p))) void this.emptyAndRemove(join(this.masterPath, e));
+    for (const e of this.masterEntries()) if (HELPER_PREFIXES.some((p) => e.startsWith(p))) void this.emptyAndRemove(join(this.masterPath, e));
   }
 
   /**
@@ -329,69 +330,14 @@ export class CgroupTree {
     return n;
   }
 
-  /** Controllers this cgroup's children can use (`cgroup.subtree_control` of the master). */
-  controllersAvailable(path: string): Set<string> {
-    const text = readText(join(path, "cgroup.controllers")) ?? "";
-    return new Set(text.split(/\s+/).filter(Boolean));
-  }
-
-  /**
-   * Enables the needed controllers for the master's children (`for: "services"`), or only for
-   * the master itself (`for: "master"`: its own limit files). Each controller must first be
-   * enabled in every ancestor; we try the root→master chain and report what stayed missing.
-   * All in one write first (one syscall); if the kernel refuses that (one controller could not
-   * be enabled), one write per controller so the others still get enabled.
-   */
+  /** Enables the needed controllers from the root down (limits.ts); returns the master's subtree_control. */
   enableControllers(wanted: string[], opts: { for: "master" | "services" } = { for: "services" }): Set<string> {
-    if (wanted.length === 0) return new Set();
-    for (const dir of opts.for === "master" ? [this.root] : [this.root, this.masterPath]) {
-      const have = this.controllersAvailable(dir);
-      const enabled = readWords(join(dir, "cgroup.subtree_control"));
-      const add = wanted.filter((c) => have.has(c) && !enabled.has(c)).map((c) => `+${c}`);
-      if (add.length === 0) continue;
-      const file = join(dir, "cgroup.subtree_control");
-      try { writeFileSync(file, add.join(" ")); } catch {
-        for (const one of add) { try { writeFileSync(file, one); } catch { /* reported by writeLimits as not in force */ } }
-      }
-    }
-    this.hasMemoryFiles.clear(); // memory.* appear in existing children when the controller is enabled
-    this.serviceControllers = null;
-    return readWords(join(this.masterPath, "cgroup.subtree_control"));
+    return this.controllers.enable(wanted, opts);
   }
 
-  /**
-   * Writes interface files (e.g. {"memory.max": "67108864"}) into `path`. A file whose
-   * controller is not enabled there is reported, never silently skipped.
-   */
+  /** Writes limit files into `path`, reporting those not in force (limits.ts). */
   writeLimits(path: string, limits: Record<string, string>): LimitReport {
-    const report: LimitReport = { applied: [], notApplied: [] };
-    const files = Object.entries(limits);
-    if (files.length === 0) return report;
-    // A service cgroup has what the master's subtree_control enables: read once, not per start;
-    // enableControllers forgets it, and a controller it lacks is looked up again, in the
-    // service's own cgroup.controllers (the kernel's word for that cgroup), before reporting.
-    const isService = dirname(path) === this.masterPath;
-    let available = isService ? this.childControllers() : this.controllersAvailable(path);
-    for (const [file, value] of files) {
-      const controller = file.split(".")[0]!;
-      if (!available.has(controller) && isService) available = this.serviceControllers = this.controllersAvailable(path);
-      if (!available.has(controller)) {
-        report.notApplied.push({ file, value, reason: this.missingControllerReason(controller, path, available) });
-        continue;
-      }
-      try { writeFileSync(join(path, file), value); report.applied.push(file); }
-      catch (e) { report.notApplied.push({ file, value, reason: `write failed: ${errorMessage(e)}` }); }
-    }
-    return report;
-  }
-
-  /** Why `controller` is missing at `path`: absent from the whole cgroup2 tree, or not enabled down to it. */
-  private missingControllerReason(controller: string, path: string, available: Set<string>): string {
-    const inTree = this.controllersAvailable(this.root);
-    if (!inTree.has(controller)) {
-      return `the ${controller} controller is not available in the cgroup2 tree at ${this.root} (its cgroup.controllers lists: ${[...inTree].join(" ") || "none"}; on a hybrid cgroup v1/v2 host it is usually attached to a v1 hierarchy)`;
-    }
-    return `the ${controller} controller is not enabled for ${path} (its cgroup.controllers lists: ${[...available].join(" ") || "none"}); enabling it in the parent's cgroup.subtree_control failed`;
+    return this.controllers.writeLimits(path, limits);
   }
 
   stats(service: string): CgroupStats {

@@ -241,9 +241,11 @@ export async function startDaemon(configPath: string, parts: DaemonParts = {}): 
   enableNeededControllers(config);
 
   rotator.setFiles(managedLogs(config));
-  cgroups.sweepHelperCgroups(); // a previous daemon that died mid-stop left its stop command's cgroup
   // The boot walks to each log folder once, and lists the master cgroup once (absent cgroups cost no failed calls).
-  withSharedLogFolders(() => cgroups.withListing(() => supervisor.boot()));
+  withSharedLogFolders(() => cgroups.withListing(() => {
+    cgroups.sweepHelperCgroups(); // a previous daemon that died mid-stop left its stop command's cgroup
+    supervisor.boot();
+  }));
   rotator.setFiles(managedLogs(supervisor.config));
   rotator.probeModes(); // says how the log files are rotated (collapse or copy+truncate)
 

@@ -40,13 +40,24 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 
 /** `logSize`: logs/sizes.ts LogSizes.size for a whole reply (one folder open per reply, not per file). */
 export function unitStatus(unit: Unit, cgroups: CgroupTree, nowWallMs: number, rotationModeOf: (path: string) => string, logSize: (path: string) => number | null = logFileSize): AppStatus {
+  const { logs } = unit.config;
+  const logPaths = [...new Set([logs.stdout, logs.stderr, logs.stopCommandStdout, logs.stopCommandStderr].filter((p): p is string => !!p))];
+  return {
+    ...stateStatus(unit, cgroups, nowWallMs),
+    logs: logPaths.map((path) => {
+      // Never through a symlink a service's user put there: status would tell the size of any file.
+      return { path, size: logSize(path), rotation_mode: rotationModeOf(path) };
+    }),
+  };
+}
+
+/** Every field of AppStatus but `logs` (the costly one): what both unitStatus and statusRow derive from the unit. */
+function stateStatus(unit: Unit, cgroups: CgroupTree, nowWallMs: number): Omit<AppStatus, "logs"> {
   const s = unit.state;
   const pids = cgroups.pids(unit.name).sort((a, b) => a - b);
   const stats = cgroups.stats(unit.name);
   const running = s.phase === "running" || s.phase === "stopping" || s.phase === "killing";
   const last = s.lastExit;
-  const { logs } = unit.config;
-  const logPaths = [...new Set([logs.stdout, logs.stderr, logs.stopCommandStdout, logs.stopCommandStderr].filter((p): p is string => !!p))];
   return {
     name: unit.name,
     state: s.phase,
@@ -71,10 +82,6 @@ export function unitStatus(unit: Unit, cgroups: CgroupTree, nowWallMs: number, r
     memory_current: stats.memoryCurrent,
     memory_peak: stats.memoryPeak,
     limits_not_in_force: unit.limits?.notApplied ?? [],
-    logs: logPaths.map((path) => {
-      // Never through a symlink a service's user put there: status would tell the size of any file.
-      return { path, size: logSize(path), rotation_mode: rotationModeOf(path) };
-    }),
   };
 }
 
@@ -90,39 +97,24 @@ export type StatusRow = Pick<AppStatus, "name" | "state" | "pids" | "restarts"> 
     | "schedule_timezone" | "suppressed_reason" | "cpu_usage_usec" | "memory_current" | "limits_not_in_force">> &
   Partial<Pick<HealthStatus, "ready" | "start" | "readiness" | "health" | "start_failure" | "waiting_for">>;
 
+const notNull = (v: unknown) => v !== null;
+const nonEmpty = (v: unknown) => (v as unknown[]).length > 0;
+const truthy = (v: unknown) => !!v;
+
+/** A row's optional fields, in the row's order, each with when the row keeps it ("" is left out where `truthy`). */
+const ROW_OPTIONAL: readonly (readonly [Exclude<keyof StatusRow, "name" | "state" | "pids" | "restarts">, (v: unknown) => boolean])[] = [
+  ["main_pid", notNull], ["enabled", (v) => v === false], ["operator_stopped", (v) => v === true], ["uptime_ms", notNull],
+  ["last_exit", notNull], ["exit_code", notNull], ["exit_signal", truthy], ["last_exit_at", notNull], ["next_attempt_at", notNull],
+  ["next_run_at", notNull], ["schedule_timezone", truthy], ["suppressed_reason", truthy], ["cpu_usage_usec", notNull], ["memory_current", notNull],
+  ["limits_not_in_force", nonEmpty], ["ready", notNull], ["start", notNull], ["readiness", notNull], ["health", notNull], ["start_failure", notNull],
+  ["waiting_for", nonEmpty],
+];
+
 /** One service's row for the table (`status` with `options.view: "table"`): the same values as unitStatus + healthStatus. */
 export function statusRow(unit: Unit, cgroups: CgroupTree, nowWallMs: number, health: HealthStatus): StatusRow {
-  const s = unit.state;
-  const row: StatusRow = { name: unit.name, state: s.phase, pids: cgroups.pids(unit.name).sort((a, b) => a - b), restarts: s.restarts };
-  if (s.mainPid !== null) row.main_pid = s.mainPid;
-  if (!unit.config.enabled) row.enabled = false;
-  if (s.operatorStopped) row.operator_stopped = true;
-  const running = s.phase === "running" || s.phase === "stopping" || s.phase === "killing";
-  if (running && s.startedAtWallMs !== null) row.uptime_ms = Math.max(0, nowWallMs - s.startedAtWallMs);
-  const last = s.lastExit;
-  if (last !== null) {
-    row.last_exit = !last.known && last.cause !== "oom-kill" ? "unknown" : last.cause;
-    if (last.known && last.code !== null) row.exit_code = last.code;
-    if (last.signal) row.exit_signal = last.signal;
-    if (last.atWallMs !== null) row.last_exit_at = iso(last.atWallMs);
-  }
-  if (s.phase === "backoff" && s.nextAttemptWallMs !== null) row.next_attempt_at = iso(s.nextAttemptWallMs);
-  if (unit.schedule && unit.config.enabled && !s.operatorStopped) {
-    const next = unit.schedule.nextFireWallMs();
-    if (next !== null) row.next_run_at = iso(next);
-  }
-  if (unit.config.process.scheduleTimezone) row.schedule_timezone = unit.config.process.scheduleTimezone;
-  if (s.phase === "suppressed" && s.suppressedReason) row.suppressed_reason = s.suppressedReason;
-  const stats = cgroups.stats(unit.name);
-  if (stats.cpuUsageUsec !== null) row.cpu_usage_usec = stats.cpuUsageUsec;
-  if (stats.memoryCurrent !== null) row.memory_current = stats.memoryCurrent;
-  if (unit.limits?.notApplied.length) row.limits_not_in_force = unit.limits.notApplied;
-  if (health.ready !== null) row.ready = health.ready;
-  if (health.start !== null) row.start = health.start;
-  if (health.readiness !== null) row.readiness = health.readiness;
-  if (health.health !== null) row.health = health.health;
-  if (health.start_failure !== null) row.start_failure = health.start_failure;
-  if (health.waiting_for.length) row.waiting_for = health.waiting_for;
+  const full = { ...stateStatus(unit, cgroups, nowWallMs), ...health };
+  const row: StatusRow = { name: full.name, state: full.state, pids: full.pids, restarts: full.restarts };
+  for (const [field, keep] of ROW_OPTIONAL) if (keep(full[field])) (row as Record<string, unknown>)[field] = full[field];
   return row;
 }
 

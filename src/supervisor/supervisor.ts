@@ -2,28 +2,27 @@
  * The set of units and the runner that executes their effects. Events for all units go through
  * one queue, so a transition never runs inside another. A service is running exactly while its
  * cgroup is populated; `track()` waits for that to end without polling (proc.exited for our own
- * child, pidfds in a worker for everything else, cgroup.events as the final word).
+ * child, pidfds in a worker for everything else, cgroup.events as the final word; run-end.ts).
  */
 import type { Subprocess } from "bun";
 import type { Config, ServiceConfig } from "../config/types.ts";
 import { diffConfigs } from "../config/load.ts";
 import type { CgroupTree, LimitReport } from "../cgroup/index.ts";
 import type { PidWatcher } from "../linux/pidwatch.ts";
-import { CronSchedule, ScheduleTimer, systemTimerHost } from "../schedule/cron.ts";
+import type { ScheduleTimer } from "../schedule/cron.ts";
 import type { Clock } from "../util/clock.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { logger, printable, type Logger } from "../util/log.ts";
 import { transition, type Effect, type UnitEvent, type UnitState } from "./unit.ts";
-import type { ExitInfo } from "./policy.ts";
-import { removeRuntimeDirectory } from "./process-setup.ts";
 import { startRun, type StartedRun } from "./start-run.ts";
 import { sendStop } from "./signals.ts";
-import { findSavedMain, mainProcessExit } from "./main-process.ts";
-import { untilCgroupEmpty } from "./cgroup-exit.ts";
+import { findSavedMain } from "./main-process.ts";
+import { trackRun, watchMain, type RunEndDeps } from "./run-end.ts";
 import { persistedState, restoredState, type StateStore } from "./state-store.ts";
 import { finishRemoval, shouldFinishRemoval } from "./removal.ts";
 import { OnePerTurn } from "../util/turns.ts";
 import { applyUnitLimits } from "./unit-limits.ts";
+import { armUnitSchedule } from "./unit-schedule.ts";
 
 export interface Unit {
   readonly name: string;
@@ -71,9 +70,12 @@ export class Supervisor {
   private readonly removing = new Set<string>();
   private draining = false;
   private readonly log = logger("supervisor");
+  /** What run-end.ts needs to report how a run ends. */
+  private readonly runEnd: RunEndDeps;
 
   constructor(private readonly deps: SupervisorDeps) {
     this.config = deps.config;
+    this.runEnd = { cgroups: deps.cgroups, watcher: deps.watcher, exitTurns: new OnePerTurn(), dispatch: (unit, event) => this.dispatch(unit, event) };
   }
 
   /** Adopts populated cgroups and starts what should run. */
@@ -113,33 +115,13 @@ export class Supervisor {
       unit.oomKillsAtStart = this.deps.cgroups.oomKills(svc.name);
       this.deps.cgroups.adoptCpuAtStart(svc.name, saved?.cpuAtStartUsec);
       this.track(unit);
-      this.watchMain(unit);
+      watchMain(unit, unit.state.mainPid, this.runEnd);
     }
     return unit;
   }
 
-  /** Reports the main process's exit while the run goes on (exit_type decides what it means). */
-  private watchMain(unit: Unit, pid = unit.state.mainPid) {
-    if (pid === null) return;
-    void mainProcessExit(pid, unit.proc, this.deps.watcher).then((exit) => {
-      if (unit.state.mainPid !== pid) return; // the run it belonged to is over
-      const { cgroups } = this.deps; // an empty cgroup (the usual case) needs no PID list
-      this.dispatch(unit, { type: "mainExited", exit, othersRemain: cgroups.populated(unit.name) && cgroups.pids(unit.name).some((p) => p !== pid) });
-    });
-  }
-
   private armSchedule(unit: Unit) {
-    unit.schedule?.stop();
-    unit.schedule = null;
-    const { schedule, scheduleTimezone } = unit.config.process;
-    if (!schedule) return;
-    let cron: CronSchedule;
-    // config validation rejects bad patterns; should one slip through, one service loses its schedule, not the daemon.
-    try { cron = new CronSchedule(schedule, scheduleTimezone); } catch (e) { unit.log.error(`${errorMessage(e)}; the service will not run on a schedule`); return; }
-    unit.schedule = new ScheduleTimer(cron, this.deps.clock, systemTimerHost,
-      () => this.dispatch(unit, { type: "cronTick" }),
-      { alignToMinuteTick: true, onClockJump: (drift) => unit.log.warn(`wall clock jumped by ${Math.round(drift)}ms; schedule re-planned`) });
-    unit.schedule.start();
+    armUnitSchedule(unit, this.deps.clock, (u, event) => this.dispatch(u, event));
   }
 
   /** Writes `resources:` into the service cgroup (unit-limits.ts). */
@@ -225,7 +207,7 @@ export class Supervisor {
     unit.proc = run.proc;
     this.dispatch(unit, { type: "spawned", pid: run.proc.pid, startTime: run.startTime });
     this.track(unit);
-    this.watchMain(unit, run.proc.pid); // the `spawned` event may still wait in the queue
+    watchMain(unit, run.proc.pid, this.runEnd); // the `spawned` event may still wait in the queue
     return null;
   }
 
@@ -260,37 +242,10 @@ export class Supervisor {
     }
   }
 
-  /** Waits until the unit's cgroup is empty (cgroup-exit.ts), then reports how the run ended. */
+  /** Waits until the unit's cgroup is empty, then reports how the run ended (run-end.ts). */
   private track(unit: Unit) {
-    if (unit.tracking) return;
-    unit.tracking = true;
-    const { cgroups, watcher } = this.deps;
-    untilCgroupEmpty(unit.name, { cgroups, watcher, ownProcess: () => unit.proc, log: unit.log })
-      .catch((e) => unit.log.error(`tracking failed: ${errorMessage(e)}`)).finally(async () => {
-      const proc = unit.proc;
-      let exit: ExitInfo = { code: null, signal: null, known: false };
-      if (proc) {
-        try {
-          await proc.exited;
-          exit = { code: proc.signalCode ? null : proc.exitCode, signal: proc.signalCode ? String(proc.signalCode) : null, known: true };
-        } catch { /* status lost: reported as unknown */ }
-      }
-      await this.exitTurns.next();
-      unit.proc = null;
-      unit.tracking = false;
-      for (const dir of unit.config?.process.runtimeDirectories ?? []) await removeRuntimeDirectory(dir, unit.log); // (tests track bare units)
-      const ooms = cgroups.oomKills(unit.name);
-      const oomKilled = ooms !== null && unit.oomKillsAtStart !== null && ooms > unit.oomKillsAtStart;
-      this.dispatch(unit, { type: "exited", exit, oomKilled });
-    });
+    trackRun(unit, this.runEnd);
   }
-
-  /**
-   * Exits are handled one per event-loop turn: in a crash storm Bun reports many exits at once,
-   * and each may restart its service (a spawn costs 1 to 5 ms); handled in one go, 20 of them
-   * held the control socket back for 100 ms and more.
-   */
-  private readonly exitTurns = new OnePerTurn();
 
   // ---- requests -------------------------------------------------------------------------
 
