@@ -32,14 +32,17 @@ export function findSavedMain(saved: { mainPid?: number | null; mainStartTime?: 
 
 const UNKNOWN: ExitInfo = { code: null, signal: null, known: false };
 
+/** How our own child ended: its code, or the signal that killed it; unknown when the status is lost. */
+export async function ownChildExit(proc: Subprocess): Promise<ExitInfo> {
+  try {
+    await proc.exited;
+    return { code: proc.signalCode ? null : proc.exitCode, signal: proc.signalCode ? String(proc.signalCode) : null, known: true };
+  } catch { return UNKNOWN; }
+}
+
 /** Resolves with the main process's exit: the real status of our own child, unknown for an adopted one. */
 export async function mainProcessExit(pid: number, own: Subprocess | null, watcher: PidWatcher): Promise<ExitInfo> {
-  if (own && own.pid === pid) {
-    try {
-      await own.exited;
-      return { code: own.signalCode ? null : own.exitCode, signal: own.signalCode ? String(own.signalCode) : null, known: true };
-    } catch { return UNKNOWN; }
-  }
+  if (own && own.pid === pid) return ownChildExit(own);
   try { await watcher.watch(pid); } catch { /* cannot watch: the cgroup's exit still ends the run */ return new Promise(() => {}); }
   return UNKNOWN;
 }

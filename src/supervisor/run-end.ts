@@ -9,7 +9,7 @@ import type { PidWatcher } from "../linux/pidwatch.ts";
 import { errorMessage } from "../util/errors.ts";
 import type { OnePerTurn } from "../util/turns.ts";
 import { untilCgroupEmpty } from "./cgroup-exit.ts";
-import { mainProcessExit } from "./main-process.ts";
+import { mainProcessExit, ownChildExit } from "./main-process.ts";
 import type { ExitInfo } from "./policy.ts";
 import { removeRuntimeDirectory } from "./process-setup.ts";
 import type { Unit } from "./supervisor.ts";
@@ -45,13 +45,7 @@ export function trackRun(unit: Unit, deps: RunEndDeps): void {
   untilCgroupEmpty(unit.name, { cgroups, watcher, ownProcess: () => unit.proc, log: unit.log })
     .catch((e) => unit.log.error(`tracking failed: ${errorMessage(e)}`)).finally(async () => {
     const proc = unit.proc;
-    let exit: ExitInfo = { code: null, signal: null, known: false };
-    if (proc) {
-      try {
-        await proc.exited;
-        exit = { code: proc.signalCode ? null : proc.exitCode, signal: proc.signalCode ? String(proc.signalCode) : null, known: true };
-      } catch { /* status lost: reported as unknown */ }
-    }
+    const exit: ExitInfo = proc ? await ownChildExit(proc) : { code: null, signal: null, known: false };
     await deps.exitTurns.next();
     unit.proc = null;
     unit.tracking = false;
