@@ -1,7 +1,7 @@
 /** Start, stop, restart and status of real services in real cgroups, through the daemon. */
 import { afterEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { pidAlive, waitUntil, World } from "./helpers/harness.ts";
+import { expectKilledAfterGrace, pidAlive, waitUntil, World } from "./helpers/harness.ts";
 
 let world: World;
 afterEach(async () => { await world?.cleanup(); });
@@ -91,14 +91,7 @@ describe("lifecycle", () => {
     console.log(`stop of a SIGTERM-ignoring tree with a 1 s grace: ${(performance.now() - t0).toFixed(0)} ms, pmctl round trip included`);
     expect(res.code).toBe(0);
     expect(res.stdout).toContain("killed after grace");
-    // The stop's steps, in order and nothing else: one SIGTERM, the grace runs out, the cgroup is
-    // killed, and the kill ends the stop (no second signal, no wait for a process to give in).
-    const steps = d.output().slice(logFrom).split("\n").filter((l) => l.includes("[stubborn]") && !/ DEBUG /.test(l));
-    expect(steps.map((l) => l.replace(/^.*\[stubborn\] /, "")), steps.join("\n")).toEqual([
-      expect.stringMatching(/^sent SIGTERM to \d+ processes$/),
-      "still running after 1000ms grace, killing the cgroup",
-      "stopped (killed after grace)",
-    ]);
+    expectKilledAfterGrace(d.output().slice(logFrom), "stubborn", 1000);
     for (const pid of pids) expect(pidAlive(pid)).toBe(false);
     expect(world.cgroupPids("stubborn")).toEqual([]);
   });
