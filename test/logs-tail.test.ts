@@ -26,7 +26,8 @@ function tailCounted(file: string, n: number): { lines: string[]; bytes: number;
     const lines = tailLines(file, n);
     const ms = performance.now() - t0;
     const bytes = spy.mock.results.reduce((sum, r) => sum + (r.type === "return" ? (r.value as number) : 0), 0);
-    const lowest = Math.min(...spy.mock.calls.map((c) => Number(c[4])));
+    // readSync(fd, buffer, offset, length, position): the position is the fifth argument.
+    const lowest = Math.min(...spy.mock.calls.map((c) => Number((c as unknown[])[4])));
     return { lines, bytes, lowest, ms };
   } finally {
     spy.mockRestore();
