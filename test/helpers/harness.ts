@@ -6,6 +6,7 @@
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, rmdirSync, symlinkSync, writeFileSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { expect } from "bun:test";
 import type { Subprocess } from "bun";
 import { defaultCgroupRoot } from "../../src/cgroup/mount.ts";
 import { DAEMON_LEAF } from "../../src/cgroup/names.ts";
@@ -71,6 +72,30 @@ export async function runPm(cmd: string[], env: Record<string, string> = {}): Pr
   const proc = Bun.spawn({ cmd, cwd: PM_CWD, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
   const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   return { code, stdout, stderr };
+}
+
+/**
+ * What the daemon logged about service `name` in `log` (a slice of DaemonProc.output()), in
+ * order, without timestamp, level and prefix; DEBUG lines (state transitions) left out.
+ */
+function serviceLog(log: string, name: string): string[] {
+  const prefix = `[${name}] `;
+  return log.split("\n").filter((l) => l.includes(prefix) && !/ DEBUG /.test(l)).map((l) => l.slice(l.indexOf(prefix) + prefix.length));
+}
+
+/**
+ * A stop of a SIGTERM-ignoring service, proven by the order of what the daemon logged about it
+ * in `log` (the slice since the stop was asked for), not by how long it took: one SIGTERM, the
+ * grace runs out, the cgroup is killed, and that kill ends the stop - nothing else (no second
+ * round of signals, no waiting on a process that escaped them).
+ */
+export function expectKilledAfterGrace(log: string, name: string, graceMs: number): void {
+  const steps = serviceLog(log, name);
+  expect(steps, steps.join("\n")).toEqual([
+    expect.stringMatching(/^sent SIGTERM to \d+ processes?$/),
+    `still running after ${graceMs}ms grace, killing the cgroup`,
+    "stopped (killed after grace)",
+  ]);
 }
 
 /** What a truthy check result can be: `cond && value` gives `false | value`, and only the value comes back. */
