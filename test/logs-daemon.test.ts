@@ -269,8 +269,14 @@ describe("log files and the daemon", () => {
     const before = readFileSync(live);
     const line = await d.waitForLog(/m: \S+stdout\.log: \d+ bytes rotated to \S+stdout\.log\.\d{4}-\d{2}-\d{2}T\d{2}-\d{2} by collapse \(minute tick\)/, 65_000);
     const archive = line.match(/rotated to (\S+) by/)![1]!;
-    const minute = new Date(statSync(archive).mtimeMs); // the tick came just after the boundary
-    expect(minute.getSeconds()).toBeLessThan(5);
+    // The tick for that boundary did it: the archive was written in the minute after its period
+    // (not before the period ended, not at a later tick). The seconds past the boundary are printed.
+    const [, y, mo, da, h, mi] = archive.match(/\.(\d{4})-(\d{2})-(\d{2})T(\d{2})-(\d{2})$/)!.map(Number);
+    const periodEnd = new Date(y!, mo! - 1, da!, h!, mi! + 1).getTime();
+    const writtenAt = statSync(archive).mtimeMs;
+    console.log(`minute tick: archive written ${((writtenAt - periodEnd) / 1000).toFixed(2)} s after the boundary`);
+    expect(writtenAt).toBeGreaterThanOrEqual(periodEnd);
+    expect(writtenAt).toBeLessThan(periodEnd + 60_000);
     expect(Buffer.concat([readFileSync(archive), readFileSync(live)]).equals(before)).toBe(true);
   }, 90_000);
 
