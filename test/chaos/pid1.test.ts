@@ -74,8 +74,9 @@ describe.skipIf(!unshare || !perl)("chaos: processmaster as PID 1", () => {
 
     const res = await callDaemon(world.sockPath, "stop", ["orphaner", "doublefork", "stopper"]);
     expect((res as { apps: AppStatus[] }).apps.every((a) => a.pids.length === 0)).toBe(true);
-    await Bun.sleep(300); // the stop_command's orphaned sleep 0.2 has exited by now
-    await waitUntil(() => zombiesOf(daemonPid).length === 0, `no zombies after stop (left: ${zombiesOf(daemonPid)})`, 15_000);
+    // The stop_command's orphaned `sleep 0.2` ends after the stop: PID 1 reaps it too.
+    await waitUntil(() => !childrenOf(daemonPid).some((c) => readComm(c.pid) === "sleep") && zombiesOf(daemonPid).length === 0,
+      `no orphaned sleep and no zombies after stop (zombies: ${zombiesOf(daemonPid)})`, 15_000);
     // The daemon's own spawned children still report real exit codes (the reaper left them to Bun).
     world.writeService("oneshot", { process: { command: ["sh", "-c", "exit 7"] } });
     await callDaemon(world.sockPath, "update");
