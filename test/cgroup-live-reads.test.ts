@@ -6,11 +6,12 @@
  * cgroup; each check runs right after the event it depends on is known to have happened.
  */
 import { afterEach, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { CgroupTree, cgroupDirName, DAEMON_LEAF, defaultCgroupRoot } from "../src/cgroup/index.ts";
+import { LiveFiles } from "../src/cgroup/live-files.ts";
 import { pidAlive, waitUntil } from "./helpers/harness.ts";
 
 const name = `pmtest-live-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
@@ -174,6 +175,22 @@ test("a cgroup.procs longer than a page is read whole (pread stops early only on
   for (const pid of listed) if (pid !== sh.proc.pid) started.push(pid);
   expect(sorted(listed)).toEqual(sorted(kernel.split("\n").filter(Boolean).map(Number)));
   expect(listed.length).toBe(children + 1);
+});
+
+test("a seq_file far past the first buffer (16 KiB) is read whole, not cut where a read asked for less than a page", () => {
+  // /proc/kallsyms is a seq_file of megabytes that does not change between two reads; the
+  // same reads as a cgroup.procs of thousands of processes, which this machine cannot hold.
+  const dir = mkdtempSync(join(tmpdir(), "pm-live-seq-"));
+  try {
+    symlinkSync("/proc/kallsyms", join(dir, "cgroup.procs"));
+    const kernel = readFileSync("/proc/kallsyms", "latin1");
+    expect(kernel.length).toBeGreaterThan(64 << 10);
+    const live = new LiveFiles(8);
+    for (let i = 0; i < 2; i++) expect(live.read(dir, "cgroup.procs") === kernel).toBe(true); // a second read from the grown buffer
+    live.forget(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("while the boot's listing is kept, each cgroup is answered as the kernel would (existing, left empty, new, removed)", async () => {

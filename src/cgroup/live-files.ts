@@ -26,6 +26,7 @@ export type LiveFile = "cgroup.procs" | "cpu.stat" | "cgroup.events";
  * test/cgroup-live-reads.test.ts reads a cgroup.procs of several pages.
  */
 const SEQ_SHORT_READ = 2048;
+const SEQ_PAGE = 4096;
 
 /** Soft RLIMIT_NOFILE from /proc/self/limits; 1024 when unreadable. */
 function openFileLimit(): number {
@@ -94,15 +95,17 @@ export class LiveFiles {
   private pread(fd: number): string {
     let n = 0;
     for (;;) {
-      const got = readSync(fd, this.buf, n, this.buf.length - n, n);
-      if (got === 0) break;
-      n += got;
-      if (got < SEQ_SHORT_READ) break;
-      if (n === this.buf.length) {
+      // Every read asks for at least a page: only then is a short answer the end (a smaller
+      // request near the buffer's end would be answered short and cut the file, mid-PID).
+      if (this.buf.length - n < SEQ_PAGE) {
         const bigger = Buffer.allocUnsafe(this.buf.length * 2);
         this.buf.copy(bigger, 0, 0, n);
         this.buf = bigger;
       }
+      const got = readSync(fd, this.buf, n, this.buf.length - n, n);
+      if (got === 0) break;
+      n += got;
+      if (got < SEQ_SHORT_READ) break;
     }
     return this.buf.toString("latin1", 0, n);
   }
