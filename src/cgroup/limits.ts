@@ -47,8 +47,7 @@ export class CgroupControllers {
       }
     }
     this.changed();
-    this.serviceControllers = null;
-    return readWords(join(this.masterPath, "cgroup.subtree_control"));
+    return (this.serviceControllers = readWords(join(this.masterPath, "cgroup.subtree_control")));
   }
 
   /**
@@ -64,11 +63,13 @@ export class CgroupControllers {
     // service's own cgroup.controllers (the kernel's word for that cgroup), before reporting.
     const isService = dirname(path) === this.masterPath;
     let available = isService ? this.ofServices() : controllersAvailable(path);
+    let lookedAgain = !isService;
+    let inTree: Set<string> | null = null; // the root's controllers, read once, only to say why one is missing
     for (const [file, value] of files) {
       const controller = file.split(".")[0]!;
-      if (!available.has(controller) && isService) available = this.serviceControllers = controllersAvailable(path);
+      if (!available.has(controller) && !lookedAgain) { available = this.serviceControllers = controllersAvailable(path); lookedAgain = true; }
       if (!available.has(controller)) {
-        report.notApplied.push({ file, value, reason: this.missingControllerReason(controller, path, available) });
+        report.notApplied.push({ file, value, reason: this.missingControllerReason(controller, path, available, (inTree ??= controllersAvailable(this.root))) });
         continue;
       }
       try { writeFileSync(join(path, file), value); report.applied.push(file); }
@@ -78,8 +79,7 @@ export class CgroupControllers {
   }
 
   /** Why `controller` is missing at `path`: absent from the whole cgroup2 tree, or not enabled down to it. */
-  private missingControllerReason(controller: string, path: string, available: Set<string>): string {
-    const inTree = controllersAvailable(this.root);
+  private missingControllerReason(controller: string, path: string, available: Set<string>, inTree: Set<string>): string {
     if (!inTree.has(controller)) {
       return `the ${controller} controller is not available in the cgroup2 tree at ${this.root} (its cgroup.controllers lists: ${[...inTree].join(" ") || "none"}; on a hybrid cgroup v1/v2 host it is usually attached to a v1 hierarchy)`;
     }

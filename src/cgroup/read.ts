@@ -44,9 +44,9 @@ export function removeTree(path: string): boolean {
 export const USAGE_USEC = /^usage_usec (\d+)$/m;
 export const OOM_KILL = /^oom_kill (\d+)$/m;
 
-export function readMemoryStats(path: string): Omit<CgroupStats, "cpuUsageUsec"> {
+export function readMemoryStats(path: string, want: { peak: boolean; ooms: boolean }): Omit<CgroupStats, "cpuUsageUsec"> {
   const num = (file: string) => { const t = readText(join(path, file)); return t === null ? null : Number(t.trim()) || 0; };
-  const t = readText(join(path, "memory.events"));
+  const t = want.ooms ? readText(join(path, "memory.events")) : null;
   const m = t === null ? null : OOM_KILL.exec(t);
-  return { memoryCurrent: num("memory.current"), memoryPeak: num("memory.peak"), oomKills: m ? Number(m[1]) : null };
+  return { memoryCurrent: num("memory.current"), memoryPeak: want.peak ? num("memory.peak") : null, oomKills: m ? Number(m[1]) : null };
 }

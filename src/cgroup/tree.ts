@@ -340,14 +340,15 @@ export class CgroupTree {
     return this.controllers.writeLimits(path, limits);
   }
 
-  stats(service: string): CgroupStats {
+  /** `want`: memory.peak and memory.events are read only when asked for (the status table shows neither). */
+  stats(service: string, want: { peak?: boolean; ooms?: boolean } = {}): CgroupStats {
     const path = this.servicePath(service);
     const cpu = this.live.read(path, "cpu.stat");
     const m = cpu === null ? null : USAGE_USEC.exec(cpu);
     // In a kept cgroup the counter also holds the earlier runs' time (runCgroup).
     const cpuUsageUsec = m ? Math.max(0, Number(m[1]) - (this.cpuAtRunStart.get(path) ?? 0)) : null;
     if (cpu === null || !this.memoryFilesIn(path)) return { cpuUsageUsec, memoryCurrent: null, memoryPeak: null, oomKills: null };
-    return { cpuUsageUsec, ...readMemoryStats(path) };
+    return { cpuUsageUsec, ...readMemoryStats(path, { peak: want.peak ?? true, ooms: want.ooms ?? true }) };
   }
 
   /**

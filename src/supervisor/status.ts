@@ -43,7 +43,7 @@ export function unitStatus(unit: Unit, cgroups: CgroupTree, nowWallMs: number, r
   const { logs } = unit.config;
   const logPaths = [...new Set([logs.stdout, logs.stderr, logs.stopCommandStdout, logs.stopCommandStderr].filter((p): p is string => !!p))];
   return {
-    ...stateStatus(unit, cgroups, nowWallMs),
+    ...stateStatus(unit, cgroups, nowWallMs, false),
     logs: logPaths.map((path) => {
       // Never through a symlink a service's user put there: status would tell the size of any file.
       return { path, size: logSize(path), rotation_mode: rotationModeOf(path) };
@@ -51,11 +51,14 @@ export function unitStatus(unit: Unit, cgroups: CgroupTree, nowWallMs: number, r
   };
 }
 
-/** Every field of AppStatus but `logs` (the costly one): what both unitStatus and statusRow derive from the unit. */
-function stateStatus(unit: Unit, cgroups: CgroupTree, nowWallMs: number): Omit<AppStatus, "logs"> {
+/**
+ * Every field of AppStatus but `logs` (the costly one): what both unitStatus and statusRow derive
+ * from the unit. A table row shows no memory_peak: it is not read for one.
+ */
+function stateStatus(unit: Unit, cgroups: CgroupTree, nowWallMs: number, forRow: boolean): Omit<AppStatus, "logs"> {
   const s = unit.state;
   const pids = cgroups.pids(unit.name).sort((a, b) => a - b);
-  const stats = cgroups.stats(unit.name);
+  const stats = cgroups.stats(unit.name, { peak: !forRow, ooms: false });
   const running = s.phase === "running" || s.phase === "stopping" || s.phase === "killing";
   const last = s.lastExit;
   return {
@@ -112,7 +115,7 @@ const ROW_OPTIONAL: readonly (readonly [Exclude<keyof StatusRow, "name" | "state
 
 /** One service's row for the table (`status` with `options.view: "table"`): the same values as unitStatus + healthStatus. */
 export function statusRow(unit: Unit, cgroups: CgroupTree, nowWallMs: number, health: HealthStatus): StatusRow {
-  const full = { ...stateStatus(unit, cgroups, nowWallMs), ...health };
+  const full = { ...stateStatus(unit, cgroups, nowWallMs, true), ...health };
   const row: StatusRow = { name: full.name, state: full.state, pids: full.pids, restarts: full.restarts };
   for (const [field, keep] of ROW_OPTIONAL) if (keep(full[field])) (row as Record<string, unknown>)[field] = full[field];
   return row;
