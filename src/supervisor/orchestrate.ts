@@ -146,10 +146,7 @@ export class Orchestrator {
       const units: Unit[] = [];
       const dispatched = new Promise<void>((resolve, reject) => setImmediate(() => {
         this.restartTurn = null;
-        // Supervisor.restart dispatches before its first await; a refusal (update is removing one
-        // of them) rejects it at once, and Promise.race settles with the first of its arguments
-        // already settled: the refusal, else the dispatch.
-        Promise.race([this.sup.restart(units), undefined]).then(() => resolve(), reject);
+        try { this.sup.dispatchRestart(units); resolve(); } catch (e) { reject(e); }
       }));
       this.restartTurn = { units, dispatched };
     }

@@ -275,9 +275,14 @@ export class Supervisor {
   }
 
   async restart(units: Unit[]): Promise<void> {
+    this.dispatchRestart(units);
+    await Promise.all(units.map((u) => this.waitFor(u, settledAfterStart)));
+  }
+
+  /** Asks for the restarts (one write-ahead flush for all their stops); throws, dispatching none, when update is removing one. */
+  dispatchRestart(units: Unit[]): void {
     this.refuseRemoving(units, "restart");
     this.batchedWriteAhead(() => { for (const u of units) this.dispatch(u, { type: "restart" }); });
-    await Promise.all(units.map((u) => this.waitFor(u, settledAfterStart)));
   }
 
   /** A service `update` is stopping to forget must not be started again: it would run on unmanaged. */
