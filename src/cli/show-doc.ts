@@ -5,7 +5,7 @@
  */
 import { relative } from "node:path";
 import { RUNTIME_BASE } from "../config/process-extras.ts";
-import { DEFAULT_START_MS } from "../config/service.ts";
+import { noNewPrivilegesOf, startMsOf } from "../config/service.ts";
 import type { ProbeCheck, ServiceConfig } from "../config/types.ts";
 import { resolveGroup } from "../config/users.ts";
 
@@ -49,9 +49,9 @@ export function effectiveServiceDoc(svc: ServiceConfig): Record<string, unknown>
       schedule: p.schedule ?? null,
       schedule_timezone: p.scheduleTimezone ?? null,
       allow_writable_command: p.allowWritableCommand,
-      start_seconds: (p.startMs ?? DEFAULT_START_MS) / 1000,
+      start_seconds: startMsOf(p, ready !== undefined) / 1000,
       inherit_environment: p.inheritEnvironment ?? false,
-      no_new_privileges: p.noNewPrivileges ?? (p.uid !== undefined && p.uid !== 0),
+      no_new_privileges: noNewPrivilegesOf(p),
       exit_type: p.exitType,
       stop_mode: p.stopMode,
       reload_signal: p.reloadSignal ?? null,

@@ -9,6 +9,7 @@ import { plural } from "../util/plural.ts";
 import { EXIT, type CliCommand } from "./args.ts";
 import { out } from "./output.ts";
 import { request } from "./request.ts";
+import { statusReply } from "./status.ts";
 
 export const shutdownCommand: CliCommand = {
   name: "shutdown",
@@ -17,8 +18,9 @@ export const shutdownCommand: CliCommand = {
   args: {},
   async run(args) {
     if (args.positionals.length > 0) throw new PmError("USAGE", "shutdown takes no service names (it stops every service and the daemon)");
-    // What had processes just before: the reply shows every service stopped, so it cannot say which were running.
-    const before = (await request(args, "status")) as { apps: AppStatus[] };
+    // What had processes just before: the reply shows every service stopped, so it cannot say
+    // which were running. Names and PIDs only: the table's view (no log-file lookups).
+    const before = await statusReply(args, [], false);
     const running = new Set(before.apps.filter((a) => a.pids.length > 0).map((a) => a.name));
     const { apps } = (await request(args, "shutdown")) as { apps: AppStatus[] };
     const left = apps.filter((a) => a.pids.length > 0);

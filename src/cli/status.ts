@@ -14,19 +14,22 @@ import { request } from "./request.ts";
 /** States that make `status` exit 4: the service is down for a reason, or crashing and waiting to retry. */
 export const UNHEALTHY_STATES: ReadonlySet<string> = new Set(["failed", "suppressed", "backoff"]);
 
-interface StatusReply { apps: AppStatus[] | StatusRow[]; master?: { cgroup: string; limits_not_in_force: { file: string }[] } }
+export interface StatusReply { apps: AppStatus[] | StatusRow[]; master?: { cgroup: string; limits_not_in_force: { file: string }[] } }
 
-/**
- * The table asks only for its own fields (`options.view: "table"`, null ones left out): at 1000
- * services that is a third of the bytes, and the daemon skips the log-file lookups (issue 15).
- * `--json` asks for the whole documented answer. A daemon older than the option refuses it; the
- * full answer renders the same table.
- */
 /** The options of the table's request; the bench's floor client sends the same (scripts/bench/bench.ts). */
 export const TABLE_VIEW: RequestOptions = { view: "table" };
 
-async function statusReply(args: ParsedCommandArgs, names: string[]): Promise<StatusReply> {
-  if (args.json || viewRefused) return (await request(args, "status", names)) as StatusReply;
+/** A daemon older than the `view` option refused it: later looks (`--watch`) ask for the full answer at once. */
+let viewRefused = false;
+
+/**
+ * The table asks only for its own fields (`options.view: "table"`, null ones left out): at 1000
+ * services that is about a fifth of the bytes, and the daemon skips the log-file lookups (issue
+ * 15). `full` (`--json`) asks for the whole documented answer. A daemon older than the option
+ * refuses it; the full answer renders the same table.
+ */
+export async function statusReply(args: ParsedCommandArgs, names: string[], full = args.json): Promise<StatusReply> {
+  if (full || viewRefused) return (await request(args, "status", names)) as StatusReply;
   try { return (await request(args, "status", names, undefined, TABLE_VIEW)) as StatusReply; }
   catch (e) {
     if (!isPmError(e, "PROTOCOL") || !errorMessage(e).includes('unknown option "view"')) throw e;
@@ -34,8 +37,6 @@ async function statusReply(args: ParsedCommandArgs, names: string[]): Promise<St
     return (await request(args, "status", names)) as StatusReply;
   }
 }
-
-let viewRefused = false;
 
 /** What one look prints: the table (or JSON) and the master note; and the exit code it earns. */
 function frame(data: StatusReply, args: ParsedCommandArgs, color: boolean): { text: string; code: number } {

@@ -42,6 +42,16 @@ const DAY_MS = 86_400_000;
 /** `process.start_seconds` without readiness or schedule: 1 s, as supervisord's startsecs. */
 export const DEFAULT_START_MS = 1000;
 
+/** `process.start_seconds` in ms: as set, else 0 with a readiness check (it decides) or a schedule (a one-shot), else 1 s. */
+export function startMsOf(p: { startMs?: number; schedule?: string }, hasReadiness: boolean): number {
+  return p.startMs ?? (hasReadiness || p.schedule !== undefined ? 0 : DEFAULT_START_MS);
+}
+
+/** `process.no_new_privileges`: as set, else on for a service run as a user other than root. */
+export function noNewPrivilegesOf(p: { noNewPrivileges?: boolean; uid?: number }): boolean {
+  return p.noNewPrivileges ?? (p.uid !== undefined && p.uid !== 0);
+}
+
 /** Why `name` cannot be a service name (it becomes a cgroup folder), or null when it can. */
 export function serviceNameError(name: string): string | null {
   if (name.length === 0) return "must not be empty";
@@ -101,7 +111,7 @@ export function parseServiceText(file: string, text: string, masterDir: string, 
   const liveness = parseLiveness(ctx, top, proc?.workingDirectory ?? masterDir);
   const dependsOn = parseDependsOn(ctx, top);
   // A readiness check decides when a start succeeded; a scheduled job is a one-shot.
-  if (proc) proc.startMs ??= readiness || proc.schedule !== undefined ? 0 : DEFAULT_START_MS;
+  if (proc) proc.startMs = startMsOf(proc, !!readiness);
 
   if (proc?.schedule !== undefined && restartPolicy?.policy === "always") {
     ctx.add(restart?.policyNode ?? null, "restart_policy.policy",

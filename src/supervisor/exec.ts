@@ -10,6 +10,7 @@ import { untrustedFileReason } from "../util/file-trust.ts";
 import { kernelPath } from "../util/path-walk.ts";
 import type { ServiceConfig } from "../config/types.ts";
 import { resolveUser, userGroups } from "../config/load.ts";
+import { noNewPrivilegesOf } from "../config/service.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { logger } from "../util/log.ts";
 
@@ -160,7 +161,7 @@ export function execPlan(svc: ServiceConfig, argv: string[], env: Record<string,
   // setuid-root binary or file capability gives one back) and, unless it says otherwise, may
   // not gain privileges through exec at all (NoNewPrivs: setuid bits are ignored).
   const asUser = uid !== undefined && uid !== 0;
-  const noNewPrivs = svc.process.noNewPrivileges ?? asUser;
+  const noNewPrivs = noNewPrivilegesOf(svc.process);
   const hardening = [...(noNewPrivs ? ["--no-new-privs"] : []), ...(asUser ? ["--bounding-set=-all"] : [])];
   const switchUser = uid !== undefined && gid !== undefined && user !== undefined;
   if (!switchUser && hardening.length === 0) return direct;

@@ -14,7 +14,7 @@ import { beginGate, gateStep, type GateConfig, type GateEffect, type GateEvent, 
 import { describeCheck, LogCursor, runProbe } from "./probes.ts";
 import type { UnitEvent, UnitState } from "./unit.ts";
 import type { Unit } from "./supervisor.ts";
-import { DEFAULT_START_MS } from "../config/service.ts";
+import { startMsOf } from "../config/service.ts";
 
 interface Run {
   cfg: GateConfig;
@@ -45,7 +45,7 @@ export function gateConfigOf(svc: ServiceConfig): GateConfig {
   const r = svc.readiness;
   const l = svc.liveness;
   return {
-    startMs: svc.process.startMs ?? (r || svc.process.schedule !== undefined ? 0 : DEFAULT_START_MS),
+    startMs: startMsOf(svc.process, r !== undefined),
     ...(r ? { readiness: { intervalMs: r.intervalMs, timeoutMs: r.timeoutMs, failOnTimeout: r.failOnTimeout, notify: r.check.kind === "notify", what: describeCheck(r.check) } } : {}),
     ...(l ? { liveness: { intervalMs: l.intervalMs, failureThreshold: l.failureThreshold, ...(l.watchdogMs !== undefined ? { watchdogMs: l.watchdogMs } : {}), notify: l.check.kind === "notify", what: describeCheck(l.check) } } : {}),
   };
