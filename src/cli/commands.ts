@@ -16,6 +16,7 @@ import { err, out } from "./output.ts";
 import { request } from "./request.ts";
 import { snakeKeys } from "./json.ts";
 import { reportStartFailure, type StartResult } from "./wait.ts";
+import { plural } from "../util/plural.ts";
 
 function appsOf(data: unknown): AppStatus[] {
   return (data as { apps: AppStatus[] }).apps;
@@ -99,7 +100,7 @@ export async function check(args: ParsedCommandArgs): Promise<number> {
   else {
     for (const p of errors) err(formatProblem(p));
     for (const w of warnings) err(`warning: ${formatProblem(w)}`);
-    if (errors.length === 0) out(`${resolvePath(args.config)}: ok${warnings.length ? ` (${warnings.length} warning${warnings.length === 1 ? "" : "s"})` : ""}`);
+    if (errors.length === 0) out(`${resolvePath(args.config)}: ok${warnings.length ? ` (${plural(warnings.length, "warning")})` : ""}`);
   }
   return errors.length ? EXIT.failed : EXIT.ok; // warnings alone do not fail the check
 }

@@ -1,6 +1,6 @@
 /**
  * pmctl: the client. Every command reads the master config (`-c`, default config.yaml) to find
- * the socket. Exit codes: EXIT_CODE_TABLE in args.ts (0 success, 1 the request failed, 2 usage
+ * the socket. Exit codes: EXIT_CODE_TABLE in util/exit-codes.ts (0 success, 1 the request failed, 2 usage
  * error, 3 daemon unreachable, 4 status found an unhealthy service).
  */
 import type { ArgsDef } from "citty";

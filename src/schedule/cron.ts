@@ -17,6 +17,7 @@
 import { Cron } from "croner";
 import { msUntilMinuteTick, type Clock } from "../util/clock.ts";
 import { errorMessage, PmError } from "../util/errors.ts";
+import { plural } from "../util/plural.ts";
 
 /** A fixed instant used to validate patterns without reading the clock. */
 const VALIDATE_FROM = new Date(Date.UTC(2000, 0, 1));
@@ -37,7 +38,7 @@ export class CronSchedule {
     if (!nickname && fields.length !== 5 && fields.length !== 6) {
       throw new PmError(
         "CONFIG_INVALID",
-        `invalid ${where}: ${fields.length} field${fields.length === 1 ? "" : "s"}; expected 5 ("min hour day-of-month month day-of-week") or 6 (seconds first)`,
+        `invalid ${where}: ${plural(fields.length, "field")}; expected 5 ("min hour day-of-month month day-of-week") or 6 (seconds first)`,
       );
     }
     try {

@@ -5,7 +5,7 @@
 import type { Subprocess } from "bun";
 import type { PidWatcher } from "../linux/pidwatch.ts";
 import { readProcStat } from "../linux/proc-stat.ts";
-import type { ExitInfo } from "./policy.ts";
+import { UNKNOWN_EXIT, type ExitInfo } from "./policy.ts";
 import type { MainProcess } from "./unit.ts";
 
 /** Field 22 of /proc/PID/stat (start time in clock ticks since boot); null when the process is gone. */
@@ -30,19 +30,18 @@ export function findSavedMain(saved: { mainPid?: number | null; mainStartTime?: 
   return startTimeOf(main.pid) === main.startTime ? main : null;
 }
 
-const UNKNOWN: ExitInfo = { code: null, signal: null, known: false };
 
 /** How our own child ended: its code, or the signal that killed it; unknown when the status is lost. */
 export async function ownChildExit(proc: Subprocess): Promise<ExitInfo> {
   try {
     await proc.exited;
     return { code: proc.signalCode ? null : proc.exitCode, signal: proc.signalCode ? String(proc.signalCode) : null, known: true };
-  } catch { return UNKNOWN; }
+  } catch { return UNKNOWN_EXIT; }
 }
 
 /** Resolves with the main process's exit: the real status of our own child, unknown for an adopted one. */
 export async function mainProcessExit(pid: number, own: Subprocess | null, watcher: PidWatcher): Promise<ExitInfo> {
   if (own && own.pid === pid) return ownChildExit(own);
   try { await watcher.watch(pid); } catch { /* cannot watch: the cgroup's exit still ends the run */ return new Promise(() => {}); }
-  return UNKNOWN;
+  return UNKNOWN_EXIT;
 }

@@ -32,6 +32,9 @@ export interface ExitInfo {
   known: boolean;
 }
 
+/** An exit whose status nobody saw (an adopted process, a run that ended while no daemon watched, a lost status). */
+export const UNKNOWN_EXIT: ExitInfo = { code: null, signal: null, known: false };
+
 /**
  * What the policy remembers between runs. Plain data, safe to JSON-serialise into the state file.
  * - `restartsWallMs`: wall-clock ms of automatic restarts still inside the tolerance window.

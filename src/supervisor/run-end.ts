@@ -10,7 +10,7 @@ import { errorMessage } from "../util/errors.ts";
 import type { OnePerTurn } from "../util/turns.ts";
 import { untilCgroupEmpty } from "./cgroup-exit.ts";
 import { mainProcessExit, ownChildExit } from "./main-process.ts";
-import type { ExitInfo } from "./policy.ts";
+import { UNKNOWN_EXIT, type ExitInfo } from "./policy.ts";
 import { removeRuntimeDirectory } from "./process-setup.ts";
 import type { Unit } from "./supervisor.ts";
 import type { UnitEvent } from "./unit.ts";
@@ -45,7 +45,7 @@ export function trackRun(unit: Unit, deps: RunEndDeps): void {
   untilCgroupEmpty(unit.name, { cgroups, watcher, ownProcess: () => unit.proc, log: unit.log })
     .catch((e) => unit.log.error(`tracking failed: ${errorMessage(e)}`)).finally(async () => {
     const proc = unit.proc;
-    const exit: ExitInfo = proc ? await ownChildExit(proc) : { code: null, signal: null, known: false };
+    const exit: ExitInfo = proc ? await ownChildExit(proc) : UNKNOWN_EXIT;
     await deps.exitTurns.next();
     unit.proc = null;
     unit.tracking = false;

@@ -51,8 +51,9 @@ export function persistedState(s: UnitState): Omit<PersistedUnit, "stop" | "remo
 
 /**
  * The state a new daemon boots a unit from (its `boot` event then says what runs now). The saved
- * main process is kept: with an empty cgroup it tells a run that ended while no daemon watched
- * (its last exit is then unknown, not the one before it) from a service that was not running.
+ * main process is not restored: the boot event carries it (findSavedMain: found again in the
+ * cgroup, or gone), and with an empty cgroup a gone one tells a run that ended while no daemon
+ * watched (its last exit is then unknown, not the one before it).
  */
 export function restoredState(saved: PersistedUnit | undefined): UnitState {
   const state = initialUnitState();

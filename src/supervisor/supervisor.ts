@@ -121,7 +121,7 @@ export class Supervisor {
   }
 
   private armSchedule(unit: Unit) {
-    armUnitSchedule(unit, this.deps.clock, (u, event) => this.dispatch(u, event));
+    armUnitSchedule(unit, this.deps.clock, this.runEnd.dispatch);
   }
 
   /** Writes `resources:` into the service cgroup (unit-limits.ts). */

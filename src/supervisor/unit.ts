@@ -7,7 +7,7 @@
  */
 import type { ExitType, RestartPolicyConfig } from "../config/types.ts";
 import { mainExitVerdict } from "./exit-type.ts";
-import { decideAfterExit, describeExit, emptyHistory, isFailure, manualStartHistory, type ExitInfo, type RestartHistory } from "./policy.ts";
+import { decideAfterExit, describeExit, emptyHistory, isFailure, manualStartHistory, UNKNOWN_EXIT, type ExitInfo, type RestartHistory } from "./policy.ts";
 
 export type Phase =
   | "stopped"    // not running, nothing due (operator stop, disabled, never started)
@@ -113,7 +113,6 @@ export function isActive(phase: Phase): boolean {
 }
 
 /** The exit of a process that was not our child, or ended while no daemon watched. */
-const UNSEEN_EXIT: ExitInfo = { code: null, signal: null, known: false };
 
 const log = (message: string, level: "info" | "warn" = "info"): Effect => ({ type: "log", level, message });
 
@@ -147,7 +146,7 @@ export function transition(s: UnitState, ev: UnitEvent, ctx: UnitContext): Trans
         const adopted = next({ phase: "running", ...main, mainExit: null, startAfterStop: false, startedAtWallMs: s.startedAtWallMs ?? ctx.nowWallMs },
           log(`adopted running service${ev.main ? `, main pid ${ev.main.pid}` : ""}`), { type: "persist" });
         // The saved main process is gone while others run: it ended while no daemon watched.
-        if (ev.main === null) return transition(adopted.state, { type: "mainExited", exit: UNSEEN_EXIT, othersRemain: true }, ctx);
+        if (ev.main === null) return transition(adopted.state, { type: "mainExited", exit: UNKNOWN_EXIT, othersRemain: true }, ctx);
         return adopted;
       }
       // It ran when the previous daemon stopped watching and is gone now: say so, not the old
@@ -158,7 +157,7 @@ export function transition(s: UnitState, ev: UnitEvent, ctx: UnitContext): Trans
       const endedUnseen = !s.operatorStopped && (ev.main === null || (ev.main === undefined && s.startedAtWallMs !== null));
       const noted: Effect[] = endedUnseen ? [{ type: "persist" }] : [];
       s = { ...s, mainPid: null, mainStartTime: null, startedAtWallMs: null };
-      if (endedUnseen) s = { ...s, lastExit: { ...UNSEEN_EXIT, cause: "exit", atWallMs: ctx.nowWallMs } };
+      if (endedUnseen) s = { ...s, lastExit: { ...UNKNOWN_EXIT, cause: "exit", atWallMs: ctx.nowWallMs } };
       if (s.operatorStopped || !ctx.enabled) return next({ phase: "stopped", startAfterStop: false }, ...noted);
       if (ctx.scheduled) return next({ phase: "scheduled", startAfterStop: false }, ...noted);
       if (s.phase === "suppressed") return next({ startAfterStop: false }, ...noted); // tolerance exceeded before the daemon restart
