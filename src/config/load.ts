@@ -12,7 +12,7 @@ import type { Config, ConfigProblem, MasterConfig, ServiceConfig } from "./types
 import { parseMaster } from "./master.ts";
 import type { MasterParse } from "./master.ts";
 import { parseServiceFile } from "./service.ts";
-import { describeFsError, newScanMemo, type ScanMemo } from "./source.ts";
+import { describeFsError } from "./source.ts";
 import { dependencyProblems } from "./deps.ts";
 import { untrustedFolderReason } from "../util/file-trust.ts";
 import { runtimeFindings, type RuntimeFindings } from "./runtime-check.ts";
@@ -133,10 +133,14 @@ export function scanServices(dir: string, masterDir: string, logDirectory?: stri
   /** Canonical log path → who writes it. */
   const logOwners = new Map<string, { service: string; file: string }>();
   const dependsOnLines = new Map<string, number | undefined>();
-  const memo = newScanMemo();
-  const canonical = (p: string) => canonicalPath(p, memo);
+  // The real path of each log folder, learnt once for all the files of this scan: a boot of
+  // 5000 files made ~40 system calls per file, most of them the same stats and realpaths
+  // (issue 15). Kept for this scan only: the next scan (update) looks again. (The trust check of
+  // each file walks its whole path every time: see file-trust.ts.)
+  const realFolders = new Map<string, string | null>();
+  const canonical = (p: string) => canonicalPath(p, realFolders);
   for (const file of files) {
-    const r = parseServiceFile(file, masterDir, logDirectory, memo);
+    const r = parseServiceFile(file, masterDir, logDirectory);
     if (!r.service) { problems.push(...r.problems); continue; }
     const s = r.service;
     const lines = r.lines ?? {};
@@ -177,12 +181,12 @@ export function scanServices(dir: string, masterDir: string, logDirectory?: stri
 }
 
 /** The path with its folder's symlinks resolved (when the folder exists), to catch two names for one file. */
-function canonicalPath(p: string, memo: ScanMemo): string {
+function canonicalPath(p: string, realFolders: Map<string, string | null>): string {
   const dir = path.dirname(p);
-  let real = memo.realFolders.get(dir);
+  let real = realFolders.get(dir);
   if (real === undefined) {
     try { real = fs.realpathSync(dir); } catch { real = null; }
-    memo.realFolders.set(dir, real);
+    realFolders.set(dir, real);
   }
   return real === null ? p : path.join(real, path.basename(p));
 }
