@@ -25,6 +25,8 @@ import { errorMessage } from "../util/errors.ts";
 import { logger } from "../util/log.ts";
 
 const QUIET: Readonly<Record<string, string>> = { BUN_GC_TIMER_DISABLE: "1", MIMALLOC_SCAVENGER: "0" };
+/** The variables this module sets: the daemon's own, never a service's (supervisor/service-env.ts). */
+export const QUIET_RUNTIME_NAMES: readonly string[] = Object.keys(QUIET);
 /** The names of the settings we added ourselves, comma-separated. */
 const MARK = "PM_QUIET_RUNTIME";
 
