@@ -21,22 +21,18 @@ function failingOnce(): (file: string) => string {
   };
 }
 
-test("a failed read of an unchanged passwd file is read again by the next lookup", () => {
-  dir = mkdtempSync(join(tmpdir(), "pm-users-"));
-  const file = join(dir, "passwd");
-  writeFileSync(file, "svc:x:1234:1234::/home/svc:/bin/sh\n");
-  const read = failingOnce();
-  expect(readPasswd(file, read)).toEqual([]);
-  expect(readPasswd(file, read)).toEqual([{ name: "svc", uid: 1234, gid: 1234, home: "/home/svc", shell: "/bin/sh" }]);
-});
+const cases: { name: string; text: string; lookup: (file: string, read: (file: string) => string) => unknown[]; entries: unknown[] }[] = [
+  { name: "passwd", text: "svc:x:1234:1234::/home/svc:/bin/sh\n", lookup: readPasswd, entries: [{ name: "svc", uid: 1234, gid: 1234, home: "/home/svc", shell: "/bin/sh" }] },
+  { name: "group", text: "staff:x:50:svc,other\n", lookup: readGroups, entries: [{ name: "staff", gid: 50, members: ["svc", "other"] }] },
+];
 
-test("a failed read of an unchanged group file is read again by the next lookup", () => {
+test.each(cases)("a failed read of an unchanged $name file is read again by the next lookup", ({ name, text, lookup, entries }) => {
   dir = mkdtempSync(join(tmpdir(), "pm-users-"));
-  const file = join(dir, "group");
-  writeFileSync(file, "staff:x:50:svc,other\n");
+  const file = join(dir, name);
+  writeFileSync(file, text);
   const read = failingOnce();
-  expect(readGroups(file, read)).toEqual([]);
-  expect(readGroups(file, read)).toEqual([{ name: "staff", gid: 50, members: ["svc", "other"] }]);
+  expect(lookup(file, read)).toEqual([]);
+  expect(lookup(file, read)).toEqual(entries);
 });
 
 test("a good read is kept while the file is unchanged, and read again once it changes", () => {
