@@ -13,6 +13,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { PmError, errorMessage } from "../util/errors.ts";
+import type { ProcessConfig } from "./types.ts";
 
 export interface EnvFileLineProblem { line: number; message: string }
 
@@ -61,6 +62,11 @@ export interface OpenedEnvFile { fd: number; folderRootOnly: boolean }
 
 /** Who the service runs as: its uid (root when unset) and the groups its process has. */
 export interface EnvFileReader { uid?: number; gids?: number[] }
+
+/** The service's identity as the readers below take it: its uid, its primary gid (root's when unset) and supplementary groups. */
+export function envFileReader(p: Pick<ProcessConfig, "uid" | "gid" | "supplementaryGroups">): EnvFileReader {
+  return { uid: p.uid, gids: [p.gid ?? 0, ...p.supplementaryGroups] };
+}
 
 /**
  * The plain opener `pmctl check` uses (it runs with the invoking user's own rights): no symlink

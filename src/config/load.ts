@@ -6,13 +6,13 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { PmError, errorMessage } from "../util/errors.ts";
-import { readEnvironmentFile } from "./env-file.ts";
+import { envFileReader, readEnvironmentFile } from "./env-file.ts";
 import { formatProblem } from "./types.ts";
 import type { Config, ConfigProblem, MasterConfig, ServiceConfig } from "./types.ts";
 import { parseMaster } from "./master.ts";
 import type { MasterParse } from "./master.ts";
 import { parseServiceFile } from "./service.ts";
-import { describeFsError, newScanMemo, type ScanMemo } from "./source.ts";
+import { describeFsError } from "./source.ts";
 import { dependencyProblems } from "./deps.ts";
 import { untrustedFolderReason } from "../util/file-trust.ts";
 import { runtimeFindings, type RuntimeFindings } from "./runtime-check.ts";
@@ -28,14 +28,20 @@ export { serviceNameError } from "./service.ts";
 export { formatProblem } from "./types.ts";
 
 /** A config error carrying every problem; `message` is one `file:line: key: message` per line. */
-/** `check` reads each environment file as the daemon would at start (the daemon reads them only then). */
-function environmentFileProblems(svc: ServiceConfig): ConfigProblem[] {
+/**
+ * `check` reads each environment file as the daemon would at start (the daemon reads them only
+ * then): the problems of each, and the variables they give together (none when one of them has a
+ * problem, as the daemon would not start the service), for runtimeFindings' PATH.
+ */
+function readEnvironmentFilesForCheck(svc: ServiceConfig): { problems: ConfigProblem[]; env: Record<string, string> } {
   const problems: ConfigProblem[] = [];
+  const env: Record<string, string> = {};
+  const who = envFileReader(svc.process);
   for (const f of svc.process.environmentFiles) {
-    try { readEnvironmentFile(f.path, { optional: f.optional, who: { uid: svc.process.uid, gids: [svc.process.gid ?? 0, ...svc.process.supplementaryGroups] } }); }
+    try { Object.assign(env, readEnvironmentFile(f.path, { optional: f.optional, who })); }
     catch (e) { problems.push({ file: svc.file, key: "process.environment_file", message: errorMessage(e) }); }
   }
-  return problems;
+  return { problems, env: problems.length > 0 ? {} : env };
 }
 
 export class ConfigError extends PmError {
@@ -76,18 +82,24 @@ export function checkConfig(masterPath: string): ConfigProblem[] {
   return checkFiles(masterPath).problems;
 }
 
-function checkFiles(masterPath: string): { problems: ConfigProblem[]; services: Map<string, ServiceConfig> } {
+/** `fromFiles`: each service's variables from its environment files, read once for both checks. */
+function checkFiles(masterPath: string): { problems: ConfigProblem[]; services: Map<string, ServiceConfig>; fromFiles: Map<string, Record<string, string>> } {
   const m = parseMaster(masterPath);
   const problems = [...m.problems];
   let services = new Map<string, ServiceConfig>();
+  const fromFiles = new Map<string, Record<string, string>>();
   if (m.configDirectory !== undefined && !m.unreadable) {
     const scan = scanServices(m.configDirectory, path.dirname(m.file), m.logDirectory);
     if (scan.dirProblem) problems.push({ file: m.file, line: m.configDirectoryLine, key: "config_directory", message: scan.dirProblem });
     problems.push(...scan.problems);
-    for (const svc of scan.services.values()) problems.push(...environmentFileProblems(svc));
+    for (const svc of scan.services.values()) {
+      const read = readEnvironmentFilesForCheck(svc);
+      problems.push(...read.problems);
+      fromFiles.set(svc.name, read.env);
+    }
     services = scan.services;
   }
-  return { problems, services };
+  return { problems, services, fromFiles };
 }
 
 /**
@@ -96,8 +108,8 @@ function checkFiles(masterPath: string): { problems: ConfigProblem[]; services: 
  * reachable, log folders that cannot be created), plus warnings that do not fail the check.
  */
 export function checkConfigDeep(masterPath: string): RuntimeFindings {
-  const { problems, services } = checkFiles(masterPath);
-  const runtime = runtimeFindings({ services });
+  const { problems, services, fromFiles } = checkFiles(masterPath);
+  const runtime = runtimeFindings({ services }, process.env, fromFiles);
   return { errors: [...problems, ...runtime.errors], warnings: runtime.warnings };
 }
 
@@ -133,10 +145,14 @@ export function scanServices(dir: string, masterDir: string, logDirectory?: stri
   /** Canonical log path → who writes it. */
   const logOwners = new Map<string, { service: string; file: string }>();
   const dependsOnLines = new Map<string, number | undefined>();
-  const memo = newScanMemo();
-  const canonical = (p: string) => canonicalPath(p, memo);
+  // The real path of each log folder, learnt once for all the files of this scan: a boot of
+  // 5000 files made ~40 system calls per file, most of them the same stats and realpaths
+  // (issue 15). Kept for this scan only: the next scan (update) looks again. (The trust check of
+  // each file walks its whole path every time: see file-trust.ts.)
+  const realFolders = new Map<string, string | null>();
+  const canonical = (p: string) => canonicalPath(p, realFolders);
   for (const file of files) {
-    const r = parseServiceFile(file, masterDir, logDirectory, memo);
+    const r = parseServiceFile(file, masterDir, logDirectory);
     if (!r.service) { problems.push(...r.problems); continue; }
     const s = r.service;
     const lines = r.lines ?? {};
@@ -177,12 +193,12 @@ export function scanServices(dir: string, masterDir: string, logDirectory?: stri
 }
 
 /** The path with its folder's symlinks resolved (when the folder exists), to catch two names for one file. */
-function canonicalPath(p: string, memo: ScanMemo): string {
+function canonicalPath(p: string, realFolders: Map<string, string | null>): string {
   const dir = path.dirname(p);
-  let real = memo.realFolders.get(dir);
+  let real = realFolders.get(dir);
   if (real === undefined) {
     try { real = fs.realpathSync(dir); } catch { real = null; }
-    memo.realFolders.set(dir, real);
+    realFolders.set(dir, real);
   }
   return real === null ? p : path.join(real, path.basename(p));
 }

@@ -14,7 +14,7 @@ import * as path from "node:path";
 import type { Config, ConfigProblem, ServiceConfig } from "./types.ts";
 import { resolveUser, userGroups } from "./users.ts";
 import { kernelPath } from "../util/path-walk.ts";
-import { readEnvironmentFiles } from "./env-file.ts";
+import { envFileReader, readEnvironmentFiles } from "./env-file.ts";
 import { servicePath } from "./service-path.ts";
 
 export interface Identity { uid: number; gids: number[]; label: string }
@@ -92,12 +92,15 @@ function logFileProblem(file: string): string | null {
 
 /** The variables the service's environment files give it now; a file that cannot be read is reported apart (load.ts). */
 function environmentFilesOf(svc: ServiceConfig): Record<string, string> {
-  const p = svc.process;
-  try { return readEnvironmentFiles(p.environmentFiles, { uid: p.uid, gids: [p.gid ?? 0, ...p.supplementaryGroups] }); }
+  try { return readEnvironmentFiles(svc.process.environmentFiles, envFileReader(svc.process)); }
   catch { return {}; }
 }
 
-export function runtimeFindings(config: Pick<Config, "services">, env: NodeJS.ProcessEnv = process.env): RuntimeFindings {
+/**
+ * `fromFiles`: each service's variables from its environment files when the caller read them
+ * already (checkConfigDeep: load.ts reads each once, for its problems and for this PATH); read here otherwise.
+ */
+export function runtimeFindings(config: Pick<Config, "services">, env: NodeJS.ProcessEnv = process.env, fromFiles?: ReadonlyMap<string, Record<string, string>>): RuntimeFindings {
   const errors: ConfigProblem[] = [];
   const warnings: ConfigProblem[] = [];
   for (const svc of config.services.values()) {
@@ -110,7 +113,7 @@ export function runtimeFindings(config: Pick<Config, "services">, env: NodeJS.Pr
       try { if (!permits(fs.statSync(p.workingDirectory), who, "x")) errors.push(at("process.working_directory", `${who.label} may not enter ${p.workingDirectory}`)); }
       catch { /* a missing folder is a parse error already */ }
     }
-    const PATH = servicePath(p, env, environmentFilesOf(svc));
+    const PATH = servicePath(p, env, fromFiles?.get(svc.name) ?? environmentFilesOf(svc));
     for (const [key, argv] of [["process.command", p.command], ["process.stop_command", p.stopCommand]] as const) {
       if (!argv) continue;
       const found = findProgram(argv[0]!, p.workingDirectory, PATH, who);

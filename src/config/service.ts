@@ -9,7 +9,7 @@ import type {
   RestartPolicyKind, ServiceConfig,
 } from "./types.ts";
 import { Ctx, MapView, clip, deref, describe, isNullish, parseYaml, readConfigSource, scalarText } from "./source.ts";
-import type { Entry, ScanMemo } from "./source.ts";
+import type { Entry } from "./source.ts";
 import {
   MAX_TIMER_MS, readBool, readCpuMax, readDuration, readEnum, readInt, readMemoryLimit, readPidsMax, readSignal, readSize,
   readString, readStringList, readStringListNode,
@@ -72,7 +72,7 @@ export interface ServiceParse {
 }
 
 /** Parse one service file. `masterDir` is the folder of the master config (default working directory). */
-export function parseServiceFile(file: string, masterDir: string, logDirectory?: string, memo?: ScanMemo): ServiceParse {
+export function parseServiceFile(file: string, masterDir: string, logDirectory?: string): ServiceParse {
   const src = readConfigSource(file);
   if (!src.ok) return { problems: [src.problem] };
   return parseServiceText(file, src.text, masterDir, logDirectory);

@@ -71,17 +71,6 @@ export function configTrustProblem(file: string): string | null {
 
 const ROOT_ONLY: ReadonlySet<number> = new Set([0]);
 
-/**
- * What one scan of the service folder learns once for all its files: the real path of each log
- * folder. A boot of 5000 files made ~40 system calls per file, most of them the same stats and
- * realpaths (issue 15). Kept for one scan only: the next scan (update) looks again. (The trust
- * check of each file walks its whole path every time: see file-trust.ts.)
- */
-export interface ScanMemo {
-  realFolders: Map<string, string | null>;
-}
-export const newScanMemo = (): ScanMemo => ({ realFolders: new Map() });
-
 function decodeSource(file: string, bytes: Uint8Array): ReadResult {
   let text: string;
   try {

@@ -21,28 +21,28 @@ export interface GroupInfo {
 export const PASSWD_FILE = "/etc/passwd";
 export const GROUP_FILE = "/etc/group";
 
-function readLines(file: string): string[] {
-  try {
-    return fs.readFileSync(file, "utf8").split("\n");
-  } catch {
-    return [];
-  }
-}
+/** Reads a whole text file; throws when it cannot (the default of the readers below). */
+export type ReadText = (file: string) => string;
+const readText: ReadText = (file) => fs.readFileSync(file, "utf8");
 
 /**
  * The parsed file, kept while it is unchanged: every spawn looks its user up (HOME, USER, the
  * supplementary groups), and reading and splitting /etc/passwd each time cost a 5000-service
  * boot ~4 system calls and a parse per start (issue 15). One stat per lookup decides: a file
- * replaced (rename, new inode) or rewritten (size, mtime, ctime in ns) is read again.
+ * replaced (rename, new inode) or rewritten (size, mtime, ctime in ns) is read again. A read
+ * that fails after the stat (EMFILE at a big boot, ENOMEM, EINTR) finds no entries for that one
+ * lookup and is not kept: the next lookup reads again.
  */
 const parsed = new Map<string, { key: string; entries: unknown[] }>();
-function cachedEntries<T>(file: string, parse: (lines: string[]) => T[]): T[] {
+function cachedEntries<T>(file: string, parse: (lines: string[]) => T[], read: ReadText): T[] {
   let st: fs.BigIntStats;
   try { st = fs.statSync(file, { bigint: true }); } catch { parsed.delete(file); return parse([]); }
   const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
   const hit = parsed.get(file);
   if (hit && hit.key === key) return hit.entries as T[];
-  const entries = parse(readLines(file));
+  let text: string;
+  try { text = read(file); } catch { parsed.delete(file); return parse([]); }
+  const entries = parse(text.split("\n"));
   parsed.set(file, { key, entries });
   return entries;
 }
@@ -53,8 +53,9 @@ function parseId(s: string | undefined): number | null {
   return Number.isSafeInteger(n) && n <= 0xfffffffe ? n : null;
 }
 
-export function readPasswd(file = PASSWD_FILE): UserInfo[] {
-  return cachedEntries(file, parsePasswd);
+/** `read`: how the file is read when it changed (tests make it fail). */
+export function readPasswd(file = PASSWD_FILE, read: ReadText = readText): UserInfo[] {
+  return cachedEntries(file, parsePasswd, read);
 }
 
 function parsePasswd(lines: string[]): UserInfo[] {
@@ -70,8 +71,8 @@ function parsePasswd(lines: string[]): UserInfo[] {
   return out;
 }
 
-export function readGroups(file = GROUP_FILE): GroupInfo[] {
-  return cachedEntries(file, parseGroups);
+export function readGroups(file = GROUP_FILE, read: ReadText = readText): GroupInfo[] {
+  return cachedEntries(file, parseGroups, read);
 }
 
 function parseGroups(lines: string[]): GroupInfo[] {

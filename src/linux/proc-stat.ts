@@ -6,6 +6,8 @@ export interface ProcStat {
   comm: string;
   /** R, S, D, Z, … */
   state: string;
+  /** Field 4: the parent's PID. */
+  ppid: number;
   /** Field 22: start time in clock ticks since boot; with the PID it names one process. */
   startTime: string;
   /** Field 52: the exit status as waitpid reports it, once the process is exiting (else 0). */
@@ -19,7 +21,7 @@ export function readProcStat(pid: number | "self"): ProcStat | null {
   // `pid (comm) state …`: comm may hold spaces and parentheses; field 3 starts after the last ") ".
   const close = text.lastIndexOf(")");
   const fields = text.slice(close + 2).trimEnd().split(" ");
-  return { comm: text.slice(text.indexOf("(") + 1, close), state: fields[0] ?? "", startTime: fields[22 - 3] ?? "", exitCode: Number(fields[52 - 3] ?? 0) };
+  return { comm: text.slice(text.indexOf("(") + 1, close), state: fields[0] ?? "", ppid: Number(fields[4 - 3] ?? 0), startTime: fields[22 - 3] ?? "", exitCode: Number(fields[52 - 3] ?? 0) };
 }
 
 let ownComm: string | undefined;

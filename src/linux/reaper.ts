@@ -12,8 +12,9 @@
  * /proc/PID/task/TID/children would be cheaper but needs CONFIG_PROC_CHILDREN, which many
  * kernels lack; in a PID namespace /proc lists only the namespace's processes anyway.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { ERRNO, waitPid } from "./ffi.ts";
+import { readProcStat } from "./proc-stat.ts";
 import { isPmError } from "../util/errors.ts";
 
 /** PIDs that Bun spawned and reaps itself, until their exit has been collected. */
@@ -33,12 +34,8 @@ export function zombieChildren(parent = process.pid): number[] {
   for (const name of entries) {
     const c = name.charCodeAt(0);
     if (c < 48 || c > 57) continue; // not a PID directory
-    let stat: string;
-    try { stat = readFileSync(`/proc/${name}/stat`, "latin1"); } catch { continue; } // exited meanwhile
-    // `pid (comm) state ppid …`; comm may hold spaces and parentheses, so split after the last ")".
-    const rest = stat.slice(stat.lastIndexOf(")") + 2);
-    if (rest[0] !== "Z") continue;
-    if (Number(rest.slice(2, rest.indexOf(" ", 2))) === parent) out.push(Number(name));
+    const stat = readProcStat(Number(name)); // null: exited meanwhile
+    if (stat?.state === "Z" && stat.ppid === parent) out.push(Number(name));
   }
   return out;
 }

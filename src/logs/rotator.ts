@@ -342,7 +342,7 @@ export class LogRotator {
     }
     s.replaced = false;
     if (s.mode === undefined) {
-      const mode = probeRotationMode(f.path, allowedOwners(f.owner?.uid));
+      const mode = probeRotationModeIn(dir, path.basename(f.path), allowedOwners(f.owner?.uid));
       if (mode !== "unknown") this.noteMode(f, s, mode);
     }
     if (f.config.rotationMode === "size") await this.checkSize(f, s, dir, st, force, report);

@@ -9,6 +9,7 @@ import { scriptArguments } from "./script-args.ts";
 import { untrustedFileReason } from "../util/file-trust.ts";
 import { kernelPath } from "../util/path-walk.ts";
 import type { ServiceConfig } from "../config/types.ts";
+import { NO_PATH_DEFAULT } from "../config/service-path.ts";
 import { resolveUser, userGroups } from "../config/load.ts";
 import { noNewPrivilegesOf } from "../config/service.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
@@ -29,9 +30,6 @@ export interface ExecPlan {
   gid?: number;
 }
 
-/** glibc's execvp search path when PATH is unset. */
-const DEFAULT_PATH = "/bin:/usr/bin";
-
 /**
  * The file execvp would run for `word`: a word with a `/` is a path (relative to `cwd`), any
  * other word is looked up in each PATH entry in order (an empty entry means `cwd`). A `..` stays
@@ -44,7 +42,7 @@ export function resolveCommand(word: string, opts: { PATH?: string; cwd: string 
     if (why) throw new PmError("SPAWN", `cannot run ${file}: ${why}`);
     return file;
   }
-  const path = opts.PATH ?? DEFAULT_PATH;
+  const path = opts.PATH ?? NO_PATH_DEFAULT; // execvp's search path when PATH is unset
   let denied: string | null = null;
   for (const dir of path.split(delimiter)) {
     const file = kernelPath(opts.cwd, `${dir || "."}/${word}`);

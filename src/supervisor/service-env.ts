@@ -10,12 +10,13 @@
 import type { ServiceConfig } from "../config/types.ts";
 import { resolveUser } from "../config/load.ts";
 import { SAFE_PATH } from "../config/service-path.ts";
+import { QUIET_RUNTIME_NAMES } from "../linux/quiet-runtime.ts";
 
-/** The PATH a service gets unless its `environment` sets one (in config/, where `check` finds programs on it too). */
-export { SAFE_PATH };
-
-/** Variables of the daemon's own runtime that never reach a service, inherited or not. */
-const DAEMON_ONLY = ["BUN_GC_TIMER_DISABLE"];
+/**
+ * Variables of the daemon's own runtime that never reach a service, inherited or not: the quiet
+ * runtime's (BUN_GC_TIMER_DISABLE, MIMALLOC_SCAVENGER), also when the operator gave them the daemon.
+ */
+const DAEMON_ONLY = QUIET_RUNTIME_NAMES;
 
 export function buildServiceEnvironment(svc: ServiceConfig, daemonEnv: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const env: Record<string, string> = {};

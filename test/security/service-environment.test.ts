@@ -7,7 +7,7 @@ import { afterEach, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { waitUntil, World } from "../helpers/harness.ts";
-import { SAFE_PATH } from "../../src/supervisor/service-env.ts";
+import { SAFE_PATH } from "../../src/config/service-path.ts";
 import { openWorld } from "./attacker.ts";
 
 let world: World | undefined;
@@ -29,7 +29,8 @@ test("a service gets a clean environment, not the daemon's secrets; inherit_envi
   const clean = envService("clean", { environment: { APP_MODE: "prod" } });
   const inherits = envService("inherits", { inherit_environment: true });
   for (const n of ["clean", "inherits"]) await Bun.$`mkdir -p ${world.appDir(n)} && chown nobody ${world.appDir(n)}`.quiet();
-  const d = world.startDaemon([], { PM_TEST_SECRET: "hunter2", LANG: "C.UTF-8" });
+  // The operator's quiet-runtime settings stay the daemon's (quiet-runtime.test.ts); no service inherits them.
+  const d = world.startDaemon([], { PM_TEST_SECRET: "hunter2", LANG: "C.UTF-8", BUN_GC_TIMER_DISABLE: "1", MIMALLOC_SCAVENGER: "1" });
   await d.waitForLog(/serving /, 15_000);
 
   const env = await clean();
@@ -40,4 +41,6 @@ test("a service gets a clean environment, not the daemon's secrets; inherit_envi
   const old = await inherits();
   expect(old.PM_TEST_SECRET).toBe("hunter2");
   expect(old.USER).toBe("nobody");
+  expect(old.BUN_GC_TIMER_DISABLE).toBeUndefined();
+  expect(old.MIMALLOC_SCAVENGER).toBeUndefined();
 });
