@@ -78,7 +78,9 @@ describe("process setup", () => {
     expect({ uid: dir.uid, gid: dir.gid, mode: dir.mode & 0o7777 }).toEqual({ uid: NOBODY, gid: NOBODY, mode: 0o750 });
     const made = statSync(join("/run", rt, "made-by-service"));
     expect({ uid: made.uid, mode: made.mode & 0o777 }).toEqual({ uid: NOBODY, mode: 0o640 }); // 0666 & ~027
-    expect(statSync(join(world.appDir("env"), "stdout.log")).mode & 0o777).toBe(NEW_LOG_MODE); // the daemon's file, fchmod'ed whatever the umask
+    const logFile = statSync(join(world.appDir("env"), "stdout.log"));
+    expect(logFile.mode & 0o777).toBe(NEW_LOG_MODE); // the daemon's file, fchmod'ed whatever the umask
+    expect({ uid: logFile.uid, gid: logFile.gid }).toEqual({ uid: 0, gid: NOBODY }); // root's, readable by the service's group, umask or not
 
     expect((await world.pmctl(["stop", "env"])).code).toBe(0);
     expect(existsSync(join("/run", rt))).toBe(false);

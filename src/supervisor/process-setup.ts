@@ -7,31 +7,25 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Subprocess } from "bun";
 import type { ServiceConfig } from "../config/types.ts";
-import { readEnvironmentFiles } from "../config/env-file.ts";
+import { envFileReader, readEnvironmentFiles } from "../config/env-file.ts";
 import { openEnvironmentFileSafely } from "./env-file-open.ts";
 import { RUNTIME_BASE } from "../config/process-extras.ts";
 import { PmError, errorMessage } from "../util/errors.ts";
 import { printable, type Logger } from "../util/log.ts";
 import { spawnService } from "./spawn.ts";
-import { openLogFd } from "../logs/index.ts";
 
 /**
  * Starts the service's process: the environment files read afresh, runtime folders made, then
- * the spawn under the service's umask. Bun.spawn forks synchronously, so the child inherits the
- * umask set around the call; the daemon's own umask is back before anything else runs. The log
- * files are opened once before that, so the daemon's files do not take the service's umask.
+ * the spawn (under the service's umask: spawn.ts).
  */
 export function startServiceProcess(svc: ServiceConfig, cgroupPath: string, log: Logger): Subprocess {
   const p = svc.process;
-  const fromFiles = readEnvironmentFiles(p.environmentFiles, { uid: p.uid, gids: [p.gid ?? 0, ...p.supplementaryGroups] }, openEnvironmentFileSafely);
+  const fromFiles = readEnvironmentFiles(p.environmentFiles, envFileReader(p), openEnvironmentFileSafely);
   // As systemd: variables from environment files override `environment`.
   const withFiles: ServiceConfig = Object.keys(fromFiles).length === 0 ? svc : { ...svc, process: { ...p, environment: { ...p.environment, ...fromFiles } } };
   for (const dir of p.runtimeDirectories) ensureRuntimeDirectory(dir, p.uid ?? 0, p.gid ?? 0, p.runtimeDirectoryMode);
   try {
-    if (p.umask === undefined) return spawnService(withFiles, cgroupPath);
-    for (const file of new Set([svc.logs.stdout, svc.logs.stderr])) fs.closeSync(openLogFd(file));
-    const old = process.umask(p.umask);
-    try { return spawnService(withFiles, cgroupPath); } finally { process.umask(old); }
+    return spawnService(withFiles, cgroupPath);
   } catch (e) {
     // No run follows to remove them. Not awaited: the folder was just made and is empty.
     for (const dir of p.runtimeDirectories) void removeRuntimeDirectory(dir, log);

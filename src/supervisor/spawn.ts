@@ -46,6 +46,9 @@ export function spawnService(svc: ServiceConfig, cgroupPath: string): Subprocess
   let logs: ReturnType<typeof openLogs>;
   try { logs = openLogs(svc.logs.stdout, svc.logs.stderr, logOwner(svc)); }
   catch (e) { throw new PmError("SPAWN", `cannot open log file for ${svc.name}: ${errorMessage(e)}`, { cause: e }); }
+  // `process.umask`: Bun.spawn forks synchronously, so the child inherits the umask set around
+  // the call alone; the log files above were opened under the daemon's own.
+  const daemonUmask = svc.process.umask === undefined ? null : process.umask(svc.process.umask);
   try {
     const proc = Bun.spawn({
       cmd: plan.cmd,
@@ -65,6 +68,7 @@ export function spawnService(svc: ServiceConfig, cgroupPath: string): Subprocess
   } catch (e) {
     throw new PmError("SPAWN", `cannot start ${svc.name} (${svc.process.command[0]}): ${errorMessage(e)}`, { cause: e });
   } finally {
+    if (daemonUmask !== null) process.umask(daemonUmask);
     logs.close();
   }
 }
