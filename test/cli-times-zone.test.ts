@@ -1,7 +1,9 @@
 /**
  * The status table's wall-clock times are in the zone pmctl runs in (TZ), not UTC; a scheduled
  * service's next run stays in its own `schedule_timezone` whatever TZ says. The renderer runs in
- * a child process per TZ, because a process takes its local zone from TZ when it starts.
+ * a child process per TZ: Bun does apply a change of process.env.TZ at run time, but
+ * src/cli/times.ts caches its local-zone formatter (an Intl.DateTimeFormat) on first use, so
+ * one process would render every zone in the first one's.
  */
 import { expect, test } from "bun:test";
 import { REPO } from "./helpers/harness.ts";

@@ -91,7 +91,7 @@ describe("lifecycle", () => {
     console.log(`stop of a SIGTERM-ignoring tree with a 1 s grace: ${(performance.now() - t0).toFixed(0)} ms, pmctl round trip included`);
     expect(res.code).toBe(0);
     expect(res.stdout).toContain("killed after grace");
-    expectKilledAfterGrace(d.output().slice(logFrom), "stubborn", 1000);
+    await expectKilledAfterGrace(d, logFrom, "stubborn", 1000);
     for (const pid of pids) expect(pidAlive(pid)).toBe(false);
     expect(world.cgroupPids("stubborn")).toEqual([]);
   });

@@ -26,6 +26,7 @@ import { MASTER_KEYS } from "../src/config/master.ts";
 import { LOGS_KEYS, PROCESS_KEYS, RESOURCES_KEYS, RESTART_KEYS, SERVICE_KEYS, TOLERANCE_KEYS } from "../src/config/service.ts";
 import { formatProblem, type ConfigProblem } from "../src/config/types.ts";
 import { pmCommand, pmctlCommand, REPO, runPm } from "./helpers/harness.ts";
+import { yamlBlocks } from "./helpers/readme-services.ts";
 
 /** Service keys whose value is a mapping of more keys (dotted path → its keys). */
 const GROUPS: Record<string, readonly string[]> = {
@@ -85,26 +86,6 @@ function sectionUses(doc: Record<string, unknown> | null): string[] {
   if (Array.isArray(deps)) uses.push("depends_on: [list]");
   else if (deps !== null && typeof deps === "object") for (const c of Object.values(deps)) uses.push(`depends_on: ${c}`);
   return uses;
-}
-
-interface YamlBlock { line: number; text: string }
-
-/** Every ```yaml block, also one indented inside a list item (its lines dedented by the fence's indent). */
-export function yamlBlocks(markdown: string): YamlBlock[] {
-  const blocks: YamlBlock[] = [];
-  const lines = markdown.split("\n");
-  for (let i = 0; i < lines.length; i++) {
-    const fence = /^( *)```ya?ml\s*$/.exec(lines[i]!);
-    if (!fence) continue;
-    const indent = fence[1]!.length;
-    const start = i + 1;
-    let end = start;
-    while (end < lines.length && !/^ *```\s*$/.test(lines[end]!)) end++;
-    const body = lines.slice(start, end).map((l) => l.slice(Math.min(indent, l.length - l.trimStart().length)));
-    blocks.push({ line: start + 1, text: body.join("\n") + "\n" });
-    i = end;
-  }
-  return blocks;
 }
 
 const isService = (doc: unknown) => doc !== null && typeof doc === "object" && "process" in (doc as object);

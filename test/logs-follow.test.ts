@@ -22,8 +22,12 @@ class Collector {
   private waiters: { pred: () => boolean; resolve: () => void }[] = [];
   readonly onLine = (label: string, line: string) => {
     this.got.push({ label, line, at: performance.now() });
-    this.waiters = this.waiters.filter((w) => (w.pred() ? (w.resolve(), false) : true));
+    this.recheck();
   };
+  /** Checks the waiting conditions again: for a condition that can come true without a new line. */
+  recheck() {
+    this.waiters = this.waiters.filter((w) => (w.pred() ? (w.resolve(), false) : true));
+  }
   lines(label?: string): string[] {
     return this.got.filter((g) => label === undefined || g.label === label).map((g) => g.line);
   }
@@ -61,6 +65,15 @@ function expectSequence(lines: string[], n: number) {
     throw new Error(`${lines.length} lines instead of ${n}; first missing: ${missing.join(" ")}`);
   }
   for (let i = 0; i < n; i++) if (lines[i] !== String(i)) throw new Error(`line ${i} is ${JSON.stringify(lines[i])} (around: ${JSON.stringify(lines.slice(Math.max(0, i - 2), i + 3))})`);
+}
+
+/** The number on the last whole line of a file of numbered lines; null when it has none (or no file). */
+function lastWholeLine(file: string): number | null {
+  let text: string;
+  try { text = fs.readFileSync(file, "latin1"); } catch { return null; }
+  const end = text.lastIndexOf("\n");
+  if (end < 0) return null;
+  return Number(text.slice(text.lastIndexOf("\n", end - 1) + 1, end));
 }
 
 /** Lets the event loop turn so watchers and timers run (not a wait for any outcome). */
@@ -230,14 +243,23 @@ describe("followFiles", () => {
     const N = 50_000;
     const writer = Bun.spawn(["/bin/sh", "-c", `i=0; while [ $i -lt ${N} ]; do echo $i; i=$((i+1)); done >> '${live}'`]);
     let done = false;
-    writer.exited.then(() => { done = true; });
+    writer.exited.then(() => { done = true; c.recheck(); });
     await c.count(100); // a follower that has read (next to) nothing has nothing to find its place by
     const archives: string[] = [];
+    let last = -1; // the last whole line a rotation moved
     for (let i = 0; !done; i++) {
       const archive = `${live}.${String(i).padStart(4, "0")}`;
       rotateLogFile(live, archive);
       archives.push(archive);
-      await Bun.sleep(25); // the follower wakes between two rotations (see follow.ts)
+      // The follower takes back what a rotation moved before it read it from the archive, found
+      // by the bytes it read last (see resync.ts): it must have read some of the live file again
+      // before the next rotation, or what that one moves is lost to it. Wait for that (an
+      // event: a line that ends past the archive's last one), not for a time that a loaded
+      // machine overruns. Once the writer is done there may be nothing more to read.
+      const moved = lastWholeLine(archive);
+      if (moved !== null) last = moved;
+      const before = last;
+      await c.until(() => Number(c.got.at(-1)?.line) > before || done, 20_000, `the follower to read past line ${before} after a rotation`);
     }
     let stored = "";
     for (const a of archives) if (fs.existsSync(a)) stored += fs.readFileSync(a, "latin1");

@@ -89,8 +89,9 @@ test("after the daemon's own cgroup.kill (stop past its grace) the next run gets
 test("after a cgroup.kill written by someone else the service starts again in a fresh cgroup, once", async () => {
   world = new World();
   world.writeService("victim", { process: { command: command("true") }, restart_policy: always });
-  await world.daemon();
+  const d = await world.daemon();
   const first = await runningAgain("victim", null);
+  const ino = cgroupIno("victim");
 
   writeFileSync(join(world.serviceCgroup("victim"), "cgroup.kill"), "1");
   // Spawned into the killed cgroup, the new process would die before it ran, again and again.
@@ -99,4 +100,8 @@ test("after a cgroup.kill written by someone else the service starts again in a 
   expect(second.last_exit).toBe("exit");
   expect(second.exit_signal).toBe("SIGKILL");
   expect(runs("victim")).toBe(2);
+  // The start was made again, in a fresh cgroup, once.
+  expect(cgroupIno("victim")).not.toBe(ino);
+  await d.waitForLog(/was killed before it ran/);
+  expect(d.output().match(/was killed before it ran/g)).toHaveLength(1);
 });

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { EXIT } from "../src/cli/args.ts";
 import { PidWatcher } from "../src/linux/pidwatch.ts";
-import { installedBinary, pidAlive, REPO, runPm, waitUntil, World } from "./helpers/harness.ts";
+import { installedBinary, pidAlive, PM_CWD, REPO, runPm, waitUntil, World } from "./helpers/harness.ts";
 
 let world: World | undefined;
 const planted: string[] = [];
@@ -64,6 +64,8 @@ describe("the compiled binary started from /", () => {
     // As the README's upgrade steps: install the new file next to the old one, rename it over.
     // The new file is the same build (what adoption relies on is the cgroup tree and the state
     // file, not the code that wrote them), but another file: the old daemon runs the old one.
+    // The two inode checks guard this setup (the rename put another file in place, and the new
+    // daemon is started from it); they hold by construction and prove nothing about adoption.
     const installed = installedBinary().daemon;
     const oldFile = statSync(`/proc/${old.pid}/exe`).ino;
     copyFileSync(join(REPO, "dist", "processmaster"), installed + ".new");
@@ -136,9 +138,12 @@ describe("exit detection is never lost silently", () => {
   test("a daemon whose watcher cannot start exits with EXIT.failed, naming the cause, before making a socket or a cgroup", async () => {
     world = new World();
     world.writeService("web", { process: { command: ["sleep", "1000"], stop_grace_ms: 2000 } });
-    const r = await runPm(["bun", ENTRY, "cannot-start", world.configPath]);
-    expect(r.stderr).toMatch(/processmaster: exit detection is not available: the pid-watch worker \(\S*no-such-pidwatch-worker-\d+\.js\)/);
-    expect(r.code).toBe(EXIT.failed);
+    // Tracked, so that afterEach kills it by PID should it serve instead of exiting.
+    const proc = Bun.spawn({ cmd: ["bun", ENTRY, "cannot-start", world.configPath], cwd: PM_CWD, stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+    entries.push(proc);
+    const [stderr, code] = await Promise.all([new Response(proc.stderr).text(), proc.exited]);
+    expect(stderr).toMatch(/processmaster: exit detection is not available: the pid-watch worker \(\S*no-such-pidwatch-worker-\d+\.js\)/);
+    expect(code).toBe(EXIT.failed);
     expect(existsSync(world.sockPath)).toBe(false);
     expect(existsSync(world.serviceCgroup("web"))).toBe(false);
     expect(existsSync(world.masterCgroup)).toBe(false);

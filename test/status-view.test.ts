@@ -14,6 +14,7 @@ import { parseRequest } from "../src/control/protocol.ts";
 import { renderStatus } from "../src/cli/render.ts";
 import type { AppStatus, StatusRow } from "../src/supervisor/status.ts";
 import { pmctlCommand, runPm, waitUntil, World } from "./helpers/harness.ts";
+import { app } from "./helpers/status-fixture.ts";
 
 setDefaultTimeout(60_000);
 
@@ -38,12 +39,6 @@ function project(a: AppStatus): StatusRow {
   }
   return row as StatusRow;
 }
-
-const app = (over: Partial<AppStatus>): AppStatus => ({
-  name: "x", state: "running", enabled: true, pids: [], main_pid: null, restarts: 0, exit_code: null, exit_signal: null, last_exit: null,
-  last_exit_at: null, started_at: null, uptime_ms: null, next_attempt_at: null, next_run_at: null, schedule_timezone: null,
-  suppressed_reason: null, operator_stopped: false, cpu_usage_usec: null, memory_current: null, memory_peak: null, limits_not_in_force: [], logs: [], ...over,
-});
 
 test("the table from rows is the table from the full answer", () => {
   const nowMs = Date.parse("2026-12-06T10:00:00Z");

@@ -6,9 +6,9 @@
 import { afterEach, describe, expect, setDefaultTimeout, test } from "bun:test";
 import type { Subprocess } from "bun";
 import { PM_CWD, pmctlCommand, waitUntil, World } from "./helpers/harness.ts";
+import { app } from "./helpers/status-fixture.ts";
 import { renderStatus } from "../src/cli/render.ts";
 import { localTime, relativeTime } from "../src/cli/times.ts";
-import type { AppStatus } from "../src/supervisor/status.ts";
 
 setDefaultTimeout(60_000);
 
@@ -39,12 +39,6 @@ async function worldWithRunningWeb(): Promise<void> {
   await world.daemon();
   await waitUntil(async () => (await world.app("web")).state === "running", "web to run");
 }
-
-const app = (over: Partial<AppStatus>): AppStatus => ({
-  name: "x", state: "running", enabled: true, pids: [], main_pid: null, restarts: 0, exit_code: null, exit_signal: null, last_exit: null,
-  last_exit_at: null, started_at: null, uptime_ms: null, next_attempt_at: null, next_run_at: null, schedule_timezone: null,
-  suppressed_reason: null, operator_stopped: false, cpu_usage_usec: null, memory_current: null, memory_peak: null, limits_not_in_force: [], logs: [], ...over,
-});
 
 describe("status --watch in a terminal", () => {
   test("redraws in place and shows a stop on a later frame; Ctrl-C exits 0", async () => {

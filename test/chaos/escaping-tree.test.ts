@@ -55,7 +55,7 @@ describe("chaos: unkillable and escaping trees", () => {
     const t0 = performance.now();
     const res = (await withDeadline(callDaemon(world.sockPath, "stop", ["escaper"]), 30_000, "stop")) as { apps: AppStatus[] };
     console.log(`stop of the escaping tree (${pids.length} processes, ${graceMs} ms grace): ${(performance.now() - t0).toFixed(0)} ms`);
-    expectKilledAfterGrace(d.output().slice(logFrom), "escaper", graceMs);
+    await expectKilledAfterGrace(d, logFrom, "escaper", graceMs);
     expect(res.apps[0]!.last_exit).toBe("killed-after-grace");
     expect(res.apps[0]!.pids).toEqual([]);
     expect(world.cgroupPids("escaper")).toEqual([]);
@@ -77,7 +77,7 @@ describe("chaos: unkillable and escaping trees", () => {
     const t0 = performance.now();
     const res = (await withDeadline(callDaemon(world.sockPath, "stop", ["respawner"]), 30_000, "stop")) as { apps: AppStatus[] };
     console.log(`stop of the respawning tree (${graceMs} ms grace): ${(performance.now() - t0).toFixed(0)} ms`);
-    expectKilledAfterGrace(d.output().slice(logFrom), "respawner", graceMs);
+    await expectKilledAfterGrace(d, logFrom, "respawner", graceMs);
     expect(res.apps[0]!.last_exit).toBe("killed-after-grace");
     expect(res.apps[0]!.pids).toEqual([]);
     expect(taggedProcesses(tag)).toEqual([]);

@@ -84,13 +84,15 @@ function serviceLog(log: string, name: string): string[] {
 }
 
 /**
- * A stop of a SIGTERM-ignoring service, proven by the order of what the daemon logged about it
- * in `log` (the slice since the stop was asked for), not by how long it took: one SIGTERM, the
- * grace runs out, the cgroup is killed, and that kill ends the stop - nothing else (no second
- * round of signals, no waiting on a process that escaped them).
+ * A stop of a SIGTERM-ignoring service, proven by the order of what daemon `d` logged about it
+ * since offset `from` of its output (taken before the stop was asked for), not by how long it
+ * took: one SIGTERM, the grace runs out, the cgroup is killed, and that kill ends the stop -
+ * nothing else (no second round of signals, no waiting on a process that escaped them). The
+ * stop's answer can come before the log's last line is through the pipe: that line is awaited.
  */
-export function expectKilledAfterGrace(log: string, name: string, graceMs: number): void {
-  const steps = serviceLog(log, name);
+export async function expectKilledAfterGrace(d: DaemonProc, from: number, name: string, graceMs: number): Promise<void> {
+  await d.waitForLog(new RegExp(`\\[${name}\\] stopped \\(`), 15_000, from);
+  const steps = serviceLog(d.output().slice(from), name);
   expect(steps, steps.join("\n")).toEqual([
     expect.stringMatching(/^sent SIGTERM to \d+ processes?$/),
     `still running after ${graceMs}ms grace, killing the cgroup`,
@@ -134,8 +136,8 @@ export interface DaemonProc {
   pid: number;
   /** Everything the daemon logged so far. */
   output(): string;
-  /** Resolves when the daemon's log matches `re` (counting from the start of its output). */
-  waitForLog(re: RegExp, timeoutMs?: number): Promise<string>;
+  /** Resolves when the daemon's log matches `re` (counting from offset `from` of its output, default its start). */
+  waitForLog(re: RegExp, timeoutMs?: number, from?: number): Promise<string>;
   exited: Promise<number>;
 }
 
@@ -223,10 +225,10 @@ export class World {
     const d: DaemonProc = {
       proc, pid: proc.pid, output: () => text,
       exited: proc.exited,
-      waitForLog(re, timeoutMs = 10_000) {
+      waitForLog(re, timeoutMs = 10_000, from = 0) {
         return new Promise((resolve, reject) => {
           const check = () => {
-            const m = re.exec(text);
+            const m = re.exec(from > 0 ? text.slice(from) : text);
             if (m) { waiters.delete(check); clearTimeout(timer); resolve(m[0]); }
           };
           const timer = setTimeout(() => { waiters.delete(check); reject(new Error(`daemon log never matched ${re} within ${timeoutMs}ms; log:\n${text}`)); }, timeoutMs);

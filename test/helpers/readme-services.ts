@@ -15,35 +15,46 @@ import { REPO, type ServiceSpec } from "./harness.ts";
 /** Process keys a test may set: where its files are and what its runtime folder is called. */
 export const PER_TEST_KEYS = ["working_directory", "runtime_directory"] as const;
 
-export interface ReadmeBlock {
-  /** README.md line of the block's first line. */
+export interface ReadmeBlock extends YamlBlock {
+  spec: ServiceSpec & { process: Record<string, unknown> };
+}
+
+export interface YamlBlock {
+  /** Line (1-based) of the block's first line in the markdown. */
   line: number;
   text: string;
-  spec: ServiceSpec & { process: Record<string, unknown> };
+}
+
+/** Every ```yaml block, also one indented inside a list item (its lines dedented by the fence's indent). */
+export function yamlBlocks(markdown: string): YamlBlock[] {
+  const blocks: YamlBlock[] = [];
+  const lines = markdown.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const fence = /^( *)```ya?ml\s*$/.exec(lines[i]!);
+    if (!fence) continue;
+    const indent = fence[1]!.length;
+    const start = i + 1;
+    let end = start;
+    while (end < lines.length && !/^ *```\s*$/.test(lines[end]!)) end++;
+    const body = lines.slice(start, end).map((l) => l.slice(Math.min(indent, l.length - l.trimStart().length)));
+    blocks.push({ line: start + 1, text: body.join("\n") + "\n" });
+    i = end;
+  }
+  return blocks;
 }
 
 /** The one YAML block of README.md whose first line is `# config.d/<name>.yaml`, parsed; throws when there is none, more than one, or it is no service file. */
 export function readmeBlock(name: string, markdown = readFileSync(join(REPO, "README.md"), "utf8")): ReadmeBlock {
   const heading = `# config.d/${name}.yaml`;
-  const lines = markdown.split("\n");
-  const found: ReadmeBlock[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    if (!/^```ya?ml\s*$/.test(lines[i]!)) continue;
-    let end = i + 1;
-    while (end < lines.length && !/^```\s*$/.test(lines[end]!)) end++;
-    if (lines[i + 1]?.trim() === heading) {
-      const text = lines.slice(i + 1, end).join("\n") + "\n";
-      const spec = parseYaml(text) as ReadmeBlock["spec"];
-      const command = spec?.process?.command;
-      if (typeof command !== "string" || command.trim() === "") {
-        throw new Error(`README.md:${i + 2}: the block '${heading}' has no process.command string`);
-      }
-      found.push({ line: i + 2, text, spec });
-    }
-    i = end;
-  }
+  const found = yamlBlocks(markdown).filter((b) => b.text.split("\n")[0]!.trim() === heading);
   if (found.length !== 1) throw new Error(`README.md has ${found.length} YAML blocks headed '${heading}'; the tests need exactly one`);
-  return found[0]!;
+  const { line, text } = found[0]!;
+  const spec = parseYaml(text) as ReadmeBlock["spec"];
+  const command = spec?.process?.command;
+  if (typeof command !== "string" || command.trim() === "") {
+    throw new Error(`README.md:${line}: the block '${heading}' has no process.command string`);
+  }
+  return { line, text, spec };
 }
 
 /** Every key path of a parsed block, nested mappings followed: `process.limits.nofile`, `restart_policy.policy`. */
