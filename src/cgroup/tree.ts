@@ -179,8 +179,13 @@ export class CgroupTree {
   }
 
   /** The service's cgroup may have received cgroup.kill: the next run gets a fresh one. */
-  retire(service: string): void {
+  retire(service: string, waitEmptyMs = 0): void {
     this.reusable.delete(this.servicePath(service));
+    // A child killed by the kernel is gone from /proc's view (a zombie) a moment before it has
+    // left its cgroup (on 6.x the unlink waits for its last context switch); until then the
+    // cgroup cannot be removed, and freshService would hand out this one again. Checked every
+    // millisecond, at most `waitEmptyMs`: this is the rare retry after someone's cgroup.kill.
+    for (let waited = 0; waited < waitEmptyMs && this.populated(service, false); waited++) Bun.sleepSync(1);
   }
 
   /**

@@ -30,7 +30,7 @@ export function startRun(unit: Unit, cgroups: CgroupTree): StartedRun {
     const proc = startServiceProcess(unit.config, path, unit.log);
     const stat = readProcStat(proc.pid);
     if (kept && attempt === 0 && killedBeforeExec(stat)) {
-      cgroups.retire(unit.name);
+      cgroups.retire(unit.name, 1000);
       unit.log.warn(`the new process ${proc.pid} was killed before it ran (its cgroup had received cgroup.kill); starting it again in a fresh cgroup`);
       continue;
     }
